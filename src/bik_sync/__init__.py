@@ -1,0 +1,3 @@
+"""bik-sync: customer records from S3 and SQS into BIK user properties."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,149 @@
+"""Settings, read from the environment once into a frozen, typed object.
+
+Nothing else in the package reads ``os.environ``: handlers call :func:`get_settings`, tests build
+``Settings`` directly or through :meth:`Settings.from_env` with a dict.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEFAULT_BIK_API_URL = (
+    "https://bikapi.bikayi.app/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
+)
+PHONE_FORMATS = ("E164", "INTERNATIONAL", "NATIONAL")
+
+# Where things live in the bucket. Outputs go under other prefixes than incoming/, so writing
+# them never re-triggers ingest.
+INCOMING_PREFIX = "incoming/"
+REJECTS_PREFIX = "rejects/"
+REPORTS_PREFIX = "reports/"
+FAILED_PREFIX = "failed/"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the variable and what it expects."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    work_queue_url: str = ""
+    jobs_table_name: str = ""
+    bik_secret_id: str = ""
+    bik_api_url: str = DEFAULT_BIK_API_URL
+    bik_allow_http: bool = False
+    bik_batch_size: int = 100
+    bik_max_batch_bytes: int = 240_000
+    bik_max_in_flight: int = 8
+    bik_connect_timeout_s: float = 3.05
+    bik_read_timeout_s: float = 30.0
+    max_receive_count: int = 5
+    secret_max_age_s: int = 300
+    default_phone_region: str = "IN"
+    phone_format: str = "E164"
+    mapping_uri: str = ""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bik_batch_size <= 1000:
+            raise SettingsError(f"BIK_BATCH_SIZE must be between 1 and 1000, got {self.bik_batch_size}")
+        if self.bik_max_batch_bytes < 1024:
+            raise SettingsError("BIK_MAX_BATCH_BYTES must be at least 1024")
+        if not 1 <= self.bik_max_in_flight <= 64:
+            raise SettingsError("BIK_MAX_IN_FLIGHT must be between 1 and 64")
+        if self.max_receive_count < 1:
+            raise SettingsError("BIK_MAX_RECEIVE_COUNT must be at least 1")
+        if self.phone_format not in PHONE_FORMATS:
+            raise SettingsError(f"PHONE_FORMAT must be one of {', '.join(PHONE_FORMATS)}, got {self.phone_format!r}")
+        if len(self.default_phone_region) != 2 or not self.default_phone_region.isalpha():
+            raise SettingsError("DEFAULT_PHONE_REGION must be a two-letter country code such as IN")
+        _check_api_url(self.bik_api_url, self.bik_allow_http)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            work_queue_url=env.get("WORK_QUEUE_URL", ""),
+            jobs_table_name=env.get("JOBS_TABLE_NAME", ""),
+            bik_secret_id=env.get("BIK_SECRET_ID", ""),
+            bik_api_url=env.get("BIK_API_URL", "") or DEFAULT_BIK_API_URL,
+            bik_allow_http=_bool(env, "BIK_ALLOW_HTTP", default=False),
+            bik_batch_size=_int(env, "BIK_BATCH_SIZE", 100),
+            bik_max_batch_bytes=_int(env, "BIK_MAX_BATCH_BYTES", 240_000),
+            bik_max_in_flight=_int(env, "BIK_MAX_IN_FLIGHT", 8),
+            bik_connect_timeout_s=_float(env, "BIK_CONNECT_TIMEOUT_S", 3.05),
+            bik_read_timeout_s=_float(env, "BIK_READ_TIMEOUT_S", 30.0),
+            max_receive_count=_int(env, "BIK_MAX_RECEIVE_COUNT", 5),
+            secret_max_age_s=_int(env, "BIK_SECRET_MAX_AGE_S", 300),
+            default_phone_region=env.get("DEFAULT_PHONE_REGION", "IN").upper(),
+            phone_format=env.get("PHONE_FORMAT", "E164").upper(),
+            mapping_uri=env.get("MAPPING_URI", ""),
+        )
+
+    def require(self, *names: str) -> None:
+        """Fail with one clear message when a function's required settings are empty."""
+        missing = [name.upper() for name in names if not getattr(self, name)]
+        if missing:
+            raise SettingsError(f"missing required environment variable(s): {', '.join(missing)}")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read once (a Lambda execution environment keeps them warm)."""
+    return Settings.from_env()
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _check_api_url(url: str, allow_http: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and allow_http and _is_loopback(parts.hostname):
+        return
+    raise SettingsError(
+        f"BIK_API_URL must be an https URL (plain http is allowed only for a loopback host with "
+        f"BIK_ALLOW_HTTP=true), got {url!r}"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,21 @@
+"""Errors of the record core."""
+
+from __future__ import annotations
+
+
+class UnreadableFile(Exception):
+    """The file cannot be read as records at all (empty, binary, truncated, no name column...).
+
+    ``str(exc)`` is one line that says why and, for truncated or garbled input, where.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class FieldError(ValueError):
+    """One field's value is invalid; the message is worded like the API's."""

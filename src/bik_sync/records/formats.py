@@ -1,0 +1,568 @@
+"""Reading customer files: format, compression and encoding detection, and the row readers.
+
+``open_records`` reads a binary stream (an open file or a botocore StreamingBody; it need not be
+seekable) as CSV, a JSON array, an API body ``{"userProperties": [...]}`` or JSON lines, each
+optionally gzip-compressed. CSV and JSON lines are read incrementally; JSON documents are parsed
+element by element, so no format holds the whole file in memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Final, Protocol
+
+from bik_sync.records.errors import UnreadableFile
+from bik_sync.records.options import ReadOptions
+from bik_sync.records.validate import RecordBuilder, builder_for
+
+SAMPLE_BYTES: Final = 1 << 16
+_CHUNK_CHARS: Final = 1 << 16
+DELIMITERS: Final = (",", ";", "\t", "|")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One record of a file as the user sees it, and what became of it."""
+
+    number: int  # CSV: spreadsheet row (header = 1); JSON lines: line number; JSON array: 1-based index
+    source: Any  # the original cells (CSV, guard apostrophes stripped) or the original JSON value
+    record: dict[str, Any] | None  # the normalised API UserProperty when valid, else None
+    errors: tuple[str, ...]  # API-style messages, one per problem; empty when valid
+
+
+class RecordFile:
+    """An opened file of records: what was detected, and its rows (iterate once)."""
+
+    def __init__(
+        self,
+        *,
+        format: str,
+        encoding: str,
+        delimiter: str | None,
+        columns: list[str],
+        ignored_columns: list[str],
+        rows: Iterator[Row],
+    ) -> None:
+        self.format = format
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.columns = columns
+        self.ignored_columns = ignored_columns
+        self._rows: Iterator[Row] | None = rows
+
+    def __iter__(self) -> Iterator[Row]:
+        """Rows in file order; may raise UnreadableFile mid-way (truncated input)."""
+        rows, self._rows = self._rows, None
+        if rows is None:
+            raise RuntimeError("a RecordFile's rows can be read only once")
+        return rows
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordFile(format={self.format!r}, encoding={self.encoding!r}, "
+            f"delimiter={self.delimiter!r}, columns={len(self.columns)})"
+        )
+
+
+# --- bytes: a peekable, possibly non-seekable stream -----------------------------------------
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class _Peekable(io.RawIOBase):
+    """Replays what detection peeked at, then reads on from the inner stream."""
+
+    def __init__(self, inner: _Readable) -> None:
+        self._inner = inner
+        self._head = b""
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def peek_bytes(self, size: int) -> bytes:
+        while len(self._head) - self._offset < size:
+            chunk = self._inner.read(size - len(self._head) + self._offset)
+            if not chunk:
+                break
+            self._head += chunk
+        return self._head[self._offset : self._offset + size]
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._offset < len(self._head):
+            size = min(len(view), len(self._head) - self._offset)
+            view[:size] = self._head[self._offset : self._offset + size]
+            self._offset += size
+            if self._offset == len(self._head):
+                self._head, self._offset = b"", 0
+            return size
+        chunk = self._inner.read(len(view))
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def _read_guard(reason: str) -> Callable[[Exception], UnreadableFile]:
+    def convert(exc: Exception) -> UnreadableFile:
+        if isinstance(exc, EOFError):
+            return UnreadableFile(f"truncated {reason}: the compressed data ends early")
+        return UnreadableFile(f"corrupt {reason}: {exc}")
+
+    return convert
+
+
+_gzip_error = _read_guard("gzip file")
+_STREAM_ERRORS: Final = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+# --- text: encodings --------------------------------------------------------------------------
+
+_CP1252_TABLE: Final = tuple(bytes([byte]).decode("cp1252", errors="replace") for byte in range(256))
+_CP1252_CHARS: Final = tuple(
+    char if char != "\ufffd" else chr(byte) for byte, char in enumerate(_CP1252_TABLE)
+)
+ERRORS: Final = "bik-sync-cp1252"
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Decode bytes that are not valid in the file's encoding as cp1252 (latin-1 for its 5 gaps)."""
+    if isinstance(exc, UnicodeDecodeError):
+        bad = exc.object[exc.start : exc.end]
+        return "".join(_CP1252_CHARS[byte] for byte in bad), exc.end
+    raise exc
+
+
+codecs.register_error(ERRORS, _cp1252_fallback)
+
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0e-\x19\x1b-\x1f\x7f]")
+_MAGIC: Final = (
+    (b"PK\x03\x04", "a zip archive or an Excel workbook (.xlsx), not CSV or JSON: save it as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls), not CSV or JSON: save it as CSV"),
+    (b"%PDF", "a PDF document, not CSV or JSON"),
+    (b"\x89PNG", "a PNG image, not CSV or JSON"),
+    (b"\xff\xd8\xff", "a JPEG image, not CSV or JSON"),
+    (b"BZh", "bzip2-compressed; only gzip compression is read"),
+    (b"\xfd7zXZ", "xz-compressed; only gzip compression is read"),
+    (b"7z\xbc\xaf", "a 7-Zip archive, not CSV or JSON"),
+)
+
+
+def _detect_encoding(sample: bytes) -> str:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for magic, what in _MAGIC:
+        if sample.startswith(magic):
+            raise UnreadableFile(f"the file is {what}")
+    if b"\x00" in sample:
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        half = max(1, len(sample) // 2)
+        if odd > 0.3 * half and even < 0.02 * half:
+            return "utf-16-le"
+        if even > 0.3 * half and odd < 0.02 * half:
+            return "utf-16-be"
+        raise UnreadableFile("the file is binary, not CSV or JSON text (it contains NUL bytes)")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def _decode_sample(sample: bytes, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)(errors=ERRORS)
+    return decoder.decode(sample, final=False)
+
+
+# --- format detection -------------------------------------------------------------------------
+
+
+def _detect_format(text: str, name: str) -> str:
+    start = text.lstrip("\ufeff \t\r\n")
+    lower = name.lower()
+    for suffix in (".gz", ".gzip"):
+        if lower.endswith(suffix):
+            lower = lower[: -len(suffix)]
+    if start.startswith("["):
+        return "json"
+    if start.startswith("{"):
+        first_line = start.split("\n", 1)[0].strip()
+        try:
+            first = json.loads(first_line)
+        except ValueError:
+            return "json"  # a pretty-printed document, or one line longer than the sample
+        if (
+            isinstance(first, dict)
+            and "userProperties" in first
+            and not lower.endswith((".jsonl", ".ndjson"))
+        ):
+            return "json"
+        return "jsonl"
+    return "csv"
+
+
+def _detect_delimiter(header_line: str) -> str:
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
+    return best if counts[best] else ","
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+def open_records(stream: BinaryIO, name: str, options: ReadOptions = ReadOptions()) -> RecordFile:  # noqa: B008
+    """Open a stream of customer records; see the module docstring for what is read.
+
+    Raises UnreadableFile when the file cannot be read at all (empty, binary, not CSV or JSON, no
+    column that maps to a name, ...). Iterating the result may raise it later for input that is cut
+    short or garbled further on.
+    """
+    raw = _Peekable(stream)
+    try:
+        head = raw.peek_bytes(SAMPLE_BYTES)
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read the file: {exc}") from None
+    compressed = head.startswith(b"\x1f\x8b")
+    if compressed:
+        raw = _Peekable(gzip.GzipFile(fileobj=raw, mode="rb"))
+        try:
+            head = raw.peek_bytes(SAMPLE_BYTES)
+        except _STREAM_ERRORS as exc:
+            raise _gzip_error(exc) from None
+    if not head.strip():
+        raise UnreadableFile("the file is empty" if not head else "the file holds only blank lines")
+    encoding = _detect_encoding(head)
+    sample = _decode_sample(head, encoding)
+    if not sample.strip("\ufeff \t\r\n"):
+        raise UnreadableFile("the file is empty")
+    controls = len(_CONTROL.findall(sample))
+    if controls > max(2, len(sample) // 100):
+        raise UnreadableFile("the file is binary, not CSV or JSON text (it contains control characters)")
+    fmt = options.format or _detect_format(sample, name)
+    text = io.TextIOWrapper(
+        io.BufferedReader(raw, SAMPLE_BYTES), encoding=encoding, errors=ERRORS, newline=""
+    )
+    builder = builder_for(options)
+    stream_error = _gzip_error if compressed else None
+    if fmt == "csv":
+        return _open_csv(text, sample, encoding, builder, stream_error)
+    if fmt == "jsonl":
+        rows = _jsonl_rows(text, builder, stream_error)
+    else:
+        rows = _json_rows(text, builder, stream_error)
+    return RecordFile(
+        format=fmt, encoding=encoding, delimiter=None, columns=[], ignored_columns=[], rows=rows
+    )
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def _strip_guard(cell: str) -> str:
+    return cell[1:] if cell[:1] == "'" else cell
+
+
+def _open_csv(
+    text: io.TextIOWrapper,
+    sample: str,
+    encoding: str,
+    builder: RecordBuilder,
+    stream_error: Callable[[Exception], UnreadableFile] | None,
+) -> RecordFile:
+    first_line = sample.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    sep_line = first_line.lower().startswith("sep=") and len(first_line) == 5
+    delimiter = first_line[4] if sep_line else _detect_delimiter(first_line)
+    if sep_line:
+        text.readline()
+    reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+    try:
+        header = next(reader, None)
+        while header is not None and not any(cell.strip() for cell in header):
+            header = next(reader, None)
+    except csv.Error as exc:
+        raise UnreadableFile(f"malformed CSV in the header row: {exc}") from None
+    except _STREAM_ERRORS as exc:
+        raise (stream_error or _read_guard("file"))(exc) from None
+    if header is None:
+        raise UnreadableFile("the file is empty")
+    columns = [_strip_guard(cell.strip().lstrip("\ufeff").strip()) for cell in header]
+    plan = builder.plan(columns)
+    return RecordFile(
+        format="csv",
+        encoding=encoding,
+        delimiter=delimiter,
+        columns=columns,
+        ignored_columns=plan.ignored,
+        rows=_csv_rows(reader, plan.build, plan.width, stream_error),
+    )
+
+
+_new_row = object.__new__
+_ROW_SLOTS: dict[str, Any] = dict(vars(Row))
+_set_number = _ROW_SLOTS["number"].__set__
+_set_source = _ROW_SLOTS["source"].__set__
+_set_record = _ROW_SLOTS["record"].__set__
+_set_errors = _ROW_SLOTS["errors"].__set__
+
+
+def _row(number: int, source: Any, record: dict[str, Any] | None, errors: tuple[str, ...]) -> Row:
+    """Row(...) without the frozen dataclass's per-field ``object.__setattr__`` (the hot path)."""
+    row: Row = _new_row(Row)
+    _set_number(row, number)
+    _set_source(row, source)
+    _set_record(row, record)
+    _set_errors(row, errors)
+    return row
+
+
+def _csv_rows(
+    reader: Iterator[list[str]],
+    build: Callable[[list[str]], tuple[dict[str, Any] | None, tuple[str, ...]]],
+    width: int,
+    stream_error: Callable[[Exception], UnreadableFile] | None,
+) -> Iterator[Row]:
+    number = 1
+    make_row = _row
+    try:
+        for cells in reader:
+            number += 1
+            # Strip one guard apostrophe from every cell that starts with one, with C-level string ops.
+            joined = "\x00".join(cells)
+            if "\x00'" in joined or joined[:1] == "'":
+                unguarded = joined.replace("\x00'", "\x00")
+                parts = (unguarded[1:] if unguarded[:1] == "'" else unguarded).split("\x00")
+                cells = parts if len(parts) == len(cells) else [_strip_guard(cell) for cell in cells]
+            if len(cells) != width:
+                if not any(cells):
+                    continue  # a blank line, or a row of empty cells
+                yield make_row(
+                    number, cells, None, (f"the row has {len(cells)} cells, the header has {width}",)
+                )
+                continue
+            record, errors = build(cells)
+            if errors and not any(cells):
+                continue
+            yield make_row(number, cells, record, errors)
+    except csv.Error as exc:
+        raise UnreadableFile(f"malformed CSV at row {number + 1}: {exc} (an unclosed quote?)") from None
+    except _STREAM_ERRORS as exc:
+        raise (stream_error or _read_guard("file"))(exc) from None
+
+
+# --- JSON lines -------------------------------------------------------------------------------
+
+
+def _needs_more(exc: json.JSONDecodeError, size: int) -> bool:
+    """Whether a decode error may just be the data ending (not garbage in the middle)."""
+    return exc.msg.startswith("Unterminated string") or exc.pos >= size - 8
+
+
+def _jsonl_rows(
+    text: io.TextIOWrapper,
+    builder: RecordBuilder,
+    stream_error: Callable[[Exception], UnreadableFile] | None,
+) -> Iterator[Row]:
+    number = 0
+    loads = json.loads
+    check = builder.check_object
+    try:
+        for line in text:
+            number += 1
+            content = line.strip().lstrip("\ufeff")
+            if not content:
+                continue
+            try:
+                obj = loads(content)
+            except json.JSONDecodeError as exc:
+                column = exc.colno + len(line) - len(line.lstrip())
+                if not line.endswith("\n") and _needs_more(exc, len(content)):
+                    raise UnreadableFile(
+                        f"truncated JSON at line {number}, column {len(line.rstrip()) + 1}"
+                    ) from None
+                yield Row(
+                    number, content, None, (f"line {number} is not valid JSON: {exc.msg} (column {column})",)
+                )
+                continue
+            record, errors = check(obj)
+            yield Row(number, obj, record, errors)
+    except _STREAM_ERRORS as exc:
+        raise (stream_error or _read_guard("file"))(exc) from None
+
+
+# --- JSON documents: an array of records, or an object with userProperties -------------------
+
+_WHITESPACE: Final = re.compile(r"[ \t\r\n]*")
+
+
+class _JsonCursor:
+    """Parses a JSON document value by value from a text stream, knowing line and column."""
+
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self._text = text
+        self._decoder = json.JSONDecoder()
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self._line = 1  # line of buf[0]
+        self._column = 0  # 0-based column of buf[0]
+
+    def _more(self, at_least: int = _CHUNK_CHARS) -> bool:
+        if self.eof:
+            return False
+        chunk = self._text.read(max(_CHUNK_CHARS, at_least))
+        if not chunk:
+            self.eof = True
+            return False
+        if self.pos:
+            dropped = self.buf[: self.pos]
+            newlines = dropped.count("\n")
+            if newlines:
+                self._line += newlines
+                self._column = len(dropped) - dropped.rfind("\n") - 1
+            else:
+                self._column += len(dropped)
+            self.buf, self.pos = self.buf[self.pos :], 0
+        self.buf += chunk
+        return True
+
+    def where(self, pos: int) -> str:
+        newlines = self.buf.count("\n", 0, pos)
+        if newlines:
+            column = pos - self.buf.rfind("\n", 0, pos)
+            return f"line {self._line + newlines}, column {column}"
+        return f"line {self._line}, column {self._column + pos + 1}"
+
+    def truncated(self) -> UnreadableFile:
+        return UnreadableFile(f"truncated JSON at {self.where(len(self.buf.rstrip()))}")
+
+    def invalid(self, what: str, pos: int | None = None) -> UnreadableFile:
+        return UnreadableFile(f"invalid JSON at {self.where(self.pos if pos is None else pos)}: {what}")
+
+    def peek(self) -> str:
+        """The next non-blank character ("" at the end), leaving pos on it."""
+        while True:
+            match = _WHITESPACE.match(self.buf, self.pos)
+            self.pos = match.end() if match else self.pos
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more():
+                return ""
+
+    def expect(self, char: str) -> None:
+        found = self.peek()
+        if found != char:
+            raise self.truncated() if not found else self.invalid(f"expected {char!r}")
+        self.pos += 1
+
+    def value(self) -> Any:
+        if not self.peek():
+            raise self.truncated()
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                if _needs_more(exc, len(self.buf)) and self._more(len(self.buf)):
+                    continue
+                if self.eof and _needs_more(exc, len(self.buf)):
+                    raise self.truncated() from None
+                raise self.invalid(exc.msg, exc.pos) from None
+            if end == len(self.buf) and self._more():
+                continue  # a number or literal may go on in the next chunk
+            self.pos = end
+            return value
+
+
+def _json_rows(
+    text: io.TextIOWrapper,
+    builder: RecordBuilder,
+    stream_error: Callable[[Exception], UnreadableFile] | None,
+) -> Iterator[Row]:
+    cursor = _JsonCursor(text)
+    check = builder.check_object
+    try:
+        first = cursor.peek()
+        if first == "[":
+            yield from _array_rows(cursor, check)
+        elif first == "{":
+            yield from _object_rows(cursor, check)
+        else:
+            raise cursor.invalid("a file of records is a JSON array, an object or JSON lines")
+        if cursor.peek():
+            raise cursor.invalid("unexpected data after the end of the JSON document")
+    except _STREAM_ERRORS as exc:
+        raise (stream_error or _read_guard("file"))(exc) from None
+
+
+def _array_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[Row]:
+    cursor.expect("[")
+    if cursor.peek() == "]":
+        cursor.pos += 1
+        return
+    number = 0
+    while True:
+        if not cursor.peek():
+            raise cursor.truncated()
+        element = cursor.value()
+        number += 1
+        record, errors = check(element)
+        yield Row(number, element, record, errors)
+        found = cursor.peek()
+        if found == ",":
+            cursor.pos += 1
+        elif found == "]":
+            cursor.pos += 1
+            return
+        elif not found:
+            raise cursor.truncated()
+        else:
+            raise cursor.invalid("expected ',' or ']' after an array element")
+
+
+def _object_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[Row]:
+    """``{"userProperties": [...], ...}`` (the API body; other keys are metadata), or one record."""
+    cursor.expect("{")
+    single: dict[str, Any] = {}
+    found_records = False
+    if cursor.peek() == "}":
+        cursor.pos += 1
+    else:
+        while True:
+            if cursor.peek() != '"':
+                raise cursor.truncated() if not cursor.peek() else cursor.invalid("expected a key")
+            key = cursor.value()
+            cursor.expect(":")
+            if key == "userProperties" and cursor.peek() == "[":
+                found_records = True
+                yield from _array_rows(cursor, check)
+            else:
+                single[key] = cursor.value()
+            found = cursor.peek()
+            if found == ",":
+                cursor.pos += 1
+            elif found == "}":
+                cursor.pos += 1
+                break
+            elif not found:
+                raise cursor.truncated()
+            else:
+                raise cursor.invalid("expected ',' or '}'")
+    if not found_records:
+        record, errors = check(single)
+        yield Row(1, single, record, errors)

@@ -1,0 +1,25 @@
+"""How a file or a record is read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+FORMATS = ("csv", "json", "jsonl")
+PHONE_FORMATS = ("E164", "INTERNATIONAL", "NATIONAL")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    format: str | None = None  # "csv" | "json" | "jsonl"; None = detect from content, name as a hint
+    mapping: Mapping[str, str] | None = None  # user mapping: source column/key -> API field name
+    default_region: str = "IN"
+    phone_format: str = "E164"  # E164 | INTERNATIONAL | NATIONAL
+
+    def __post_init__(self) -> None:
+        if self.format is not None and self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        if self.phone_format.upper() not in PHONE_FORMATS:
+            raise ValueError(
+                f"phone_format must be one of {', '.join(PHONE_FORMATS)}, not {self.phone_format!r}"
+            )

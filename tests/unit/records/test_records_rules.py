@@ -1,0 +1,247 @@
+"""Mapping, normalisation and validation rules, worded as the API words them."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bik_sync.records import ReadOptions, check_record, load_mapping
+from bik_sync.records.errors import FieldError
+from bik_sync.records.mapping import PRESETS, Mapper, name_key
+from bik_sync.records.normalise import PhoneNormaliser, to_boolean, to_date, to_email, to_tags
+
+from .conftest import Reader
+
+VALID = {"firstName": "Asha", "lastName": "Verma", "email": "asha@example.in"}
+
+
+# --- check_record: what the SQS worker calls ------------------------------------------------
+
+
+def test_a_valid_api_record_comes_back_normalised() -> None:
+    record, errors = check_record({**VALID, "phoneNumber": "'+91 98111 22233", "email": " Asha@Example.IN "})
+    assert errors == ()
+    assert record == {
+        "firstName": "Asha",
+        "lastName": "Verma",
+        "phoneNumber": "+919811122233",
+        "email": "asha@example.in",
+    }
+
+
+def test_each_problem_gets_one_api_style_message_in_field_order() -> None:
+    record, errors = check_record({"firstName": "", "emial": "x", "email": "nope", "phoneNumber": "12"})
+    assert record is None
+    assert errors == (
+        '"firstName" is required',
+        '"lastName" is required',
+        '"phoneNumber" must be a valid phone number',
+        '"email" must be a valid email',
+        '"emial" is not allowed',
+    )
+
+
+def test_a_record_without_any_identity_is_rejected_with_the_joi_message() -> None:
+    _, errors = check_record({"firstName": "A", "lastName": "B", "city": "Pune"})
+    assert errors == ('"value" must contain at least one of [phoneNumber, email, partnerCustomerId]',)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("firstName", 12, '"firstName" must be a string'),
+        ("emailMarketingConsent", "perhaps", '"emailMarketingConsent" must be a boolean'),
+        ("tags", {"a": 1}, '"tags" must be an array'),
+        ("tags", ["ok", 3], '"tags[1]" must be a string'),
+        ("createdAt", "31/31/2024", '"createdAt" must be a valid date'),
+        ("city", ["Pune"], '"city" must be a string'),
+    ],
+)
+def test_wrong_types_are_rejected_like_the_api(field: str, value: object, message: str) -> None:
+    assert check_record({**VALID, field: value}) == (None, (message,))
+
+
+def test_presets_apply_to_queue_records_and_reject_bookkeeping_keys_are_skipped() -> None:
+    record, errors = check_record(
+        {"first_name": "A", "Last Name": "B", "Mobile": "9811122233", "_row": 4, "_error": "x"}
+    )
+    assert errors == ()
+    assert record == {"firstName": "A", "lastName": "B", "phoneNumber": "+919811122233"}
+
+
+def test_a_non_object_record_is_rejected() -> None:
+    assert check_record(["a"]) == (None, ('"value" must be of type object',))
+
+
+def test_a_csv_row_and_the_same_record_from_the_queue_agree(read: Reader) -> None:
+    # Given the same customer as a CSV row and as a queue record
+    _, rows = read(
+        b'First Name,Last Name,Phone,Accepts SMS Marketing,Tags\nAsha,Verma,\'09811122233,Yes,"a, b"\n'
+    )
+    record, errors = check_record(
+        {
+            "firstName": "Asha",
+            "lastName": "Verma",
+            "phoneNumber": "09811122233",
+            "smsMarketingConsent": "Yes",
+            "tags": "a, b",
+        }
+    )
+    # Then both become the same API record
+    assert rows[0].record == record
+    assert errors == ()
+
+
+# --- mapping -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ["First Name", "first_name", "FIRST-NAME", "firstName", " first name "])
+def test_header_names_match_case_and_punctuation_insensitively(header: str) -> None:
+    assert Mapper().target(header) == ("firstName", 0)
+
+
+def test_every_preset_targets_an_api_field() -> None:
+    from bik_sync.records import API_FIELDS
+
+    assert {field for field, _ in PRESETS.values()} <= set(API_FIELDS)
+
+
+def test_a_user_mapping_beats_presets_and_can_ignore_a_column(read_fixture: Reader) -> None:
+    mapping = load_mapping(
+        '{"Mobile No": "phoneNumber", "Given": "firstName", "Family": "lastName", "Pin": null}', "m"
+    )
+    record_file, rows = read_fixture("custom_columns.csv", mapping=mapping)
+    # "Mobile No" (user) wins over "Mobile" (preset); "Pin" is ignored without being listed
+    assert rows[0].record == {"firstName": "Asha", "lastName": "Verma", "phoneNumber": "+919811122233"}
+    assert record_file.ignored_columns == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"Mobile": "phone"}', "m.json: 'Mobile' maps to 'phone', which is not a BIK field"),
+        ('{"Mail": "E-mail"}', "did you mean 'email'?"),
+        ("[1, 2]", "m.json: a mapping is a JSON object"),
+        ('{"Mobile": ', "m.json: not valid JSON at line 1, column 12"),
+        ('{"Mobile": 3}', "m.json: 'Mobile' maps to 3, which is not a field name"),
+    ],
+)
+def test_a_bad_mapping_file_names_its_origin_and_the_bad_entry(text: str, expected: str) -> None:
+    with pytest.raises(ValueError, match=r"^m\.json") as caught:
+        load_mapping(text, "m.json")
+    assert expected in str(caught.value)
+
+
+def test_name_key_drops_everything_but_letters_and_digits() -> None:
+    assert name_key("Default Address Address1") == "defaultaddressaddress1"
+
+
+# --- normalisation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("9876543210", "+919876543210"),
+        ("'+919876543210", "+919876543210"),
+        ("+91 98765-43210", "+919876543210"),
+        ("09876543210", "+919876543210"),
+        ("919876543210", "+919876543210"),
+        ("0091 98765 43210", "+919876543210"),
+        ("022 2345 6789", "+912223456789"),
+        ("+44 20 7946 0958", "+442079460958"),
+        (9876543210, "+919876543210"),
+    ],
+)
+def test_phone_numbers_are_written_in_e164_with_india_as_the_default_region(
+    raw: object, expected: str
+) -> None:
+    assert PhoneNormaliser()(raw, "phoneNumber") == expected
+
+
+@pytest.mark.parametrize("raw", ["12345", "98765", "abc", "0000000000", "+91 55555"])
+def test_impossible_phone_numbers_are_rejected(raw: str) -> None:
+    with pytest.raises(FieldError, match='"phoneNumber" must be a valid phone number'):
+        PhoneNormaliser()(raw, "phoneNumber")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mobile=st.from_regex(r"[6-9][0-9]{9}", fullmatch=True),
+    shape=st.sampled_from(["{m}", "+91{m}", "0{m}", "91{m}", "+91 {a} {b}", "'{m}"]),
+    style=st.sampled_from(["E164", "INTERNATIONAL", "NATIONAL"]),
+)
+def test_the_indian_mobile_fast_path_matches_phonenumbers(mobile: str, shape: str, style: str) -> None:
+    raw = shape.format(m=mobile, a=mobile[:5], b=mobile[5:])
+    expected = phonenumbers.format_number(
+        phonenumbers.parse(mobile, "IN"), getattr(phonenumbers.PhoneNumberFormat, style)
+    )
+    assert PhoneNormaliser("IN", style)(raw, "phoneNumber") == expected
+
+
+def test_a_row_country_overrides_the_default_region_for_phones() -> None:
+    record, _ = check_record({**VALID, "phoneNumber": "(415) 555-2671", "country": "United States"})
+    assert record is not None and record["phoneNumber"] == "+14155552671"
+
+
+def test_the_default_region_and_phone_format_are_options() -> None:
+    options = ReadOptions(default_region="GB", phone_format="INTERNATIONAL")
+    record, _ = check_record({**VALID, "phoneNumber": "020 7946 0958"}, options)
+    assert record is not None and record["phoneNumber"] == "+44 20 7946 0958"
+
+
+def test_emails_are_trimmed_lower_cased_and_validated() -> None:
+    assert to_email("  Priya.S@Gmail.COM ", "email") == "priya.s@gmail.com"
+    assert to_email("   ", "email") is None
+    for bad in ["priya@gmail", "priya at gmail.com", "a@@b.com", '=HYPERLINK("x")']:
+        with pytest.raises(FieldError, match='"email" must be a valid email'):
+            to_email(bad, "email")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("yes", True),
+        ("No", False),
+        ("TRUE", True),
+        ("false", False),
+        ("1", True),
+        ("0", False),
+        ("y", True),
+        ("n", False),
+        ("subscribed", True),
+        ("not_subscribed", False),
+        ("unsubscribed", False),
+        ("pending", False),
+        (True, True),
+        ("", None),
+    ],
+)
+def test_booleans_accept_what_exports_write(raw: object, expected: bool | None) -> None:
+    assert to_boolean(raw, "emailMarketingConsent") is expected
+
+
+def test_tags_come_from_comma_strings_or_lists_trimmed_and_deduplicated() -> None:
+    assert to_tags(" vip, repeat ,,vip ", "tags") == ["vip", "repeat"]
+    assert to_tags(["a", " b "], "tags") == ["a", "b"]
+    assert to_tags(" , ", "tags") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-03-05", "2024-03-05"),
+        ("2024-03-05 10:20:30", "2024-03-05T10:20:30"),
+        ("2024-03-05T10:20:30Z", "2024-03-05T10:20:30+00:00"),
+        ("2024-03-05T10:20:30+05:30", "2024-03-05T10:20:30+05:30"),
+        ("05/03/2024", "2024-03-05"),
+        ("03/25/2024", "2024-03-25"),
+        ("5-3-2024 9:05", "2024-03-05T09:05:00"),
+        ("2024/03/05", "2024-03-05"),
+        ("5 Mar 2024", "2024-03-05"),
+    ],
+)
+def test_dates_become_iso_8601(raw: str, expected: str) -> None:
+    assert to_date(raw, "createdAt") == expected

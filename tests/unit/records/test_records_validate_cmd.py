@@ -1,0 +1,119 @@
+"""`bik-sync validate`: offline summary, JSON output, rejects file, exit codes 0/1/2."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from bik_sync.validate_cmd import main
+
+from .conftest import FIXTURES
+
+SAMPLE = Path(__file__).parents[3] / "samples" / "customers.csv"
+
+
+def test_an_all_valid_file_exits_0_with_a_human_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(FIXTURES / "woocommerce.csv")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "rows      2" in out and "valid     2" in out and "rejected  0" in out
+    assert "ignored columns: username, billing_company" in out
+
+
+def test_a_file_with_rejects_exits_1_and_lists_the_top_reasons(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(FIXTURES / "shopify_current.csv")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert '1  "lastName" is required' in out
+
+
+def test_json_output_is_one_object_with_the_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(FIXTURES / "records.jsonl"), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert {key: summary[key] for key in ("rows", "valid", "rejected", "ignored_columns", "format")} == {
+        "rows": 3,
+        "valid": 2,
+        "rejected": 1,
+        "ignored_columns": [],
+        "format": "jsonl",
+    }
+    assert summary["reasons"] == {
+        '"emial" is not allowed': 1,
+        '"value" must contain at least one of [phoneNumber, email, partnerCustomerId]': 1,
+    }
+
+
+def test_the_sample_file_validates_with_its_bad_rows_rejected(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rejects = tmp_path / "rejects.csv"
+    code = main([str(SAMPLE), "--json", "--rejects", str(rejects)])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert summary["rows"] == summary["valid"] + summary["rejected"] >= 300
+    assert 10 <= summary["rejected"] <= 20
+    assert "Default Address Zip" in summary["ignored_columns"]
+    lines = rejects.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].endswith(",_row,_error")
+    assert len(lines) == summary["rejected"] + 1
+    assert any(",'=HYPERLINK(" in line or "\"'=HYPERLINK(" in line for line in lines)
+
+
+def test_rejects_and_options_are_honoured(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text("Given,Family,Mobile No\nAsha,Verma,020 7946 0958\n", encoding="utf-8")
+    mapping = tmp_path / "m.json"
+    mapping.write_text('{"Given": "firstName", "Family": "lastName", "Mobile No": "phoneNumber"}')
+    code = main([str(source), "--mapping", str(mapping), "--region", "gb", "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["valid"] == 1
+
+
+def test_gzip_json_with_a_format_override(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "dump.bin"
+    path.write_bytes(gzip.compress(b'{"firstName":"A","lastName":"B","email":"a@example.in"}\n'))
+    assert main([str(path), "--format", "jsonl", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["format"] == "jsonl"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.csv"], "cannot open missing.csv: No such file or directory"),
+        ([str(FIXTURES / "truncated.json")], "truncated JSON at line 20, column 27"),
+        ([str(FIXTURES / "custom_columns.csv")], "no column maps to firstName or lastName"),
+        ([str(FIXTURES / "pipe.csv"), "--mapping", "nope.json"], "cannot read the mapping file nope.json"),
+        (
+            [str(FIXTURES / "pipe.csv"), "--mapping", "s3://bucket/m.json"],
+            "validate reads a local mapping file",
+        ),
+        ([str(FIXTURES / "pipe.csv"), "--format", "xml"], "invalid choice: 'xml'"),
+    ],
+)
+def test_unreadable_input_exits_2_with_one_line_and_no_traceback(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert message in captured.err
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
+
+
+def test_a_bad_mapping_file_exits_2_naming_the_entry(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    mapping = tmp_path / "m.json"
+    mapping.write_text('{"Mobile": "mobile"}')
+    assert main([str(FIXTURES / "pipe.csv"), "--mapping", str(mapping)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"bik-sync validate: {mapping}: 'Mobile' maps to 'mobile', which is not a BIK field " + (
+        "(fields: firstName, lastName, source, phoneNumber, alternatePhoneNumber, email, address1, address2, "
+        "city, state, country, createdAt, updatedAt, emailMarketingConsent, smsMarketingConsent, tags, "
+        "partnerCustomerId)"
+    )

@@ -1,0 +1,178 @@
+"""Deliver a list of records to BIK: batches, requests in flight, splitting refused batches.
+
+``deliver`` cuts the records into batches (at most ``batch_size`` records and ``max_batch_bytes``
+of JSON each), sends up to ``max_in_flight`` of them at once on threads sharing the client's
+connection pool, and splits a batch BIK refuses with a 400 in halves until the invalid records are
+isolated: the good halves go in, each isolated record becomes a reject with BIK's message.
+
+Every input index ends in exactly one place: counted as created or updated, in ``rejected`` or in
+``failed``. Only :class:`AuthFailed` escapes (the worker fails the whole message; SQS retries it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from bik_sync.bik_client import (
+    BODY_PREFIX,
+    BODY_SUFFIX,
+    AuthFailed,
+    BadRequest,
+    BatchResult,
+    BikClient,
+    BikError,
+    encode_record,
+)
+from bik_sync.observability import logger
+
+
+@dataclass(slots=True)
+class DeliveryOutcome:
+    """What happened to each input record.
+
+    ``created + updated + len(rejected) + len(failed) == len(records)``. ``rejected`` and ``failed``
+    hold ``(index into the input records, reason)``, sorted by index; a rejected index of -1 is an
+    entry BIK reported that could not be matched to a record (kept, never dropped; it stands in
+    for one of the records sent, which is then not counted as created or updated).
+    """
+
+    created: int = 0
+    updated: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+
+    @property
+    def delivered(self) -> int:
+        return self.created + self.updated
+
+    def accounted(self) -> int:
+        """How many input records this outcome accounts for (equals ``len(records)``)."""
+        return self.created + self.updated + len(self.rejected) + len(self.failed)
+
+
+def plan_batches(
+    sizes: Sequence[int], indices: Sequence[int], *, batch_size: int, max_batch_bytes: int
+) -> list[list[int]]:
+    """Group ``indices`` in order into batches of <= batch_size records whose body is <= max_batch_bytes.
+
+    ``sizes[i]`` is record i's encoded size. A record too large for the byte cap on its own still
+    gets a batch of its own: the cap is ours, BIK may well take it.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    overhead = len(BODY_PREFIX) + len(BODY_SUFFIX)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_bytes = overhead
+    for i in indices:
+        added = sizes[i] + (1 if current else 0)  # the comma between records
+        if current and (len(current) >= batch_size or current_bytes + added > max_batch_bytes):
+            batches.append(current)
+            current, current_bytes = [], overhead
+            added = sizes[i]
+        current.append(i)
+        current_bytes += added
+    if current:
+        batches.append(current)
+    return batches
+
+
+def deliver(
+    records: Sequence[Mapping[str, Any]],
+    client: BikClient,
+    *,
+    batch_size: int = 100,
+    max_batch_bytes: int = 240_000,
+    max_in_flight: int = 8,
+    deadline: float,
+) -> DeliveryOutcome:
+    """Send ``records`` to BIK; ``deadline`` is a value of the client's clock after which nothing is sent."""
+    if max_in_flight < 1:
+        raise ValueError("max_in_flight must be at least 1")
+    started = time.monotonic()
+    outcome = DeliveryOutcome()
+    encoded: list[bytes] = [b""] * len(records)  # each record encoded once, for its size and its body
+    sendable: list[int] = []
+    for i, record in enumerate(records):
+        try:
+            encoded[i] = encode_record(record)
+        except (TypeError, ValueError) as exc:
+            outcome.rejected.append((i, f"record cannot be sent as JSON ({type(exc).__name__})"))
+            continue
+        sendable.append(i)
+    sizes = [len(piece) for piece in encoded]
+    batches = plan_batches(sizes, sendable, batch_size=batch_size, max_batch_bytes=max_batch_bytes)
+    splits = 0
+
+    if batches:
+        executor = ThreadPoolExecutor(max_workers=min(max_in_flight, len(batches)), thread_name_prefix="bik")
+        pending: dict[Future[BatchResult], list[int]] = {}
+
+        def submit(batch: list[int]) -> None:
+            body = BODY_PREFIX + b",".join(encoded[i] for i in batch) + BODY_SUFFIX
+            future = executor.submit(client.upsert, [records[i] for i in batch], deadline=deadline, body=body)
+            pending[future] = batch
+
+        try:
+            for batch in batches:
+                submit(batch)
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    batch = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except BadRequest as exc:
+                        _count_requests(outcome, exc)
+                        if len(batch) == 1:
+                            outcome.rejected.append((batch[0], exc.message))
+                        else:
+                            splits += 1
+                            middle = len(batch) // 2
+                            submit(batch[:middle])
+                            submit(batch[middle:])
+                    except AuthFailed:
+                        raise
+                    except BikError as exc:  # RetryableFailure, UnexpectedStatus: try again later
+                        _count_requests(outcome, exc)
+                        outcome.failed.extend((i, exc.message) for i in batch)
+                    else:
+                        outcome.requests += result.attempts
+                        outcome.retries += result.retries
+                        outcome.created += result.created
+                        outcome.updated += result.updated
+                        outcome.rejected.extend(
+                            (batch[j] if j >= 0 else -1, reason) for j, reason in result.rejected
+                        )
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    outcome.rejected.sort(key=lambda item: item[0])
+    outcome.failed.sort(key=lambda item: item[0])
+    logger.info(
+        "delivery finished",
+        extra={
+            "delivery_records": len(records),
+            "delivery_batches": len(batches),
+            "delivery_splits": splits,
+            "delivery_created": outcome.created,
+            "delivery_updated": outcome.updated,
+            "delivery_rejected": len(outcome.rejected),
+            "delivery_failed": len(outcome.failed),
+            "delivery_requests": outcome.requests,
+            "delivery_retries": outcome.retries,
+            "delivery_seconds": round(time.monotonic() - started, 3),
+        },
+    )
+    return outcome
+
+
+def _count_requests(outcome: DeliveryOutcome, exc: BikError) -> None:
+    outcome.requests += exc.attempts
+    outcome.retries += exc.retries

@@ -1,0 +1,387 @@
+"""deliver(): batching, concurrency, bisecting 400s and accounting, against in-process fakes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+import urllib3
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bik_sync.bik_client import (
+    AuthFailed,
+    BadRequest,
+    BatchResult,
+    BikClient,
+    RetryableFailure,
+    UnexpectedStatus,
+    encode_body,
+    encode_record,
+)
+from bik_sync.delivery import DeliveryOutcome, deliver, plan_batches
+
+URL = "https://bik.example/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
+POISON = "POISON"
+
+
+class FakeBik(urllib3.PoolManager):
+    """A tiny in-process BIK: 400 for a batch holding POISON, records without lastName echoed as invalid,
+    the rest upserted by email. Thread-safe, like the real pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.store: dict[str, dict[str, Any]] = {}
+        self.batches: list[int] = []
+        self.bodies: list[int] = []
+
+    def request(self, method: str, url: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:  # type: ignore[override]
+        body: bytes = kwargs["body"]
+        records = json.loads(body)["userProperties"]
+        with self.lock:
+            self.batches.append(len(records))
+            self.bodies.append(len(body))
+            if any(POISON in record.values() for record in records):
+                return _reply(400, {"status": 400, "message": '"city" contains an invalid value'})
+            invalid, created, updated = [], 0, 0
+            for record in records:
+                if "lastName" not in record:
+                    invalid.append(
+                        {**record, "storeId": "s", "customerId": None, "error": '"lastName" is required'}
+                    )
+                    continue
+                created += record["email"] not in self.store
+                updated += record["email"] in self.store
+                self.store[record["email"]] = record
+        return _reply(
+            200,
+            {
+                "status": 200,
+                "data": {
+                    "invalidUserProperties": invalid,
+                    "bulkUpsertUPResponse": {"createCount": created, "updateCount": updated},
+                },
+            },
+        )
+
+
+def _reply(status: int, payload: object) -> urllib3.HTTPResponse:
+    return urllib3.HTTPResponse(body=json.dumps(payload).encode(), status=status, preload_content=True)
+
+
+def people(n: int) -> list[dict[str, Any]]:
+    return [{"firstName": f"F{i}", "lastName": f"L{i}", "email": f"p{i}@example.com"} for i in range(n)]
+
+
+def client_for(http: urllib3.PoolManager) -> BikClient:
+    return BikClient(URL, lambda _: "tok", http=http, sleep=lambda _: None)
+
+
+def far() -> float:
+    return time.monotonic() + 60
+
+
+def assert_each_index_once(outcome: DeliveryOutcome, n: int) -> None:
+    indices = [i for i, _ in outcome.rejected] + [i for i, _ in outcome.failed]
+    assert len(indices) == len(set(indices)), "an index was accounted twice"
+    assert outcome.accounted() == n
+
+
+class ScriptedClient(BikClient):
+    """Answers upsert() by a rule on the records, and measures how many calls run at once."""
+
+    def __init__(self, answer: Any, hold_s: float = 0.0) -> None:
+        super().__init__(URL, lambda _: "tok", http=FakeBik())
+        self.answer = answer
+        self.hold_s = hold_s
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.calls = 0
+
+    def upsert(
+        self, records: Sequence[Mapping[str, Any]], *, deadline: float, body: bytes | None = None
+    ) -> BatchResult:
+        if body is not None:
+            assert body == encode_body(records), "deliver sent a body that is not these records"
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            time.sleep(self.hold_s)
+            result: BatchResult = self.answer(records)
+            return result
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def all_created(records: Sequence[Mapping[str, Any]]) -> BatchResult:
+    return BatchResult(len(records), 0, [], 1, 0)
+
+
+# -- batching ---------------------------------------------------------------------------------------
+
+
+def test_records_go_in_batches_of_at_most_batch_size_and_all_are_counted() -> None:
+    # Given 250 valid records
+    bik = FakeBik()
+
+    # When they are delivered in batches of 100
+    outcome = deliver(people(250), client_for(bik), batch_size=100, deadline=far())
+
+    # Then three requests carried them and every one was created
+    assert sorted(bik.batches) == [50, 100, 100]
+    assert (outcome.created, outcome.updated, outcome.rejected, outcome.failed) == (250, 0, [], [])
+    assert (outcome.requests, outcome.retries) == (3, 0)
+    assert len(bik.store) == 250
+
+
+def test_no_request_body_exceeds_the_byte_cap() -> None:
+    # Given records of about 1 KB each and a 10 KB cap
+    records = [{**p, "address1": "x" * 1000} for p in people(60)]
+    bik = FakeBik()
+
+    outcome = deliver(records, client_for(bik), batch_size=100, max_batch_bytes=10_000, deadline=far())
+
+    assert max(bik.bodies) <= 10_000
+    assert len(bik.batches) >= 6
+    assert outcome.created == 60
+
+
+@pytest.mark.parametrize("cap", [60, 200, 1_000, 5_000])
+def test_planned_batches_keep_order_and_their_exact_encoded_size_within_the_cap(cap: int) -> None:
+    records = [{"firstName": "x" * (i % 37), "lastName": "y", "email": f"{i}@e.io"} for i in range(200)]
+    sizes = [len(encode_record(r)) for r in records]
+
+    batches = plan_batches(sizes, range(200), batch_size=25, max_batch_bytes=cap)
+
+    assert [i for batch in batches for i in batch] == list(range(200))
+    for batch in batches:
+        assert len(batch) <= 25
+        body = encode_body([records[i] for i in batch])
+        assert len(body) <= cap or len(batch) == 1  # only a record too big on its own may exceed it
+
+
+def test_a_record_too_big_for_the_cap_on_its_own_is_still_sent_alone() -> None:
+    records = people(3)
+    records[1]["address1"] = "x" * 5000
+    bik = FakeBik()
+
+    outcome = deliver(records, client_for(bik), max_batch_bytes=2_000, deadline=far())
+
+    assert bik.batches == [1, 1, 1]
+    assert outcome.created == 3
+
+
+def test_no_records_means_no_requests() -> None:
+    bik = FakeBik()
+
+    outcome = deliver([], client_for(bik), deadline=far())
+
+    assert outcome == DeliveryOutcome()
+    assert bik.batches == []
+
+
+def test_a_record_that_cannot_be_encoded_as_json_is_rejected_and_the_rest_go_in() -> None:
+    records: list[dict[str, Any]] = people(3)
+    records[1]["tags"] = {object()}
+
+    outcome = deliver(records, client_for(FakeBik()), deadline=far())
+
+    assert outcome.created == 2
+    assert outcome.rejected == [(1, "record cannot be sent as JSON (TypeError)")]
+
+
+# -- concurrency ------------------------------------------------------------------------------------
+
+
+def test_at_most_max_in_flight_batches_are_sent_at_once_and_that_many_are_reached() -> None:
+    client = ScriptedClient(all_created, hold_s=0.05)
+
+    outcome = deliver(people(2000), client, batch_size=100, max_in_flight=4, deadline=far())
+
+    assert client.calls == 20
+    assert client.peak == 4
+    assert outcome.created == 2000
+
+
+def test_sending_concurrently_is_faster_than_one_at_a_time() -> None:
+    serial, parallel = ScriptedClient(all_created, 0.02), ScriptedClient(all_created, 0.02)
+
+    started = time.monotonic()
+    deliver(people(1600), serial, max_in_flight=1, deadline=far())
+    serial_s = time.monotonic() - started
+    started = time.monotonic()
+    deliver(people(1600), parallel, max_in_flight=8, deadline=far())
+    parallel_s = time.monotonic() - started
+
+    assert parallel_s < serial_s / 3
+
+
+# -- 400s are bisected ------------------------------------------------------------------------------
+
+
+def test_a_400_batch_is_bisected_until_the_bad_records_are_isolated_and_the_good_ones_go_in() -> None:
+    # Given 100 records of which two carry a value BIK refuses the whole batch for
+    records = people(100)
+    records[17]["city"] = POISON
+    records[80]["city"] = POISON
+    bik = FakeBik()
+
+    # When delivered as one batch
+    outcome = deliver(records, client_for(bik), batch_size=100, deadline=far())
+
+    # Then exactly the two are rejects with BIK's message and the other 98 are in BIK
+    assert outcome.rejected == [
+        (17, '"city" contains an invalid value'),
+        (80, '"city" contains an invalid value'),
+    ]
+    assert outcome.created == 98
+    assert len(bik.store) == 98
+    assert outcome.failed == []
+    # And bisecting cost about 2 * 2 * log2(100) requests, not 100
+    assert outcome.requests == len(bik.batches) <= 30
+
+
+def test_a_single_record_refused_with_a_400_is_a_reject() -> None:
+    records = people(1)
+    records[0]["city"] = POISON
+
+    outcome = deliver(records, client_for(FakeBik()), deadline=far())
+
+    assert outcome.rejected == [(0, '"city" contains an invalid value')]
+    assert outcome.created == 0
+
+
+# -- per-record results of a 200 --------------------------------------------------------------------
+
+
+def test_invalid_records_in_a_200_are_rejects_at_their_input_index_across_batches() -> None:
+    records = people(250)
+    for i in (3, 149, 249):
+        del records[i]["lastName"]
+
+    outcome = deliver(records, client_for(FakeBik()), batch_size=100, deadline=far())
+
+    assert outcome.rejected == [(i, '"lastName" is required') for i in (3, 149, 249)]
+    assert outcome.created == 247
+
+
+def test_an_unmatched_bik_reject_is_kept_with_index_minus_one_and_not_counted_as_delivered() -> None:
+    client = ScriptedClient(lambda records: BatchResult(len(records) - 1, 0, [(-1, "mystery")], 1, 0))
+
+    outcome = deliver(people(10), client, deadline=far())
+
+    assert outcome.rejected == [(-1, "mystery")]
+    assert outcome.created == 9
+    assert outcome.accounted() == 10
+
+
+# -- failures ---------------------------------------------------------------------------------------
+
+
+def test_a_batch_that_runs_out_of_retries_is_failed_record_by_record_and_the_others_go_in() -> None:
+    # Given BIK keeps failing the batch that holds record 150
+    def answer(records: Sequence[Mapping[str, Any]]) -> BatchResult:
+        if any(r["email"] == "p150@example.com" for r in records):
+            raise RetryableFailure("gave up after 8 attempts: BIK answered 503", attempts=8, retries=7)
+        return all_created(records)
+
+    outcome = deliver(people(300), ScriptedClient(answer), batch_size=100, deadline=far())
+
+    assert outcome.failed == [(i, "gave up after 8 attempts: BIK answered 503") for i in range(100, 200)]
+    assert outcome.created == 200
+    assert (outcome.requests, outcome.retries) == (10, 7)
+
+
+def test_an_unexpected_status_fails_the_records_for_a_later_retry() -> None:
+    def answer(records: Sequence[Mapping[str, Any]]) -> BatchResult:
+        raise UnexpectedStatus("BIK answered 404; check BIK_API_URL", status=404, attempts=1)
+
+    outcome = deliver(people(5), ScriptedClient(answer), deadline=far())
+
+    assert [i for i, _ in outcome.failed] == [0, 1, 2, 3, 4]
+    assert outcome.created == 0
+
+
+def test_an_auth_failure_propagates_so_the_worker_fails_the_message() -> None:
+    def answer(records: Sequence[Mapping[str, Any]]) -> BatchResult:
+        raise AuthFailed("BIK answered 401 with a freshly fetched token", attempts=2, retries=1)
+
+    with pytest.raises(AuthFailed):
+        deliver(people(500), ScriptedClient(answer), deadline=far())
+
+
+def test_with_the_deadline_already_passed_nothing_is_sent_and_every_record_is_failed() -> None:
+    bik = FakeBik()
+
+    outcome = deliver(people(150), client_for(bik), deadline=time.monotonic() - 1)
+
+    assert bik.batches == []
+    assert [i for i, _ in outcome.failed] == list(range(150))
+    assert all("time budget" in reason for _, reason in outcome.failed)
+
+
+def test_a_bad_request_after_a_retry_counts_both_requests() -> None:
+    def answer(records: Sequence[Mapping[str, Any]]) -> BatchResult:
+        raise BadRequest("nope", attempts=2, retries=1)
+
+    outcome = deliver(people(1), ScriptedClient(answer), deadline=far())
+
+    assert (outcome.requests, outcome.retries) == (2, 1)
+    assert outcome.rejected == [(0, "nope")]
+
+
+# -- every index accounted exactly once, whatever happens ----------------------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kinds=st.lists(st.sampled_from(["ok", "ok", "ok", "poison", "invalid", "doomed"]), max_size=120),
+    batch_size=st.integers(1, 40),
+    in_flight=st.integers(1, 6),
+)
+def test_every_input_index_ends_in_exactly_one_outcome(
+    kinds: list[str], batch_size: int, in_flight: int
+) -> None:
+    # Given a mix of good, poisoned, invalid and undeliverable records
+    records = people(len(kinds))
+    for record, kind in zip(records, kinds, strict=True):
+        if kind == "poison":
+            record["city"] = POISON
+        elif kind == "invalid":
+            del record["lastName"]
+        elif kind == "doomed":
+            record["source"] = "doomed"
+    bik = FakeBik()
+    real = client_for(bik)
+
+    def answer(batch: Sequence[Mapping[str, Any]]) -> BatchResult:
+        if any(r.get("source") == "doomed" for r in batch):
+            raise RetryableFailure("gave up", attempts=1)
+        return real.upsert(batch, deadline=far())
+
+    # When they are delivered
+    outcome = deliver(
+        records, ScriptedClient(answer), batch_size=batch_size, max_in_flight=in_flight, deadline=far()
+    )
+
+    # Then every index is in exactly one place; poison and invalid records are rejects (or failed when
+    # they shared a batch with an undeliverable one), good ones are never rejected, doomed ones always fail
+    assert_each_index_once(outcome, len(records))
+    rejected = {i for i, _ in outcome.rejected}
+    failed = {i for i, _ in outcome.failed}
+    assert {i for i, k in enumerate(kinds) if k in ("poison", "invalid")} <= rejected | failed
+    assert not rejected & {i for i, k in enumerate(kinds) if k in ("ok", "doomed")}
+    assert {i for i, k in enumerate(kinds) if k == "doomed"} <= failed
+    assert set(bik.store) == {
+        f"p{i}@example.com" for i, k in enumerate(kinds) if k == "ok" and i not in failed
+    }
+    assert outcome.delivered == len(bik.store)

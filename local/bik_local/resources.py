@@ -17,10 +17,11 @@ class LocalResources:
     work_queue: str = "bik-sync-work"  # WorkQueue
     dead_letter_queue: str = "bik-sync-work-dlq"  # WorkDeadLetterQueue
     jobs_table: str = "bik-sync-jobs"  # JobsTable
-    secret: str = "bik-sync/bik-api-token"  # BikSecret
+    secret: str = "bik-sync/bik-api-token"  # noqa: S105 - the secret's name, not a value. BikSecret
     # Local only: on AWS the bucket invokes IngestFunction directly; locally its notifications go
     # to this queue and the poller turns each one into the S3 event Lambda would receive.
     s3_events_queue: str = "bik-sync-s3-events"
+    s3_events_dead_letter_queue: str = "bik-sync-s3-events-dlq"  # Lambda's async retries: 2, then give up
     max_receive_count: int = 5  # WorkQueue RedrivePolicy.maxReceiveCount
 
 

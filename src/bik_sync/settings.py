@@ -32,6 +32,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    data_bucket: str = ""
     work_queue_url: str = ""
     jobs_table_name: str = ""
     bik_secret_id: str = ""
@@ -58,7 +59,9 @@ class Settings:
         if self.max_receive_count < 1:
             raise SettingsError("BIK_MAX_RECEIVE_COUNT must be at least 1")
         if self.phone_format not in PHONE_FORMATS:
-            raise SettingsError(f"PHONE_FORMAT must be one of {', '.join(PHONE_FORMATS)}, got {self.phone_format!r}")
+            raise SettingsError(
+                f"PHONE_FORMAT must be one of {', '.join(PHONE_FORMATS)}, got {self.phone_format!r}"
+            )
         if len(self.default_phone_region) != 2 or not self.default_phone_region.isalpha():
             raise SettingsError("DEFAULT_PHONE_REGION must be a two-letter country code such as IN")
         _check_api_url(self.bik_api_url, self.bik_allow_http)
@@ -67,6 +70,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         return cls(
+            data_bucket=env.get("DATA_BUCKET_NAME", ""),
             work_queue_url=env.get("WORK_QUEUE_URL", ""),
             jobs_table_name=env.get("JOBS_TABLE_NAME", ""),
             bik_secret_id=env.get("BIK_SECRET_ID", ""),

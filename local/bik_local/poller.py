@@ -1,0 +1,150 @@
+"""Stand-in for Lambda's event sources: queue messages become the events AWS would send.
+
+S3 notifications (which the bucket sends to a local queue) are handed to the ingest handler as the
+S3 event itself; work-queue messages are handed to the upsert handler as an SQS event of up to ten
+records, and only the messages the partial batch response does not name are deleted, as Lambda's
+event source mapping does. A handler that raises never stops the poller: its messages simply come
+back after the visibility timeout, up to the queue's redrive limit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Handler = Callable[[dict[str, Any], Any], Any]
+log = logging.getLogger("bik_local.poller")
+
+
+@dataclass
+class LambdaContext:
+    """The attributes Powertools and our code read from Lambda's context object."""
+
+    function_name: str
+    timeout_s: float
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    invoked_function_arn: str = ""
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class QueuePoller:
+    def __init__(self, sqs: Any, queue_url: str, region: str) -> None:
+        self._sqs = sqs
+        self.queue_url = queue_url
+        self._region = region
+        self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+
+    def receive(self, max_messages: int, wait_s: int) -> list[dict[str, Any]]:
+        response = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_s,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
+
+    def delete(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            if chunk:
+                self._sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
+                    ],
+                )
+
+    def sqs_event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The event Lambda's SQS event source mapping sends for these messages."""
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {
+                        name: {
+                            "stringValue": value.get("StringValue"),
+                            "binaryValue": value.get("BinaryValue"),
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                            "dataType": value.get("DataType", "String"),
+                        }
+                        for name, value in m.get("MessageAttributes", {}).items()
+                    },
+                    "md5OfBody": m.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self._arn,
+                    "awsRegion": self._region,
+                }
+                for m in messages
+            ]
+        }
+
+
+def pump_s3_events(poller: QueuePoller, ingest: Handler, *, timeout_s: float, wait_s: int = 1) -> int:
+    """One receive from the S3 notifications queue; each notification is one ingest invocation."""
+    handled = 0
+    for message in poller.receive(1, wait_s):
+        handled += 1
+        try:
+            event = json.loads(message["Body"])
+        except json.JSONDecodeError:
+            log.error("S3 notification is not JSON; dropped")
+            poller.delete([message])
+            continue
+        if event.get("Event") == "s3:TestEvent":
+            poller.delete([message])
+            continue
+        try:
+            ingest(event, LambdaContext("IngestFunction", timeout_s))
+        except Exception as exc:
+            log.error(
+                "IngestFunction failed; the event will be retried: %s", type(exc).__name__, exc_info=True
+            )
+            continue
+        poller.delete([message])
+    return handled
+
+
+def pump_work(poller: QueuePoller, upsert: Handler, *, timeout_s: float, wait_s: int = 1) -> int:
+    """One receive from the work queue as one upsert invocation, honouring the partial batch response."""
+    messages = poller.receive(10, wait_s)
+    if not messages:
+        return 0
+    try:
+        response = upsert(poller.sqs_event(messages), LambdaContext("UpsertFunction", timeout_s))
+    except Exception as exc:
+        log.error("UpsertFunction failed; the batch will be retried: %s", type(exc).__name__, exc_info=True)
+        return len(messages)
+    failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
+    poller.delete([m for m in messages if m["MessageId"] not in failed])
+    return len(messages)
+
+
+def run_forever(pump: Callable[[], int], stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            pump()
+        except Exception as exc:  # noqa: BLE001 - the poller outlives any one failure (moto restarting, ...)
+            log.error("poller error: %s", type(exc).__name__)
+            stop.wait(1.0)

@@ -1,0 +1,274 @@
+"""The local AWS stack: moto's server, the BIK emulator and the pollers, on loopback.
+
+``bik-sync stack`` (or ``python -m bik_local.stack``) runs everything in one process, the way AWS
+would: the bucket notifies a queue, pollers invoke the real handlers with real event shapes, and
+the handlers' logs go to this process's stdout (CloudWatch, locally). :func:`launch` starts it as
+a subprocess and hands back boto3 clients for the user's side (the demo and integration tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+
+from bik_local.emulator import DEFAULT_TOKEN, start_emulator
+from bik_local.resources import REGION, RESOURCES, LocalResources
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+INGEST_TIMEOUT_S = 900.0
+WORKER_TIMEOUT_S = 120.0
+LOCAL_VISIBILITY_TIMEOUT_S = 3  # short, so that retries happen within a test's patience
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def aws_client(service: str, endpoint_url: str) -> Any:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+    )
+
+
+def create_resources(endpoint_url: str, token: str, res: LocalResources = RESOURCES) -> dict[str, str]:
+    """Create what template.yaml declares (and the local notification queue); returns their URLs/ids."""
+    s3, sqs = aws_client("s3", endpoint_url), aws_client("sqs", endpoint_url)
+    ddb, secrets = aws_client("dynamodb", endpoint_url), aws_client("secretsmanager", endpoint_url)
+
+    def queue(name: str, attributes: dict[str, str]) -> tuple[str, str]:
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+
+    dlq_url, dlq_arn = queue(res.dead_letter_queue, {})
+    work_url, _ = queue(
+        res.work_queue,
+        {
+            "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT_S),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": res.max_receive_count}
+            ),
+        },
+    )
+    _, events_dlq_arn = queue(res.s3_events_dead_letter_queue, {})
+    events_url, events_arn = queue(
+        res.s3_events_queue,
+        {
+            "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT_S),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": events_dlq_arn, "maxReceiveCount": 3}),
+        },
+    )
+    s3.create_bucket(Bucket=res.bucket)
+    s3.put_bucket_versioning(Bucket=res.bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket=res.bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": events_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}},
+                }
+            ]
+        },
+    )
+    ddb.create_table(
+        TableName=res.jobs_table,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    secret_arn = secrets.create_secret(Name=res.secret, SecretString=token)["ARN"]
+    return {
+        "bucket": res.bucket,
+        "work_queue_url": work_url,
+        "dead_letter_queue_url": dlq_url,
+        "s3_events_queue_url": events_url,
+        "jobs_table": res.jobs_table,
+        "secret_arn": secret_arn,
+    }
+
+
+def lambda_environment(endpoint_url: str, urls: Mapping[str, str], bik_url: str) -> dict[str, str]:
+    """What the template gives the functions, pointed at the local stack. Values already in the
+    environment win, so a test can set e.g. BIK_READ_TIMEOUT_S for the stack it launches."""
+    env = {
+        **FAKE_CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "DATA_BUCKET_NAME": urls["bucket"],
+        "WORK_QUEUE_URL": urls["work_queue_url"],
+        "JOBS_TABLE_NAME": urls["jobs_table"],
+        "BIK_SECRET_ID": urls["secret_arn"],
+        "BIK_API_URL": bik_url,
+        "BIK_ALLOW_HTTP": "true",
+        "BIK_MAX_RECEIVE_COUNT": str(RESOURCES.max_receive_count),
+        "POWERTOOLS_SERVICE_NAME": "bik-sync",
+        "POWERTOOLS_METRICS_NAMESPACE": "BikSync",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    return {
+        **env,
+        **{k: v for k, v in os.environ.items() if k in env and k.startswith(("BIK_", "POWERTOOLS_"))},
+    }
+
+
+def serve(moto_port: int, bik_port: int, token: str, ready_file: Path | None, stop: threading.Event) -> None:
+    from moto.server import ThreadedMotoServer
+
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    endpoint = f"http://127.0.0.1:{moto_port}"
+    emulator = start_emulator(port=bik_port, token=token)
+    try:
+        urls = create_resources(endpoint, token)
+        os.environ.update(lambda_environment(endpoint, urls, emulator.url))
+        # Imported only now: like Lambda, the handlers start in an environment already set up.
+        from bik_local.poller import QueuePoller, pump_s3_events, pump_work, run_forever
+        from bik_sync.handlers import ingest, upsert
+
+        sqs = aws_client("sqs", endpoint)
+        events = QueuePoller(sqs, urls["s3_events_queue_url"], REGION)
+        work = QueuePoller(sqs, urls["work_queue_url"], REGION)
+        threads = [
+            threading.Thread(
+                target=run_forever,
+                name="poll-s3-events",
+                daemon=True,
+                args=(lambda: pump_s3_events(events, ingest.handler, timeout_s=INGEST_TIMEOUT_S), stop),
+            ),
+            threading.Thread(
+                target=run_forever,
+                name="poll-work",
+                daemon=True,
+                args=(lambda: pump_work(work, upsert.handler, timeout_s=WORKER_TIMEOUT_S), stop),
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        info = {"endpoint_url": endpoint, "bik_url": emulator.url, "bik_base_url": emulator.base_url, **urls}
+        if ready_file is not None:
+            tmp = ready_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(info))
+            tmp.replace(ready_file)
+        logging.getLogger("bik_local.stack").info("local stack ready: %s", json.dumps(info))
+        stop.wait()
+        for thread in threads:
+            thread.join(timeout=5)
+    finally:
+        emulator.stop()
+        moto.stop()
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bik-sync stack", description="Run the local AWS stack until interrupted."
+    )
+    parser.add_argument("--moto-port", type=int, default=0, help="moto server port (default: a free one)")
+    parser.add_argument("--bik-port", type=int, default=0, help="BIK emulator port (default: a free one)")
+    parser.add_argument("--token", default=DEFAULT_TOKEN, help="the BIK token stored in the secret")
+    parser.add_argument("--ready-file", type=Path, help="write the endpoints here (JSON) once ready")
+    args = parser.parse_args(list(argv))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    serve(args.moto_port or free_port(), args.bik_port or free_port(), args.token, args.ready_file, stop)
+    return 0
+
+
+@dataclass
+class RunningStack:
+    """A stack launched as a subprocess, seen from the user's side."""
+
+    process: subprocess.Popen[bytes]
+    info: dict[str, str]
+    log_path: Path
+
+    def client(self, service: str) -> Any:
+        return aws_client(service, self.info["endpoint_url"])
+
+    def wait_for_object(self, key: str, timeout_s: float) -> bytes | None:
+        s3 = self.client("s3")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return None
+            try:
+                body: bytes = s3.get_object(Bucket=self.info["bucket"], Key=key)["Body"].read()
+                return body
+            except s3.exceptions.NoSuchKey:
+                time.sleep(0.2)
+        return None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class StackDidNotStart(RuntimeError):
+    pass
+
+
+def launch(log_path: Path, *, env: Mapping[str, str] | None = None, timeout_s: float = 60.0) -> RunningStack:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    ready = log_path.with_suffix(".ready.json")
+    ready.unlink(missing_ok=True)
+    log: IO[bytes] = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bik_local.stack", "--ready-file", str(ready)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    log.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ready.exists():
+            return RunningStack(process, json.loads(ready.read_text()), log_path)
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    RunningStack(process, {}, log_path).stop()
+    tail = log_path.read_text(errors="replace").splitlines()[-5:]
+    raise StackDidNotStart("the local stack did not start: " + " | ".join(tail))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,18 @@
+"""IngestFunction: an S3 object in incoming/ (directly, or through SQS) becomes a job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bik_sync.ingest import default_deps, ingest_event
+from bik_sync.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    results = ingest_event(event, default_deps())
+    return {"jobs": [{"job_id": r.job_id, "key": r.key, "status": r.status, "rows": r.rows} for r in results]}

@@ -1,0 +1,254 @@
+"""Ingest: one S3 object becomes batches on the work queue, local rejects and job counters.
+
+The object is streamed through the record core (read, map, normalise, validate); valid records go
+to the work queue in batches of the API body's shape, invalid rows to ``rejects/`` in the input's
+own format. A file that cannot be read still gets a report that says why.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import tempfile
+from collections.abc import Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import boto3
+
+from bik_sync.jobs import JobStore, job_id_for
+from bik_sync.messages import JobMeta, build_work_message
+from bik_sync.observability import logger, metrics
+from bik_sync.records import ReadOptions, RejectsWriter, UnreadableFile, load_mapping, open_records
+from bik_sync.reporting import write_report_if_complete
+from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
+from bik_sync.settings import INCOMING_PREFIX, REJECTS_PREFIX, Settings, get_settings
+from bik_sync.storage import InputMissing, open_input, read_text
+
+# SendMessageBatch takes at most 10 entries; keep a batch's total under SQS's classic 256 KiB.
+_SQS_BATCH_ENTRIES = 10
+_SQS_BATCH_BYTES = 250_000
+_SEND_ATTEMPTS = 3
+_SPOOL_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class IngestDeps:
+    settings: Settings
+    s3: Any
+    sqs: Any
+    jobs: JobStore
+    lease_s: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    job_id: str
+    key: str
+    status: str  # "queued", "duplicate", "unreadable", "skipped"
+    rows: int = 0
+    rejected: int = 0
+    batches: int = 0
+
+
+@functools.cache
+def default_deps() -> IngestDeps:
+    """Clients built once per execution environment, on first use (not at import)."""
+    settings = get_settings()
+    settings.require("work_queue_url", "jobs_table_name")
+    return IngestDeps(
+        settings=settings,
+        s3=boto3.client("s3"),
+        sqs=boto3.client("sqs"),
+        jobs=JobStore(settings.jobs_table_name, boto3.client("dynamodb")),
+    )
+
+
+def ingest_event(event: dict[str, Any], deps: IngestDeps) -> list[IngestResult]:
+    """Every object the event announces becomes a job; an event of another shape is logged, not retried."""
+    try:
+        objects = objects_from_event(event)
+    except EventShapeError as exc:
+        logger.error("event is not an S3 object notification; ignored", reason=str(exc))
+        return []
+    return [ingest_object(ref, deps) for ref in objects]
+
+
+def ingest_object(ref: S3ObjectRef, deps: IngestDeps) -> IngestResult:
+    if not ref.key.startswith(INCOMING_PREFIX) or ref.key.endswith("/"):
+        logger.warning("object outside incoming/ ignored", key=ref.key)
+        return IngestResult(job_id="", key=ref.key, status="skipped")
+    try:
+        source = open_input(deps.s3, ref)
+    except InputMissing as exc:
+        logger.warning("input gone before it could be read; nothing to do", key=ref.key, reason=str(exc))
+        return IngestResult(job_id="", key=ref.key, status="skipped")
+    job_id = job_id_for(ref.bucket, ref.key, source.identity)
+    logger.append_keys(job_id=job_id)
+    if not deps.jobs.start(job_id, bucket=ref.bucket, key=ref.key, source="s3", lease_s=deps.lease_s):
+        source.body.close()
+        logger.info("job already ingested or in progress; event ignored", key=ref.key)
+        return IngestResult(job_id=job_id, key=ref.key, status="duplicate")
+    try:
+        with closing(source.body):
+            return _run_job(job_id, ref, source.body, deps)
+    except BaseException:
+        # Let the retried event run the job again at once instead of waiting for the lease.
+        deps.jobs.release(job_id)
+        raise
+
+
+def _run_job(job_id: str, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps) -> IngestResult:
+    settings = deps.settings
+    try:
+        options = ReadOptions(
+            mapping=_mapping(settings.mapping_uri, deps.s3),
+            default_region=settings.default_phone_region,
+            phone_format=settings.phone_format,
+        )
+        record_file = open_records(stream, ref.key, options)
+    except (UnreadableFile, ValueError) as exc:
+        return _unreadable(job_id, ref, deps, str(exc))
+
+    sender = _BatchSender(deps, JobMeta(job_id=job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=()))
+    rows = rejected = 0
+    error = ""
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+        rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
+        try:
+            for row in record_file:
+                rows += 1
+                if row.record is None:
+                    rejects.write(row)
+                    rejected += 1
+                else:
+                    sender.add(row.number, row.record)
+        except UnreadableFile as exc:
+            # Rows read before the damage stay processed; the report says where reading stopped.
+            error = str(exc)
+        sender.flush()
+        rejects_keys = []
+        if rejects.count:
+            rejects_key = f"{REJECTS_PREFIX}{ref.key}.rejects{rejects.extension}"
+            spool.seek(0)
+            deps.s3.upload_fileobj(
+                spool, ref.bucket, rejects_key, ExtraArgs={"ContentType": rejects.content_type}
+            )
+            rejects_keys.append(rejects_key)
+
+    metrics.add_metric(name="RowsRead", unit="Count", value=rows)
+    metrics.add_metric(name="RecordsRejected", unit="Count", value=rejected)
+    details = {
+        "status": "incomplete" if error else "complete",
+        "format": record_file.format,
+        "encoding": record_file.encoding,
+        "ignored_columns": list(record_file.ignored_columns),
+    }
+    if error:
+        details["error"] = error
+    state = deps.jobs.finish_ingest(
+        job_id,
+        rows=rows,
+        rejected=rejected,
+        batches=sender.batches,
+        rejects_keys=rejects_keys,
+        details=details,
+    )
+    logger.info(
+        "ingest finished",
+        key=ref.key,
+        rows=rows,
+        rejected=rejected,
+        batches=sender.batches,
+        error=error or None,
+    )
+    write_report_if_complete(state, deps.jobs, deps.s3)
+    return IngestResult(
+        job_id=job_id, key=ref.key, status="queued", rows=rows, rejected=rejected, batches=sender.batches
+    )
+
+
+def _unreadable(job_id: str, ref: S3ObjectRef, deps: IngestDeps, reason: str) -> IngestResult:
+    logger.warning("input cannot be read", key=ref.key, reason=reason)
+    state = deps.jobs.finish_ingest(
+        job_id, rows=0, rejected=0, batches=0, details={"status": "unreadable", "error": reason}
+    )
+    write_report_if_complete(state, deps.jobs, deps.s3)
+    return IngestResult(job_id=job_id, key=ref.key, status="unreadable")
+
+
+def _mapping(uri: str, s3: Any) -> Mapping[str, str] | None:
+    if not uri:
+        return None
+    if uri.startswith("s3://"):
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        try:
+            text = read_text(s3, bucket, key)
+        except s3.exceptions.NoSuchKey:
+            raise ValueError(f"mapping file {uri} does not exist") from None
+        return load_mapping(text, uri)
+    try:
+        with open(uri, encoding="utf-8-sig") as handle:
+            return load_mapping(handle.read(), uri)
+    except OSError as exc:
+        raise ValueError(f"mapping file {uri} cannot be read ({exc.strerror})") from None
+
+
+class _BatchSender:
+    """Groups valid records into work messages (<= batch size and byte cap) and sends them in SQS batches."""
+
+    def __init__(self, deps: IngestDeps, job: JobMeta) -> None:
+        self._deps = deps
+        self._job = job
+        self._max_records = deps.settings.bik_batch_size
+        self._max_bytes = deps.settings.bik_max_batch_bytes
+        self._records: list[Mapping[str, Any]] = []
+        self._rows: list[int] = []
+        self._bytes = 0
+        self._entries: list[dict[str, str]] = []
+        self._entries_bytes = 0
+        self.batches = 0
+
+    def add(self, row: int, record: Mapping[str, Any]) -> None:
+        size = len(json.dumps(record, separators=(",", ":"))) + 1
+        if self._records and (
+            len(self._records) >= self._max_records or self._bytes + size > self._max_bytes
+        ):
+            self._close_batch()
+        self._records.append(record)
+        self._rows.append(row)
+        self._bytes += size
+
+    def flush(self) -> None:
+        if self._records:
+            self._close_batch()
+        self._send_entries()
+
+    def _close_batch(self) -> None:
+        self.batches += 1
+        meta = JobMeta(self._job.job_id, self._job.bucket, self._job.key, self.batches, tuple(self._rows))
+        body = build_work_message(self._records, meta)
+        if self._entries and (
+            len(self._entries) >= _SQS_BATCH_ENTRIES or self._entries_bytes + len(body) > _SQS_BATCH_BYTES
+        ):
+            self._send_entries()
+        self._entries.append({"Id": str(self.batches), "MessageBody": body})
+        self._entries_bytes += len(body)
+        self._records, self._rows, self._bytes = [], [], 0
+
+    def _send_entries(self) -> None:
+        entries = self._entries
+        for _attempt in range(_SEND_ATTEMPTS):
+            if not entries:
+                break
+            response = self._deps.sqs.send_message_batch(
+                QueueUrl=self._deps.settings.work_queue_url, Entries=entries
+            )
+            failed_ids = {f["Id"] for f in response.get("Failed", [])}
+            entries = [e for e in entries if e["Id"] in failed_ids]
+        if entries:
+            raise RuntimeError(
+                f"work queue refused {len(entries)} batch message(s) after {_SEND_ATTEMPTS} attempts"
+            )
+        self._entries, self._entries_bytes = [], 0

@@ -1,0 +1,308 @@
+"""Jobs and their counters in DynamoDB.
+
+One input (an S3 object version, or one SQS message from another system) is one job. Its item
+counts rows, batches sent and done, created, updated, rejected and failed. Each batch is counted
+once, however often SQS delivers it: a marker item per batch and the counter update are written in
+one transaction. Whoever sees the last piece arrive (ingest finishing, or the last batch) claims
+the report with a conditional write, so it is written exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from bik_sync.settings import REPORTS_PREFIX
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+JOB_TTL_S = 30 * 24 * 3600
+
+
+def job_id_for(bucket: str, key: str, version: str) -> str:
+    """A stable id for one version of one object: a redelivered event maps to the same job."""
+    return hashlib.sha256(f"{bucket}\0{key}\0{version}".encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCounts:
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    failed: int = 0
+    rejects_key: str = ""
+    failed_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    job_id: str
+    bucket: str
+    key: str
+    source: str
+    started_at: str
+    ingest_done: bool = False
+    rows: int = 0
+    rejected_at_ingest: int = 0
+    batches_total: int = 0
+    batches_done: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected_by_bik: int = 0
+    failed: int = 0
+    rejects_keys: tuple[str, ...] = ()
+    failed_keys: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.ingest_done and self.batches_done >= self.batches_total
+
+    @property
+    def report_key(self) -> str:
+        return f"{REPORTS_PREFIX}{self.key}.json"
+
+    def report(self, finished_at: str) -> dict[str, Any]:
+        rejected = self.rejected_at_ingest + self.rejected_by_bik
+        return {
+            "job_id": self.job_id,
+            "source": self.source,
+            "input": f"s3://{self.bucket}/{self.key}" if self.source == "s3" else self.key,
+            "status": self.details.get("status", "complete"),
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "rejected": rejected,
+            "failed": self.failed,
+            "rejected_at_ingest": self.rejected_at_ingest,
+            "rejected_by_bik": self.rejected_by_bik,
+            "batches": self.batches_total,
+            "report": self.report_key,
+            "rejects": sorted(self.rejects_keys),
+            "failed_files": sorted(self.failed_keys),
+            "started_at": self.started_at,
+            "finished_at": finished_at,
+            **{k: v for k, v in self.details.items() if k != "status"},
+        }
+
+
+class JobStore:
+    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], float] = time.time) -> None:
+        self._table = table_name
+        self._db = client
+        self._clock = clock
+
+    def start(self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float) -> bool:
+        """Open (or re-open) a job for ingest. False when it is done or another ingest holds it."""
+        now = self._clock()
+        item = {
+            "pk": _job_pk(job_id),
+            "bucket": bucket,
+            "key": key,
+            "source": source,
+            "started_at": _iso(now),
+            "ingest_done": False,
+            "lease_until": int(now + lease_s),
+            "expiresAt": int(now + JOB_TTL_S),
+        }
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_serialise(item),
+                # A crashed ingest (lease expired, not done) may be run again from the start: batch
+                # numbers are deterministic, so batches it had already sent are not counted twice.
+                ConditionExpression="attribute_not_exists(pk) OR (ingest_done = :no AND lease_until < :now)",
+                ExpressionAttributeValues=_serialise({":no": False, ":now": int(now)}),
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release(self, job_id: str) -> None:
+        """Give up an ingest lease early (the ingest failed and its event will be retried)."""
+        # The job may have finished after all: then there is nothing to release.
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self._table,
+                Key=_serialise({"pk": _job_pk(job_id)}),
+                UpdateExpression="SET lease_until = :zero",
+                ConditionExpression="ingest_done = :no",
+                ExpressionAttributeValues=_serialise({":zero": 0, ":no": False}),
+            )
+
+    def finish_ingest(
+        self,
+        job_id: str,
+        *,
+        rows: int,
+        rejected: int,
+        batches: int,
+        rejects_keys: Iterable[str] = (),
+        details: dict[str, Any] | None = None,
+    ) -> JobState:
+        values: dict[str, Any] = {
+            ":done": True,
+            ":rows": rows,
+            ":rej": rejected,
+            ":batches": batches,
+            ":details": details or {},
+        }
+        update = (
+            "SET ingest_done = :done, #rows = :rows, rejected_at_ingest = :rej,"
+            " batches_total = :batches, details = :details"
+        )
+        keys = set(rejects_keys)
+        if keys:
+            update += " ADD rejects_keys :rk"
+            values[":rk"] = keys
+        response = self._db.update_item(
+            TableName=self._table,
+            Key=_serialise({"pk": _job_pk(job_id)}),
+            UpdateExpression=update,
+            ExpressionAttributeNames={"#rows": "rows"},
+            ExpressionAttributeValues=_serialise(values),
+            ReturnValues="ALL_NEW",
+        )
+        return _state(response["Attributes"])
+
+    def open_message_job(self, job_id: str, *, bucket: str, key: str, rows: int) -> None:
+        """A message from another system is a job of one batch, complete once that batch is counted."""
+        now = self._clock()
+        item = {
+            "pk": _job_pk(job_id),
+            "bucket": bucket,
+            "key": key,
+            "source": "sqs",
+            "started_at": _iso(now),
+            "ingest_done": True,
+            "rows": rows,
+            "rejected_at_ingest": 0,
+            "batches_total": 1,
+            "expiresAt": int(now + JOB_TTL_S),
+        }
+        # A redelivered message finds its job already open.
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.put_item(
+                TableName=self._table, Item=_serialise(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+
+    def record_batch(self, job_id: str, batch: int, counts: BatchCounts) -> JobState | None:
+        """Count one batch once. None when this batch had already been counted."""
+        now = self._clock()
+        values: dict[str, Any] = {
+            ":one": 1,
+            ":c": counts.created,
+            ":u": counts.updated,
+            ":r": counts.rejected,
+            ":f": counts.failed,
+        }
+        update = "ADD batches_done :one, created :c, updated :u, rejected_by_bik :r, failed :f"
+        for attr, key in (("rejects_keys", counts.rejects_key), ("failed_keys", counts.failed_key)):
+            if key:
+                update += f", {attr} :{attr}"
+                values[f":{attr}"] = {key}
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": _serialise(
+                                {"pk": f"{_job_pk(job_id)}#batch#{batch}", "expiresAt": int(now + JOB_TTL_S)}
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _serialise({"pk": _job_pk(job_id)}),
+                            "UpdateExpression": update,
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": _serialise(values),
+                        }
+                    },
+                ]
+            )
+        except self._db.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return None
+            raise
+        return self.get(job_id)
+
+    def claim_report(self, job_id: str) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_serialise({"pk": _job_pk(job_id)}),
+                UpdateExpression="SET report_claimed = :yes",
+                ConditionExpression="attribute_not_exists(report_claimed)",
+                ExpressionAttributeValues=_serialise({":yes": True}),
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def get(self, job_id: str) -> JobState | None:
+        item = self._db.get_item(
+            TableName=self._table, Key=_serialise({"pk": _job_pk(job_id)}), ConsistentRead=True
+        )
+        return _state(item["Item"]) if "Item" in item else None
+
+    def now_iso(self) -> str:
+        return _iso(self._clock())
+
+
+def _job_pk(job_id: str) -> str:
+    return f"job#{job_id}"
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _serialise(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in doc.items()}
+
+
+def _state(raw: dict[str, Any]) -> JobState:
+    doc = {k: _de.deserialize(v) for k, v in raw.items()}
+    return JobState(
+        job_id=str(doc["pk"]).removeprefix("job#"),
+        bucket=str(doc.get("bucket", "")),
+        key=str(doc.get("key", "")),
+        source=str(doc.get("source", "s3")),
+        started_at=str(doc.get("started_at", "")),
+        ingest_done=bool(doc.get("ingest_done", False)),
+        rows=int(doc.get("rows", 0)),
+        rejected_at_ingest=int(doc.get("rejected_at_ingest", 0)),
+        batches_total=int(doc.get("batches_total", 0)),
+        batches_done=int(doc.get("batches_done", 0)),
+        created=int(doc.get("created", 0)),
+        updated=int(doc.get("updated", 0)),
+        rejected_by_bik=int(doc.get("rejected_by_bik", 0)),
+        failed=int(doc.get("failed", 0)),
+        rejects_keys=tuple(sorted(doc.get("rejects_keys", set()))),
+        failed_keys=tuple(sorted(doc.get("failed_keys", set()))),
+        details=_plain(doc.get("details", {})),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; reports want plain JSON values."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,91 @@
+"""The work-queue message format: the BIK API body, plus optional job metadata.
+
+``{"userProperties": [...], "job": {"id", "bucket", "key", "batch", "rows"}}``. Any system can
+send the API body alone; a bare JSON array of records or a single record object is accepted too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class MalformedMessage(ValueError):
+    """The message can never be processed as it is; the reason goes to the rejects file."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobMeta:
+    """Where a batch came from: the job, its output bucket and input key, its batch number and rows."""
+
+    job_id: str
+    bucket: str
+    key: str
+    batch: int
+    rows: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.job_id,
+            "bucket": self.bucket,
+            "key": self.key,
+            "batch": self.batch,
+            "rows": list(self.rows),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WorkMessage:
+    records: list[Any]
+    job: JobMeta | None
+
+
+def build_work_message(records: Sequence[Mapping[str, Any]], job: JobMeta) -> str:
+    return json.dumps({"userProperties": list(records), "job": job.to_json()}, separators=(",", ":"))
+
+
+def parse_work_message(body: str) -> WorkMessage:
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise MalformedMessage(
+            f"message body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    if isinstance(payload, list):
+        records: list[Any] = payload
+        job = None
+    elif isinstance(payload, dict) and "userProperties" in payload:
+        records = payload["userProperties"]
+        if not isinstance(records, list):
+            raise MalformedMessage('"userProperties" must be an array')
+        job = _parse_job(payload.get("job"), len(records))
+    elif isinstance(payload, dict):
+        records, job = [payload], None  # a single record; its fields are validated like any other
+    else:
+        raise MalformedMessage("message body must be a JSON object or array of user properties")
+    if not records:
+        raise MalformedMessage('"userProperties" is empty: nothing to upsert')
+    return WorkMessage(records=records, job=job)
+
+
+def _parse_job(raw: Any, count: int) -> JobMeta | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise MalformedMessage('"job" must be an object')
+    try:
+        rows = tuple(int(n) for n in raw.get("rows", range(1, count + 1)))
+        meta = JobMeta(
+            job_id=str(raw["id"]),
+            bucket=str(raw["bucket"]),
+            key=str(raw["key"]),
+            batch=int(raw["batch"]),
+            rows=rows,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedMessage(f'"job" metadata is incomplete or invalid ({exc})') from None
+    if len(meta.rows) != count:
+        raise MalformedMessage('"job.rows" must give one row number per record')
+    return meta

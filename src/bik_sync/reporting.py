@@ -1,0 +1,33 @@
+"""Write a job's report once all of it is accounted for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bik_sync.jobs import JobState, JobStore
+from bik_sync.observability import logger
+from bik_sync.storage import put_json
+
+
+def write_report_if_complete(state: JobState | None, jobs: JobStore, s3: Any) -> str | None:
+    """Put the report when the job is complete; returns its key, or None when work is still out.
+
+    Ingest finishing and the last batch may both see the job complete: putting the same report
+    twice is harmless, and the conditional claim makes the "job complete" log line happen once.
+    """
+    if state is None or not state.complete:
+        return None
+    report = state.report(finished_at=jobs.now_iso())
+    put_json(s3, state.bucket, state.report_key, report)
+    if jobs.claim_report(state.job_id):
+        logger.info(
+            "job complete",
+            job_id=state.job_id,
+            report_key=state.report_key,
+            rows=report["rows"],
+            records_created=report["created"],
+            records_updated=report["updated"],
+            records_rejected=report["rejected"],
+            records_failed=report["failed"],
+        )
+    return state.report_key

@@ -1,0 +1,60 @@
+"""S3 adapter: read an input object as a stream, write outputs. The client is passed in."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO
+
+from bik_sync.s3_events import S3ObjectRef
+
+
+class InputMissing(LookupError):
+    """The object announced by the event is gone (deleted or overwritten before we read it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputObject:
+    body: BinaryIO
+    version_id: str
+    etag: str
+
+    @property
+    def identity(self) -> str:
+        """What names this content: the version where the bucket is versioned, else the ETag."""
+        return self.version_id or self.etag
+
+
+def open_input(s3: Any, ref: S3ObjectRef) -> InputObject:
+    """The object's body as a stream (not yet read), with the version and ETag S3 served.
+
+    The event's version is used when it has one; moto's notifications (and unversioned buckets)
+    have none, so the identity always comes from S3's answer, which is the same for every shape.
+    """
+    kwargs: dict[str, str] = {"Bucket": ref.bucket, "Key": ref.key}
+    if ref.version_id:
+        kwargs["VersionId"] = ref.version_id
+    try:
+        response = s3.get_object(**kwargs)
+    except s3.exceptions.NoSuchKey:
+        raise InputMissing(f"{ref.uri} no longer exists") from None
+    return InputObject(
+        body=response["Body"],
+        version_id=str(response.get("VersionId") or ""),
+        etag=str(response.get("ETag", "")).strip('"'),
+    )
+
+
+def read_text(s3: Any, bucket: str, key: str) -> str:
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    return str(body.read().decode("utf-8-sig"))
+
+
+def put_file(s3: Any, bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> None:
+    fileobj.seek(0)
+    s3.upload_fileobj(fileobj, bucket, key, ExtraArgs={"ContentType": content_type})
+
+
+def put_json(s3: Any, bucket: str, key: str, document: Any) -> None:
+    body = json.dumps(document, indent=2, sort_keys=True).encode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")

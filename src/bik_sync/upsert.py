@@ -1,0 +1,250 @@
+"""The upsert worker: work-queue messages become BIK user properties.
+
+Each message is the API body (plus optional job metadata). Records are checked by the same record
+core as files; the valid ones are delivered by :func:`bik_sync.delivery.deliver`. A message whose
+records could not all be delivered fails (SQS delivers it again) until its last allowed receive,
+when the undelivered records go to ``failed/`` and the message is acknowledged: only a crash leaves a
+message for the DLQ. Counters are added once per batch, when the batch's outcome is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bik_sync.bik_client import METRICS_LOCK, AuthFailed, BikClient
+from bik_sync.delivery import DeliveryOutcome, deliver
+from bik_sync.jobs import BatchCounts, JobStore
+from bik_sync.messages import JobMeta, MalformedMessage, parse_work_message
+from bik_sync.observability import logger, metrics
+from bik_sync.records import JsonlRejectsWriter, ReadOptions, check_record
+from bik_sync.reporting import write_report_if_complete
+from bik_sync.secrets import make_token_provider
+from bik_sync.settings import FAILED_PREFIX, REJECTS_PREFIX, Settings, get_settings
+
+# Time kept back from the invocation's deadline for writing rejects, counters and the report.
+_FINISH_MARGIN_S = 10.0
+
+
+class DeliveryIncomplete(RuntimeError):
+    """Some records were not delivered this time; SQS will deliver the message again."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerDeps:
+    settings: Settings
+    s3: Any
+    jobs: JobStore
+    client: BikClient
+    output_bucket: str
+
+
+@functools.cache
+def default_deps() -> WorkerDeps:
+    """Clients built once per execution environment, on first use (not at import)."""
+    settings = get_settings()
+    settings.require("jobs_table_name", "bik_secret_id", "data_bucket")
+    token = make_token_provider(
+        settings.bik_secret_id, max_age_s=settings.secret_max_age_s, client=boto3.client("secretsmanager")
+    )
+    client = BikClient(
+        settings.bik_api_url,
+        token,
+        connect_timeout_s=settings.bik_connect_timeout_s,
+        read_timeout_s=settings.bik_read_timeout_s,
+        allow_http=settings.bik_allow_http,
+        max_pool=settings.bik_max_in_flight,
+    )
+    return WorkerDeps(
+        settings=settings,
+        s3=boto3.client("s3"),
+        jobs=JobStore(settings.jobs_table_name, boto3.client("dynamodb")),
+        client=client,
+        output_bucket=settings.data_bucket,
+    )
+
+
+def process_work_batch(event: dict[str, Any], context: LambdaContext, deps: WorkerDeps) -> dict[str, Any]:
+    """Deliver a work-queue batch; returns the partial batch response SQS expects."""
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - _FINISH_MARGIN_S
+    # Messages are delivered side by side; requests in flight stay within bik_max_in_flight in all
+    # (the pressure on BIK): each message gets its share, for the rare message larger than a batch.
+    in_flight = deps.settings.bik_max_in_flight
+    per_message = max(1, in_flight // max(1, len(event.get("Records", []))))
+    executor = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="deliver")
+
+    async def record_handler(record: SQSRecord) -> None:
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        loop = asyncio.get_running_loop()
+        work = functools.partial(
+            process_message, record.message_id, record.body, receive_count, deps, deadline, per_message
+        )
+        try:
+            await loop.run_in_executor(executor, work)
+        except DeliveryIncomplete as exc:
+            logger.warning("message will be retried", message_id=record.message_id, reason=str(exc))
+            raise
+        except Exception:
+            # A crash: SQS retries the message, then the DLQ keeps it. The log says why.
+            logger.exception("message failed", message_id=record.message_id, receive_count=receive_count)
+            raise
+
+    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    try:
+        return dict(
+            async_process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
+        )
+    finally:
+        executor.shutdown(wait=True)
+
+
+def process_message(
+    message_id: str, body: str, receive_count: int, deps: WorkerDeps, deadline: float, in_flight: int = 1
+) -> None:
+    last_try = receive_count >= deps.settings.max_receive_count
+    try:
+        message = parse_work_message(body)
+    except MalformedMessage as exc:
+        _reject_malformed(message_id, body, str(exc), deps)
+        return
+    job = message.job or JobMeta(
+        job_id=f"sqs-{message_id}",
+        bucket=deps.output_bucket,
+        key=f"sqs/{message_id}",
+        batch=1,
+        rows=tuple(range(1, len(message.records) + 1)),
+    )
+    # Messages are handled in threads side by side: keys must stay with the thread that set them.
+    logger.thread_safe_append_keys(job_id=job.job_id, batch=job.batch, message_id=message_id)
+    try:
+        _process(message.records, job, message.job is None, last_try, deps, deadline, in_flight)
+    finally:
+        logger.thread_safe_clear_keys()
+
+
+def _process(
+    records: list[Any],
+    job: JobMeta,
+    external: bool,
+    last_try: bool,
+    deps: WorkerDeps,
+    deadline: float,
+    in_flight: int,
+) -> None:
+    options = ReadOptions(
+        default_region=deps.settings.default_phone_region, phone_format=deps.settings.phone_format
+    )
+    valid: list[dict[str, Any]] = []
+    valid_rows: list[int] = []
+    rejects: list[tuple[int, Any, str]] = []
+    for row, raw in zip(job.rows, records, strict=True):
+        record, errors = check_record(raw, options)
+        if record is None:
+            rejects.append((row, raw, "; ".join(errors)))
+        else:
+            valid.append(record)
+            valid_rows.append(row)
+
+    outcome = _deliver(valid, deps, deadline, last_try, in_flight)
+    if outcome.failed and not last_try:
+        raise DeliveryIncomplete(
+            f"{len(outcome.failed)} of {len(valid)} records not delivered; SQS will retry"
+        )
+    rejects += [
+        (valid_rows[i] if i >= 0 else 0, valid[i] if i >= 0 else {}, reason) for i, reason in outcome.rejected
+    ]
+    failed = [(valid_rows[i], valid[i], reason) for i, reason in outcome.failed]
+
+    counts = BatchCounts(
+        created=outcome.created,
+        updated=outcome.updated,
+        rejected=len(rejects),
+        failed=len(failed),
+        rejects_key=_write_jsonl(deps, job, REJECTS_PREFIX, "bik-rejects", rejects),
+        failed_key=_write_jsonl(deps, job, FAILED_PREFIX, "failed", failed),
+    )
+    if external:
+        deps.jobs.open_message_job(job.job_id, bucket=job.bucket, key=job.key, rows=len(records))
+    state = deps.jobs.record_batch(job.job_id, job.batch, counts)
+    if state is None:
+        logger.info("batch already counted; redelivery ignored")
+        return
+    with METRICS_LOCK:  # Powertools' metric store is shared by the delivery threads
+        metrics.add_metric(name="RecordsCreated", unit="Count", value=counts.created)
+        metrics.add_metric(name="RecordsUpdated", unit="Count", value=counts.updated)
+        metrics.add_metric(name="RecordsRejected", unit="Count", value=counts.rejected)
+        metrics.add_metric(name="RecordsFailed", unit="Count", value=counts.failed)
+    logger.info(
+        "batch done",
+        records=len(records),
+        records_created=counts.created,
+        records_updated=counts.updated,
+        records_rejected=counts.rejected,
+        records_failed=counts.failed,
+    )
+    write_report_if_complete(state, deps.jobs, deps.s3)
+
+
+def _deliver(
+    valid: list[dict[str, Any]], deps: WorkerDeps, deadline: float, last_try: bool, in_flight: int
+) -> DeliveryOutcome:
+    if not valid:
+        return DeliveryOutcome()
+    settings = deps.settings
+    try:
+        return deliver(
+            valid,
+            deps.client,
+            batch_size=settings.bik_batch_size,
+            max_batch_bytes=settings.bik_max_batch_bytes,
+            max_in_flight=in_flight,
+            deadline=deadline,
+        )
+    except AuthFailed:
+        # The client has already logged it and counted the AuthFailures metric.
+        if not last_try:
+            raise
+        reason = "BIK refused the credentials (401)"
+        return DeliveryOutcome(failed=[(i, reason) for i in range(len(valid))])
+
+
+def _write_jsonl(
+    deps: WorkerDeps, job: JobMeta, prefix: str, label: str, rows: list[tuple[int, Any, str]]
+) -> str:
+    if not rows:
+        return ""
+    key = f"{prefix}{job.key}.{label}-{job.batch:05d}.jsonl"
+    with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as spool:
+        writer = JsonlRejectsWriter(spool)  # type: ignore[arg-type]
+        for row, record, reason in rows:
+            writer.write(row or None, record if isinstance(record, dict) else {"value": record}, reason)
+        spool.seek(0)
+        deps.s3.upload_fileobj(spool, job.bucket, key, ExtraArgs={"ContentType": "application/x-ndjson"})
+    return key
+
+
+def _reject_malformed(message_id: str, body: str, reason: str, deps: WorkerDeps) -> None:
+    key = f"{REJECTS_PREFIX}sqs/{message_id}.malformed.json"
+    document = {"message_id": message_id, "error": reason, "body": body}
+    deps.s3.put_object(
+        Bucket=deps.output_bucket, Key=key, Body=json.dumps(document).encode(), ContentType="application/json"
+    )
+    metrics.add_metric(name="MalformedMessages", unit="Count", value=1)
+    logger.warning("malformed message rejected to S3", message_id=message_id, reason=reason, rejects_key=key)

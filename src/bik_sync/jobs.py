@@ -18,11 +18,12 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from bik_sync.settings import REPORTS_PREFIX
+from bik_sync.settings import FAILED_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 JOB_TTL_S = 30 * 24 * 3600
+LISTED_BATCH_FILES = 100
 
 
 def job_id_for(bucket: str, key: str, version: str) -> str:
@@ -34,7 +35,8 @@ def job_id_for(bucket: str, key: str, version: str) -> str:
 class BatchCounts:
     created: int = 0
     updated: int = 0
-    rejected: int = 0
+    rejected_invalid: int = 0  # failed our checks in the worker (records sent by other systems)
+    rejected_by_bik: int = 0
     failed: int = 0
     rejects_key: str = ""
     failed_key: str = ""
@@ -54,10 +56,13 @@ class JobState:
     batches_done: int = 0
     created: int = 0
     updated: int = 0
+    rejected_in_worker: int = 0
     rejected_by_bik: int = 0
     failed: int = 0
     rejects_keys: tuple[str, ...] = ()
     failed_keys: tuple[str, ...] = ()
+    rejects_files: int = 0
+    failed_files: int = 0
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,7 +74,7 @@ class JobState:
         return f"{REPORTS_PREFIX}{self.key}.json"
 
     def report(self, finished_at: str) -> dict[str, Any]:
-        rejected = self.rejected_at_ingest + self.rejected_by_bik
+        invalid = self.rejected_at_ingest + self.rejected_in_worker
         return {
             "job_id": self.job_id,
             "source": self.source,
@@ -78,14 +83,19 @@ class JobState:
             "rows": self.rows,
             "created": self.created,
             "updated": self.updated,
-            "rejected": rejected,
+            "rejected": invalid + self.rejected_by_bik,
             "failed": self.failed,
-            "rejected_at_ingest": self.rejected_at_ingest,
+            "rejected_invalid": invalid,
             "rejected_by_bik": self.rejected_by_bik,
             "batches": self.batches_total,
             "report": self.report_key,
+            # A huge job lists its first files; the prefixes find them all.
             "rejects": sorted(self.rejects_keys),
+            "rejects_files": self.rejects_files,
+            "rejects_prefix": f"{REJECTS_PREFIX}{self.key}.",
             "failed_files": sorted(self.failed_keys),
+            "failed_files_count": self.failed_files,
+            "failed_prefix": f"{FAILED_PREFIX}{self.key}.",
             "started_at": self.started_at,
             "finished_at": finished_at,
             **{k: v for k, v in self.details.items() if k != "status"},
@@ -159,8 +169,10 @@ class JobStore:
         )
         keys = set(rejects_keys)
         if keys:
-            update += " ADD rejects_keys :rk"
+            # SET, not ADD: an ingest run again after a crash writes the same file again.
+            update += ", ingest_rejects_files = :nk ADD rejects_keys :rk"
             values[":rk"] = keys
+            values[":nk"] = len(keys)
         response = self._db.update_item(
             TableName=self._table,
             Key=_serialise({"pk": _job_pk(job_id)}),
@@ -199,13 +211,21 @@ class JobStore:
             ":one": 1,
             ":c": counts.created,
             ":u": counts.updated,
-            ":r": counts.rejected,
+            ":ri": counts.rejected_invalid,
+            ":rb": counts.rejected_by_bik,
             ":f": counts.failed,
         }
-        update = "ADD batches_done :one, created :c, updated :u, rejected_by_bik :r, failed :f"
-        for attr, key in (("rejects_keys", counts.rejects_key), ("failed_keys", counts.failed_key)):
-            if key:
-                update += f", {attr} :{attr}"
+        update = (
+            "ADD batches_done :one, created :c, updated :u,"
+            " rejected_in_worker :ri, rejected_by_bik :rb, failed :f"
+        )
+        for attr, key in (("rejects", counts.rejects_key), ("failed", counts.failed_key)):
+            if not key:
+                continue
+            update += f", {attr}_files :one"
+            # The job item lists the first files only, so that it stays far below DynamoDB's 400 KB.
+            if batch <= LISTED_BATCH_FILES:
+                update += f", {attr}_keys :{attr}"
                 values[f":{attr}"] = {key}
         try:
             self._db.transact_write_items(
@@ -287,10 +307,13 @@ def _state(raw: dict[str, Any]) -> JobState:
         batches_done=int(doc.get("batches_done", 0)),
         created=int(doc.get("created", 0)),
         updated=int(doc.get("updated", 0)),
+        rejected_in_worker=int(doc.get("rejected_in_worker", 0)),
         rejected_by_bik=int(doc.get("rejected_by_bik", 0)),
         failed=int(doc.get("failed", 0)),
         rejects_keys=tuple(sorted(doc.get("rejects_keys", set()))),
         failed_keys=tuple(sorted(doc.get("failed_keys", set()))),
+        rejects_files=int(doc.get("rejects_files", 0)) + int(doc.get("ingest_rejects_files", 0)),
+        failed_files=int(doc.get("failed_files", 0)),
         details=_plain(doc.get("details", {})),
     )
 

@@ -7,11 +7,11 @@ Nothing else in the package reads ``os.environ``: handlers call :func:`get_setti
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from bik_sync.bik_client import check_api_url
 
 DEFAULT_BIK_API_URL = (
     "https://bikapi.bikayi.app/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
@@ -43,6 +43,7 @@ class Settings:
     bik_max_in_flight: int = 8
     bik_connect_timeout_s: float = 3.05
     bik_read_timeout_s: float = 30.0
+    bik_max_attempts: int = 8
     max_receive_count: int = 5
     secret_max_age_s: int = 300
     default_phone_region: str = "IN"
@@ -64,7 +65,14 @@ class Settings:
             )
         if len(self.default_phone_region) != 2 or not self.default_phone_region.isalpha():
             raise SettingsError("DEFAULT_PHONE_REGION must be a two-letter country code such as IN")
-        _check_api_url(self.bik_api_url, self.bik_allow_http)
+        if self.bik_max_attempts < 1:
+            raise SettingsError("BIK_MAX_ATTEMPTS must be at least 1")
+        try:
+            check_api_url(self.bik_api_url, allow_http=self.bik_allow_http)
+        except ValueError as exc:
+            raise SettingsError(
+                f"BIK_API_URL: {exc} (set BIK_ALLOW_HTTP=true for a local emulator)"
+            ) from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +89,7 @@ class Settings:
             bik_max_in_flight=_int(env, "BIK_MAX_IN_FLIGHT", 8),
             bik_connect_timeout_s=_float(env, "BIK_CONNECT_TIMEOUT_S", 3.05),
             bik_read_timeout_s=_float(env, "BIK_READ_TIMEOUT_S", 30.0),
+            bik_max_attempts=_int(env, "BIK_MAX_ATTEMPTS", 8),
             max_receive_count=_int(env, "BIK_MAX_RECEIVE_COUNT", 5),
             secret_max_age_s=_int(env, "BIK_SECRET_MAX_AGE_S", 300),
             default_phone_region=env.get("DEFAULT_PHONE_REGION", "IN").upper(),
@@ -130,24 +139,3 @@ def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
-
-
-def _check_api_url(url: str, allow_http: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and allow_http and _is_loopback(parts.hostname):
-        return
-    raise SettingsError(
-        f"BIK_API_URL must be an https URL (plain http is allowed only for a loopback host with "
-        f"BIK_ALLOW_HTTP=true), got {url!r}"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -69,6 +69,7 @@ def default_deps() -> WorkerDeps:
         read_timeout_s=settings.bik_read_timeout_s,
         allow_http=settings.bik_allow_http,
         max_pool=settings.bik_max_in_flight,
+        max_attempts=settings.bik_max_attempts,
     )
     return WorkerDeps(
         settings=settings,
@@ -167,6 +168,7 @@ def _process(
         raise DeliveryIncomplete(
             f"{len(outcome.failed)} of {len(valid)} records not delivered; SQS will retry"
         )
+    invalid = len(rejects)
     rejects += [
         (valid_rows[i] if i >= 0 else 0, valid[i] if i >= 0 else {}, reason) for i, reason in outcome.rejected
     ]
@@ -175,9 +177,10 @@ def _process(
     counts = BatchCounts(
         created=outcome.created,
         updated=outcome.updated,
-        rejected=len(rejects),
+        rejected_invalid=invalid,
+        rejected_by_bik=len(outcome.rejected),
         failed=len(failed),
-        rejects_key=_write_jsonl(deps, job, REJECTS_PREFIX, "bik-rejects", rejects),
+        rejects_key=_write_jsonl(deps, job, REJECTS_PREFIX, "rejects", rejects),
         failed_key=_write_jsonl(deps, job, FAILED_PREFIX, "failed", failed),
     )
     if external:
@@ -189,14 +192,14 @@ def _process(
     with METRICS_LOCK:  # Powertools' metric store is shared by the delivery threads
         metrics.add_metric(name="RecordsCreated", unit="Count", value=counts.created)
         metrics.add_metric(name="RecordsUpdated", unit="Count", value=counts.updated)
-        metrics.add_metric(name="RecordsRejected", unit="Count", value=counts.rejected)
+        metrics.add_metric(name="RecordsRejected", unit="Count", value=invalid + counts.rejected_by_bik)
         metrics.add_metric(name="RecordsFailed", unit="Count", value=counts.failed)
     logger.info(
         "batch done",
         records=len(records),
         records_created=counts.created,
         records_updated=counts.updated,
-        records_rejected=counts.rejected,
+        records_rejected=invalid + counts.rejected_by_bik,
         records_failed=counts.failed,
     )
     write_report_if_complete(state, deps.jobs, deps.s3)

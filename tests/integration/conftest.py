@@ -15,7 +15,13 @@ import urllib3
 from bik_local.stack import RunningStack, launch
 
 # Fast-failing delivery settings so fault tests finish in seconds; the stack passes BIK_* through.
-STACK_ENV = {"BIK_READ_TIMEOUT_S": "2", "BIK_CONNECT_TIMEOUT_S": "1"}
+# The last allowed receive comes sooner than on AWS (3, not 5): failed/ is reached in seconds.
+STACK_ENV = {
+    "BIK_READ_TIMEOUT_S": "2",
+    "BIK_CONNECT_TIMEOUT_S": "1",
+    "BIK_MAX_ATTEMPTS": "4",
+    "BIK_MAX_RECEIVE_COUNT": "3",
+}
 
 
 @pytest.fixture(scope="session")

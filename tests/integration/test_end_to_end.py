@@ -110,7 +110,7 @@ def test_records_bik_refuses_become_rejects_with_bik_reason(user):
     user.upload("incoming/poisoned.csv", customers_csv(5, rows))
     report = user.report("reports/incoming/poisoned.csv.json")
     assert (report["rows"], report["created"], report["rejected"], report["rejected_by_bik"]) == (6, 5, 1, 1)
-    bik_rejects = [k for k in report["rejects"] if ".bik-rejects-" in k]
+    bik_rejects = [k for k in report["rejects"] if k.endswith(".jsonl")]
     [reject] = [json.loads(line) for key in bik_rejects for line in user.text(key).splitlines()]
     assert reject["_row"] == 7
 

@@ -35,7 +35,7 @@ def test_environment_values_are_typed():
     [
         ({"BIK_BATCH_SIZE": "ten"}, "BIK_BATCH_SIZE must be a whole number"),
         ({"BIK_BATCH_SIZE": "0"}, "between 1 and 1000"),
-        ({"BIK_API_URL": "http://bik.example.com/x"}, "must be an https URL"),
+        ({"BIK_API_URL": "http://bik.example.com/x"}, "must use https"),
         ({"BIK_API_URL": "http://bik.example.com/x", "BIK_ALLOW_HTTP": "true"}, "loopback"),
         ({"BIK_ALLOW_HTTP": "maybe"}, "true or false"),
         ({"PHONE_FORMAT": "pretty"}, "PHONE_FORMAT must be one of"),

@@ -1,0 +1,100 @@
+"""Delivery through the whole local stack while BIK misbehaves: nothing lost, nothing counted twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def customers(count: int, seed: int, bad_every: int = 0) -> tuple[bytes, int]:
+    """A CSV of unique customers (unique phones and emails); every `bad_every`-th row lacks a last
+    name. Returns (body, valid rows)."""
+    lines = ["First Name,Last Name,Email,Phone,Tags"]
+    valid = 0
+    for i in range(count):
+        bad = bad_every and i % bad_every == 0
+        last = "" if bad else f"Last{i}"
+        valid += 0 if bad else 1
+        lines.append(f'First{i},{last},c{seed}-{i}@example.in,9{seed:02d}{i:07d},"t{i % 3}"')
+    return ("\n".join(lines) + "\n").encode(), valid
+
+
+def test_every_row_is_accounted_once_under_errors_throttling_resets_and_garbage(user):
+    # Given BIK answering 20% errors, 429 bursts, dropped connections, broken 200s and a few hangs
+    user.bik(
+        "POST",
+        "/__emulator/faults",
+        {
+            "error_rate": 0.2,
+            "throttle_rate": 0.1,
+            "retry_after_s": 0.2,
+            "reset_rate": 0.05,
+            "malformed_rate": 0.05,
+            "hang_rate": 0.01,
+        },
+    )
+    body, valid = customers(3000, seed=7, bad_every=97)
+    # When a file of thousands of rows goes through
+    user.upload("incoming/stormy.csv", body)
+    report = user.report("reports/incoming/stormy.csv.json", timeout_s=240)
+    # Then each row is in exactly one place, and BIK holds exactly the delivered records
+    state = user.bik("GET", "/__emulator/state")
+    assert report["rows"] == 3000
+    assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
+    assert report["rejected"] == 3000 - valid
+    assert state["users"] == valid - report["failed"]
+    served = state["faults_served"]
+    assert served["error"] > 0 and served["throttle"] > 0 and served["reset"] > 0 and served["malformed"] > 0
+
+
+def test_undeliverable_records_land_in_failed_and_can_be_dropped_again(user):
+    # Given BIK failing every request
+    user.bik("POST", "/__emulator/faults", {"error_rate": 1.0})
+    body, _ = customers(5, seed=11)
+    user.upload("incoming/doomed.csv", body)
+    # When the message has used its last allowed receive
+    report = user.report("reports/incoming/doomed.csv.json", timeout_s=90)
+    # Then the records are in failed/, counted as failed, and the message is not left for the DLQ
+    assert (report["rows"], report["failed"], report["created"]) == (5, 5, 0)
+    [failed_key] = report["failed_files"]
+    lines = [json.loads(line) for line in user.text(failed_key).splitlines()]
+    assert [line["_row"] for line in lines] == [2, 3, 4, 5, 6]
+    user.wait_queues_idle()
+    dlq = user.sqs.get_queue_attributes(
+        QueueUrl=user.stack.info["dead_letter_queue_url"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert dlq["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    # And when BIK is back and the failed file is dropped into incoming/ as it is
+    user.bik("POST", "/__emulator/faults", {"error_rate": 0.0})
+    user.upload("incoming/retry.jsonl", user.text(failed_key).encode())
+    again = user.report("reports/incoming/retry.jsonl.json")
+    assert (again["rows"], again["created"], again["rejected"], again["failed"]) == (5, 5, 0, 0)
+
+
+def test_rotated_token_is_picked_up_from_secrets_manager(user):
+    # Given the secret is rotated in Secrets Manager and BIK now accepts only the new token
+    secrets = user.stack.client("secretsmanager")
+    secrets.put_secret_value(
+        SecretId=user.stack.info["secret_arn"], SecretString=json.dumps({"token": "new-token"})
+    )
+    user.bik("POST", "/__emulator/faults", {"rotate_token": "new-token"})
+    try:
+        body, _ = customers(3, seed=13)
+        # When a file arrives (the worker still holds the old token in its cache)
+        user.upload("incoming/rotated.csv", body)
+        report = user.report("reports/incoming/rotated.csv.json")
+        # Then the 401 makes it refetch the secret once, and the records go in
+        assert (report["created"], report["failed"]) == (3, 0)
+        assert user.bik("GET", "/__emulator/state")["faults_served"]["unauthorized"] >= 1
+    finally:
+        # The emulator's reset restores its first token; the secret must match it again.
+        secrets.put_secret_value(SecretId=user.stack.info["secret_arn"], SecretString=_default_token())
+
+
+def _default_token() -> str:
+    from bik_local.emulator import DEFAULT_TOKEN
+
+    return DEFAULT_TOKEN

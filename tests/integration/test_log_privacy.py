@@ -1,0 +1,88 @@
+"""No phone, email, name or token in any log line the functions write (CloudWatch, locally)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bik_local.emulator import DEFAULT_TOKEN
+from bik_sync.records import check_record
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "customers.csv"
+
+
+def personal_values() -> set[str]:
+    """Every email, phone (as written and as normalised) and name in the sample file."""
+    values: set[str] = set()
+    with SAMPLE.open(encoding="utf-8-sig", newline="") as handle:
+        for row in csv.DictReader(handle):
+            for column in ("Email", "Phone", "Default Address Phone", "First Name", "Last Name"):
+                value = row.get(column, "").strip().lstrip("'")
+                if len(value) >= 4:
+                    values.add(value.lower())
+            record, _ = check_record(
+                {"firstName": "x", "lastName": "y", "phoneNumber": row["Phone"].lstrip("'")}
+            )
+            if record and record.get("phoneNumber"):
+                values.add(record["phoneNumber"])
+    return values
+
+
+def test_no_personal_data_or_token_reaches_the_logs(user):
+    # Given a workload that touches every log path: the sample file with its bad rows, a message from
+    # another system, a record BIK refuses, retries, and a token rotation that forces a 401
+    user.bik(
+        "POST",
+        "/__emulator/faults",
+        {
+            "error_rate": 0.3,
+            "throttle_rate": 0.2,
+            "retry_after_s": 0.1,
+            "poison_value": "kabir.shah@example.in",
+        },
+    )
+    user.upload("incoming/privacy-sample.csv", SAMPLE.read_bytes())
+    message_id = user.send(
+        json.dumps(
+            {
+                "userProperties": [
+                    {"firstName": "Kabir", "lastName": "Shahbazian", "email": "kabir.shah@example.in"},
+                    {"firstName": "Ishaan", "lastName": "Venkataraman", "phoneNumber": "+91 98450 77777"},
+                ]
+            }
+        )
+    )
+    user.send("{broken json with ishaan.v@example.in")
+    user.report("reports/incoming/privacy-sample.csv.json", timeout_s=120)
+    user.report(f"reports/sqs/{message_id}.json", timeout_s=60)
+    user.wait_queues_idle()
+
+    # When every line the stack logged is read
+    log = user.stack.log_path.read_text(encoding="utf-8", errors="replace").lower()
+    assert "batch done" in log  # the scan reads the functions' own lines, not an empty file
+
+    # Then none of the personal values, nor the token or its parts, appears
+    secret_parts = base64.b64decode(DEFAULT_TOKEN).decode().split(":")
+    forbidden = personal_values() | {
+        "kabir.shah@example.in",
+        "shahbazian",
+        "venkataraman",
+        "+919845077777",
+        "98450 77777",
+        "ishaan.v@example.in",
+        DEFAULT_TOKEN.lower(),
+        *secret_parts,
+    }
+    leaks = sorted(
+        value
+        for value in forbidden
+        if re.search(r"(?<![\w@.+])" + re.escape(value.lower()) + r"(?![\w@.])", log)
+    )
+    assert leaks == [], f"{len(leaks)} personal values or secrets in the logs, e.g. {leaks[:3]}"

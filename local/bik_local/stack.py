@@ -218,14 +218,14 @@ class RunningStack:
     def client(self, service: str) -> Any:
         return aws_client(service, self.info["endpoint_url"])
 
-    def wait_for_object(self, key: str, timeout_s: float) -> bytes | None:
+    def wait_for_object(self, key: str, timeout_s: float, bucket: str = "") -> bytes | None:
         s3 = self.client("s3")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return None
             try:
-                body: bytes = s3.get_object(Bucket=self.info["bucket"], Key=key)["Body"].read()
+                body: bytes = s3.get_object(Bucket=bucket or self.info["bucket"], Key=key)["Body"].read()
                 return body
             except s3.exceptions.NoSuchKey:
                 time.sleep(0.2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -31,6 +31,9 @@ _SQS_BATCH_ENTRIES = 10
 _SQS_BATCH_BYTES = 250_000
 _SEND_ATTEMPTS = 3
 _SPOOL_BYTES = 8 * 1024 * 1024
+# Time kept for sending the last batches, the rejects file, the counters and the report.
+_STOP_MARGIN_MS = 60_000
+_TIME_CHECK_EVERY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +68,26 @@ def default_deps() -> IngestDeps:
     )
 
 
-def ingest_event(event: dict[str, Any], deps: IngestDeps) -> list[IngestResult]:
+def _no_deadline() -> int:
+    return 900_000
+
+
+def ingest_event(
+    event: dict[str, Any], deps: IngestDeps, remaining_ms: Callable[[], int] = _no_deadline
+) -> list[IngestResult]:
     """Every object the event announces becomes a job; an event of another shape is logged, not retried."""
     try:
         objects = objects_from_event(event)
     except EventShapeError as exc:
         logger.error("event is not an S3 object notification; ignored", reason=str(exc))
         return []
-    return [ingest_object(ref, deps) for ref in objects]
+    return [ingest_object(ref, deps, remaining_ms) for ref in objects]
 
 
-def ingest_object(ref: S3ObjectRef, deps: IngestDeps) -> IngestResult:
+def ingest_object(
+    ref: S3ObjectRef, deps: IngestDeps, remaining_ms: Callable[[], int] = _no_deadline
+) -> IngestResult:
+    """``remaining_ms``: the invocation's time left (Lambda's context); ingest stops before the end."""
     if not ref.key.startswith(INCOMING_PREFIX) or ref.key.endswith("/"):
         logger.warning("object outside incoming/ ignored", key=ref.key)
         return IngestResult(job_id="", key=ref.key, status="skipped")
@@ -92,14 +104,16 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps) -> IngestResult:
         return IngestResult(job_id=job_id, key=ref.key, status="duplicate")
     try:
         with closing(source.body):
-            return _run_job(job_id, ref, source.body, deps)
+            return _run_job(job_id, ref, source.body, deps, remaining_ms)
     except BaseException:
         # Let the retried event run the job again at once instead of waiting for the lease.
         deps.jobs.release(job_id)
         raise
 
 
-def _run_job(job_id: str, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps) -> IngestResult:
+def _run_job(
+    job_id: str, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps, remaining_ms: Callable[[], int]
+) -> IngestResult:
     settings = deps.settings
     try:
         options = ReadOptions(
@@ -119,6 +133,13 @@ def _run_job(job_id: str, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps) 
         try:
             for row in record_file:
                 rows += 1
+                if rows % _TIME_CHECK_EVERY == 0 and remaining_ms() < _STOP_MARGIN_MS:
+                    error = (
+                        f"stopped before row {row.number}: the file is too large to read in one invocation; "
+                        "split it and upload the rest again"
+                    )
+                    rows -= 1
+                    break
                 if row.record is None:
                     rejects.write(row)
                     rejected += 1

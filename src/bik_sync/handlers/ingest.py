@@ -14,5 +14,5 @@ from bik_sync.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    results = ingest_event(event, default_deps())
+    results = ingest_event(event, default_deps(), context.get_remaining_time_in_millis)
     return {"jobs": [{"job_id": r.job_id, "key": r.key, "status": r.status, "rows": r.rows} for r in results]}

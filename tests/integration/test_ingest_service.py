@@ -1,0 +1,75 @@
+"""The ingest service called directly, on a bucket without notifications, against moto's server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bik_sync.ingest import IngestDeps, ingest_event
+from bik_sync.jobs import JobStore
+from bik_sync.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+QUIET_BUCKET = "bik-sync-direct-calls"
+
+
+@pytest.fixture(scope="module")
+def deps(stack) -> IngestDeps:
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket=QUIET_BUCKET)
+    settings = Settings(work_queue_url=stack.info["work_queue_url"], jobs_table_name=stack.info["jobs_table"])
+    return IngestDeps(
+        settings=settings,
+        s3=s3,
+        sqs=stack.client("sqs"),
+        jobs=JobStore(settings.jobs_table_name, stack.client("dynamodb")),
+    )
+
+
+def put_event(key: str) -> dict:
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": QUIET_BUCKET}, "object": {"key": key}},
+            }
+        ]
+    }
+
+
+def test_ingest_stops_cleanly_when_the_invocation_runs_out_of_time(deps, user):
+    # Given a 3,000-row file and an invocation with little time left after the first thousand rows
+    lines = ["First Name,Last Name,Email"] + [f"F{i},L{i},time{i}@example.in" for i in range(3000)]
+    deps.s3.put_object(Bucket=QUIET_BUCKET, Key="incoming/huge.csv", Body="\n".join(lines).encode())
+    clock = iter([120_000] + [30_000] * 10)
+    # When ingest runs
+    [result] = ingest_event(put_event("incoming/huge.csv"), deps, remaining_ms=lambda: next(clock))
+    # Then it stops at a row boundary, sends what it read, and its report says where it stopped
+    assert result.rows == 1999
+    body = user.stack.wait_for_object("reports/incoming/huge.csv.json", 60, bucket=QUIET_BUCKET)
+    assert body is not None
+    report = json.loads(body)
+    assert report["status"] == "incomplete"
+    assert "stopped before row 2001" in report["error"]
+    assert (
+        report["rows"]
+        == report["created"] + report["updated"] + report["rejected"] + report["failed"]
+        == 1999
+    )
+
+
+def test_a_second_event_for_the_same_object_version_is_a_duplicate(deps):
+    deps.s3.put_object(
+        Bucket=QUIET_BUCKET, Key="incoming/twice.csv", Body=b"First Name,Last Name,Email\nA,B,a@b.in\n"
+    )
+    first = ingest_event(put_event("incoming/twice.csv"), deps)
+    second = ingest_event(put_event("incoming/twice.csv"), deps)
+    assert [r.status for r in first + second] == ["queued", "duplicate"]
+
+
+def test_objects_outside_incoming_and_events_of_other_shapes_are_ignored(deps):
+    assert [r.status for r in ingest_event(put_event("reports/x.json"), deps)] == ["skipped"]
+    assert ingest_event({"detail-type": "Object Created"}, deps) == []

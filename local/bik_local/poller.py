@@ -9,12 +9,17 @@ back after the visibility timeout, up to the queue's redrive limit.
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import logging
+import os
+import signal
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,3 +153,45 @@ def run_forever(pump: Callable[[], int], stop: threading.Event) -> None:
         except Exception as exc:  # noqa: BLE001 - the poller outlives any one failure (moto restarting, ...)
             log.error("poller error: %s", type(exc).__name__)
             stop.wait(1.0)
+
+
+FUNCTIONS = {
+    # name: (handler module, pump, Lambda timeout in seconds)
+    "IngestFunction": ("bik_sync.handlers.ingest", pump_s3_events, 900.0),
+    "UpsertFunction": ("bik_sync.handlers.upsert", pump_work, 120.0),
+}
+
+
+def main(argv: Sequence[str]) -> int:
+    """One function's event source in a process of its own, as Lambda gives each function its own
+    execution environment (its own Logger state, caches and clients). Runs until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m bik_local.poller")
+    parser.add_argument("function", choices=sorted(FUNCTIONS))
+    parser.add_argument("queue_url")
+    args = parser.parse_args(list(argv))
+    module_name, pump, timeout_s = FUNCTIONS[args.function]
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    import boto3  # the stack set AWS_ENDPOINT_URL and the region in this process's environment
+
+    parent = os.getppid()
+    # Stop with the stack even if it was killed without a chance to stop us.
+    threading.Thread(target=_watch_parent, args=(parent, stop), daemon=True).start()
+    handler = importlib.import_module(module_name).handler
+    poller = QueuePoller(boto3.client("sqs"), args.queue_url, os.environ.get("AWS_REGION", "us-east-1"))
+    run_forever(lambda: pump(poller, handler, timeout_s=timeout_s), stop)
+    return 0
+
+
+def _watch_parent(parent: int, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            stop.set()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

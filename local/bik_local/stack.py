@@ -1,8 +1,8 @@
 """The local AWS stack: moto's server, the BIK emulator and the pollers, on loopback.
 
-``bik-sync stack`` (or ``python -m bik_local.stack``) runs everything in one process, the way AWS
-would: the bucket notifies a queue, pollers invoke the real handlers with real event shapes, and
-the handlers' logs go to this process's stdout (CloudWatch, locally). :func:`launch` starts it as
+``bik-sync stack`` (or ``python -m bik_local.stack``) runs it the way AWS would: the bucket
+notifies a queue, and each function's poller, in a process of its own, invokes the real handler
+with real event shapes; the handlers' logs go to this process's stdout (CloudWatch, locally). :func:`launch` starts it as
 a subprocess and hands back boto3 clients for the user's side (the demo and integration tests).
 """
 
@@ -33,8 +33,6 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
-INGEST_TIMEOUT_S = 900.0
-WORKER_TIMEOUT_S = 120.0
 LOCAL_VISIBILITY_TIMEOUT_S = 3  # short, so that retries happen within a test's patience
 
 
@@ -154,38 +152,33 @@ def serve(moto_port: int, bik_port: int, token: str, ready_file: Path | None, st
     try:
         urls = create_resources(endpoint, token)
         os.environ.update(lambda_environment(endpoint, urls, emulator.url))
-        # Imported only now: like Lambda, the handlers start in an environment already set up.
-        from bik_local.poller import QueuePoller, pump_s3_events, pump_work, run_forever
-        from bik_sync.handlers import ingest, upsert
-
-        sqs = aws_client("sqs", endpoint)
-        events = QueuePoller(sqs, urls["s3_events_queue_url"], REGION)
-        work = QueuePoller(sqs, urls["work_queue_url"], REGION)
-        threads = [
-            threading.Thread(
-                target=run_forever,
-                name="poll-s3-events",
-                daemon=True,
-                args=(lambda: pump_s3_events(events, ingest.handler, timeout_s=INGEST_TIMEOUT_S), stop),
-            ),
-            threading.Thread(
-                target=run_forever,
-                name="poll-work",
-                daemon=True,
-                args=(lambda: pump_work(work, upsert.handler, timeout_s=WORKER_TIMEOUT_S), stop),
-            ),
+        # Each function polls in a process of its own, like Lambda's separate execution environments.
+        functions = [
+            subprocess.Popen(
+                [sys.executable, "-m", "bik_local.poller", name, urls[queue]], stdin=subprocess.DEVNULL
+            )
+            for name, queue in (
+                ("IngestFunction", "s3_events_queue_url"),
+                ("UpsertFunction", "work_queue_url"),
+            )
         ]
-        for thread in threads:
-            thread.start()
         info = {"endpoint_url": endpoint, "bik_url": emulator.url, "bik_base_url": emulator.base_url, **urls}
         if ready_file is not None:
             tmp = ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(info))
             tmp.replace(ready_file)
         logging.getLogger("bik_local.stack").info("local stack ready: %s", json.dumps(info))
-        stop.wait()
-        for thread in threads:
-            thread.join(timeout=5)
+        while not stop.wait(0.5):
+            if any(function.poll() is not None for function in functions):
+                logging.getLogger("bik_local.stack").error("a function poller exited; stopping the stack")
+                break
+        for function in functions:
+            function.terminate()
+        for function in functions:
+            try:
+                function.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                function.kill()
     finally:
         emulator.stop()
         moto.stop()

@@ -97,7 +97,9 @@ def ingest_object(
         logger.warning("input gone before it could be read; nothing to do", key=ref.key, reason=str(exc))
         return IngestResult(job_id="", key=ref.key, status="skipped")
     job_id = job_id_for(ref.bucket, ref.key, source.identity)
+    # The job id is the correlation id: it ties ingest's lines to every batch's lines in the worker.
     logger.append_keys(job_id=job_id)
+    logger.set_correlation_id(job_id)
     if not deps.jobs.start(job_id, bucket=ref.bucket, key=ref.key, source="s3", lease_s=deps.lease_s):
         source.body.close()
         logger.info("job already ingested or in progress; event ignored", key=ref.key)

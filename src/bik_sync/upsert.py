@@ -133,7 +133,9 @@ def process_message(
         rows=tuple(range(1, len(message.records) + 1)),
     )
     # Messages are handled in threads side by side: keys must stay with the thread that set them.
-    logger.thread_safe_append_keys(job_id=job.job_id, batch=job.batch, message_id=message_id)
+    logger.thread_safe_append_keys(
+        job_id=job.job_id, correlation_id=job.job_id, batch=job.batch, message_id=message_id
+    )
     try:
         _process(message.records, job, message.job is None, last_try, deps, deadline, in_flight)
     finally:

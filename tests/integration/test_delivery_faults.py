@@ -50,6 +50,32 @@ def test_every_row_is_accounted_once_under_errors_throttling_resets_and_garbage(
     assert served["error"] > 0 and served["throttle"] > 0 and served["reset"] > 0 and served["malformed"] > 0
 
 
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"error_rate": 0.5},
+        {"throttle_rate": 0.5, "retry_after_s": 0.2},
+        {"reset_rate": 0.4},
+        {"malformed_rate": 0.4},
+        {"hang_rate": 0.2},
+        {"latency_ms": 300},
+    ],
+    ids=lambda faults: next(iter(faults)),
+)
+def test_each_fault_alone_still_gets_every_record_in_exactly_once(user, faults):
+    # Given BIK showing one kind of trouble
+    user.bik("POST", "/__emulator/faults", faults)
+    name = next(iter(faults))
+    body, valid = customers(400, seed=20 + len(name), bad_every=50)
+    # When a file goes through
+    user.upload(f"incoming/fault-{name}.csv", body)
+    report = user.report(f"reports/incoming/fault-{name}.csv.json", timeout_s=120)
+    # Then retries absorbed it: every valid record is in BIK once, and the counts add up
+    assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
+    assert (report["rejected"], report["failed"]) == (400 - valid, 0)
+    assert user.bik("GET", "/__emulator/state")["users"] == valid
+
+
 def test_undeliverable_records_land_in_failed_and_can_be_dropped_again(user):
     # Given BIK failing every request
     user.bik("POST", "/__emulator/faults", {"error_rate": 1.0})

@@ -68,6 +68,15 @@ def test_no_personal_data_or_token_reaches_the_logs(user):
     log = user.stack.log_path.read_text(encoding="utf-8", errors="replace").lower()
     assert "batch done" in log  # the scan reads the functions' own lines, not an empty file
 
+    # And the job's lines carry its job id, which is also the correlation id across both functions
+    job_lines = [json.loads(line) for line in log.splitlines() if line.startswith("{") and '"level"' in line]
+    done = [
+        line
+        for line in job_lines
+        if line["message"] in {"ingest finished", "batch done", "delivery finished"}
+    ]
+    assert done and all(line.get("job_id") and line.get("correlation_id") == line["job_id"] for line in done)
+
     # Then none of the personal values, nor the token or its parts, appears
     secret_parts = base64.b64decode(DEFAULT_TOKEN).decode().split(":")
     forbidden = personal_values() | {

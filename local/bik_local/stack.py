@@ -2,8 +2,9 @@
 
 ``bik-sync stack`` (or ``python -m bik_local.stack``) runs it the way AWS would: the bucket
 notifies a queue, and each function's poller, in a process of its own, invokes the real handler
-with real event shapes; the handlers' logs go to this process's stdout (CloudWatch, locally). :func:`launch` starts it as
-a subprocess and hands back boto3 clients for the user's side (the demo and integration tests).
+with real event shapes; the handlers' logs go to this process's stdout (CloudWatch, locally).
+:func:`launch` starts it as a subprocess and hands back boto3 clients for the user's side (the demo
+and integration tests).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -124,3 +125,33 @@ def _default_token() -> str:
     from bik_local.emulator import DEFAULT_TOKEN
 
     return DEFAULT_TOKEN
+
+
+def test_only_a_crash_leaves_a_message_for_the_dead_letter_queue(user):
+    # Given a batch whose job cannot be written (its bucket and job do not exist): the worker crashes
+    body = {
+        "userProperties": [{"firstName": "Dlq", "lastName": "Case", "email": "dlq.case@example.in"}],
+        "job": {
+            "id": "ghost-job",
+            "bucket": "no-such-bucket",
+            "key": "incoming/ghost.csv",
+            "batch": 1,
+            "rows": [2],
+        },
+    }
+    user.send(json.dumps(body))
+    # When SQS has delivered it as often as the redrive policy allows
+    dlq_url = user.stack.info["dead_letter_queue_url"]
+    deadline = time.monotonic() + 60
+    waiting = "0"
+    while time.monotonic() < deadline and waiting == "0":
+        time.sleep(1)
+        attrs = user.sqs.get_queue_attributes(
+            QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        waiting = attrs["Attributes"]["ApproximateNumberOfMessages"]
+    # Then the message waits in the DLQ for a redrive, untouched
+    assert waiting == "1"
+    [message] = user.sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=1)["Messages"]
+    assert json.loads(message["Body"]) == body
+    user.sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -73,3 +74,46 @@ def test_a_second_event_for_the_same_object_version_is_a_duplicate(deps):
 def test_objects_outside_incoming_and_events_of_other_shapes_are_ignored(deps):
     assert [r.status for r in ingest_event(put_event("reports/x.json"), deps)] == ["skipped"]
     assert ingest_event({"detail-type": "Object Created"}, deps) == []
+
+
+def test_a_mapping_file_in_s3_maps_a_crm_export(deps, user):
+    # Given a CRM export with its own column names, and a mapping file for it in the bucket
+    deps.s3.put_object(
+        Bucket=QUIET_BUCKET,
+        Key="mappings/crm.json",
+        Body=json.dumps({"Given": "firstName", "Family": "lastName", "Cell": "phoneNumber"}).encode(),
+    )
+    mapped = dataclasses.replace(
+        deps,
+        settings=dataclasses.replace(deps.settings, mapping_uri=f"s3://{QUIET_BUCKET}/mappings/crm.json"),
+    )
+    deps.s3.put_object(
+        Bucket=QUIET_BUCKET,
+        Key="incoming/crm.csv",
+        Body=b"Given,Family,Cell,Loyalty Tier\nTara,Bose,9830012345,gold\n",
+    )
+    # When it is ingested
+    [result] = ingest_event(put_event("incoming/crm.csv"), mapped)
+    # Then the mapped record reaches BIK, and the unmapped column is listed as ignored
+    body = user.stack.wait_for_object("reports/incoming/crm.csv.json", 60, bucket=QUIET_BUCKET)
+    assert body is not None
+    report = json.loads(body)
+    assert (result.rows, report["created"], report["ignored_columns"]) == (1, 1, ["Loyalty Tier"])
+    [stored] = user.bik("GET", "/__emulator/users")
+    assert (stored["firstName"], stored["phoneNumber"]) == ("Tara", "+919830012345")
+
+
+def test_a_missing_mapping_file_makes_an_unreadable_report_that_names_it(deps):
+    broken = dataclasses.replace(
+        deps,
+        settings=dataclasses.replace(deps.settings, mapping_uri=f"s3://{QUIET_BUCKET}/mappings/missing.json"),
+    )
+    deps.s3.put_object(
+        Bucket=QUIET_BUCKET, Key="incoming/orphan.csv", Body=b"First Name,Last Name,Email\nA,B,a@b.in\n"
+    )
+    [result] = ingest_event(put_event("incoming/orphan.csv"), broken)
+    report = json.loads(
+        deps.s3.get_object(Bucket=QUIET_BUCKET, Key="reports/incoming/orphan.csv.json")["Body"].read()
+    )
+    assert result.status == report["status"] == "unreadable"
+    assert "mappings/missing.json does not exist" in report["error"]

@@ -106,7 +106,7 @@ class QueuePoller:
         }
 
 
-def pump_s3_events(poller: QueuePoller, ingest: Handler, *, timeout_s: float, wait_s: int = 1) -> int:
+def pump_s3_events(poller: QueuePoller, ingest: Handler, *, timeout_s: float, wait_s: int = 0) -> int:
     """One receive from the S3 notifications queue; each notification is one ingest invocation."""
     handled = 0
     for message in poller.receive(1, wait_s):
@@ -131,7 +131,7 @@ def pump_s3_events(poller: QueuePoller, ingest: Handler, *, timeout_s: float, wa
     return handled
 
 
-def pump_work(poller: QueuePoller, upsert: Handler, *, timeout_s: float, wait_s: int = 1) -> int:
+def pump_work(poller: QueuePoller, upsert: Handler, *, timeout_s: float, wait_s: int = 0) -> int:
     """One receive from the work queue as one upsert invocation, honouring the partial batch response."""
     messages = poller.receive(10, wait_s)
     if not messages:
@@ -146,10 +146,13 @@ def pump_work(poller: QueuePoller, upsert: Handler, *, timeout_s: float, wait_s:
     return len(messages)
 
 
-def run_forever(pump: Callable[[], int], stop: threading.Event) -> None:
+def run_forever(pump: Callable[[], int], stop: threading.Event, idle_s: float = 0.2) -> None:
+    """Pump until stopped; short polls (the local moto answers one request at a time), with a pause
+    when the queue was empty."""
     while not stop.is_set():
         try:
-            pump()
+            if not pump():
+                stop.wait(idle_s)
         except Exception as exc:  # noqa: BLE001 - the poller outlives any one failure (moto restarting, ...)
             log.error("poller error: %s", type(exc).__name__)
             stop.wait(1.0)

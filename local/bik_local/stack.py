@@ -139,14 +139,42 @@ def lambda_environment(endpoint_url: str, urls: Mapping[str, str], bik_url: str)
     }
 
 
-def serve(moto_port: int, bik_port: int, token: str, ready_file: Path | None, stop: threading.Event) -> None:
-    from moto.server import ThreadedMotoServer
+class SerialisedMotoServer:
+    """moto's server, answering one request at a time.
 
+    AWS's services are atomic per request; moto's in-memory backends are not thread-safe (two
+    concurrent DynamoDB updates can lose an ADD, and werkzeug logs "dictionary changed size during
+    iteration"). Serialising requests restores the guarantee the code relies on. The pollers use
+    short polls, so no request holds the lock for long.
+    """
+
+    def __init__(self, port: int) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def one_at_a_time(environ: dict[str, Any], start_response: Any) -> Any:
+            with lock:
+                return list(app(environ, start_response))
+
+        self._server = make_server("127.0.0.1", port, one_at_a_time, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+
+def serve(moto_port: int, bik_port: int, token: str, ready_file: Path | None, stop: threading.Event) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto = SerialisedMotoServer(moto_port)
     moto.start()
     endpoint = f"http://127.0.0.1:{moto_port}"
     emulator = start_emulator(port=bik_port, token=token)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
 
-from bik_sync.observability import logger, metrics
+from bik_sync.observability import add_metric, logger
 
 TokenProvider = Callable[[bool], str]
 
@@ -37,11 +37,6 @@ _RETRYABLE_4XX = frozenset({408, 425, 429})
 _IDENTITY_KEYS = ("partnerCustomerId", "phoneNumber", "email")
 _NOT_A_FIELD = frozenset({"error", "storeId", "customerId"})
 _MAX_MESSAGE_CHARS = 500
-
-# Powertools' metric set is a plain dict that flushes itself at 100 values; deliver()'s threads add
-# to it concurrently, so every add goes through this lock. Code adding metrics while a delivery
-# runs on other threads should take it too.
-METRICS_LOCK = threading.Lock()
 
 
 class BikError(Exception):
@@ -280,8 +275,7 @@ class BikClient:
 
     @staticmethod
     def _add_metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
-        with METRICS_LOCK:
-            metrics.add_metric(name=name, unit=unit, value=value)
+        add_metric(name, value, unit)
 
     @staticmethod
     def _log_retry(attempt: int, status: int | None, problem: str, delay: float) -> None:

@@ -6,7 +6,8 @@ connection pool, and splits a batch BIK refuses with a 400 in halves until the i
 isolated: the good halves go in, each isolated record becomes a reject with BIK's message.
 
 Every input index ends in exactly one place: counted as created or updated, in ``rejected`` or in
-``failed``. Only :class:`AuthFailed` escapes (the worker fails the whole message; SQS retries it).
+``failed``. When BIK refuses the credentials even after a refetch (:class:`AuthFailed`), that batch
+and every batch not yet sent are failed with the reason; answers already received are kept.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def deliver(
             future = executor.submit(client.upsert, [records[i] for i in batch], deadline=deadline, body=body)
             pending[future] = batch
 
+        auth_failure = ""
         try:
             for batch in batches:
                 submit(batch)
@@ -132,13 +134,21 @@ def deliver(
                         _count_requests(outcome, exc)
                         if len(batch) == 1:
                             outcome.rejected.append((batch[0], exc.message))
+                        elif auth_failure:
+                            outcome.failed.extend((i, auth_failure) for i in batch)
                         else:
                             splits += 1
                             middle = len(batch) // 2
                             submit(batch[:middle])
                             submit(batch[middle:])
-                    except AuthFailed:
-                        raise
+                    except AuthFailed as exc:
+                        _count_requests(outcome, exc)
+                        auth_failure = exc.message
+                        outcome.failed.extend((i, exc.message) for i in batch)
+                        # Nothing more can go in with these credentials: fail what has not started.
+                        unsent = f"not sent: {exc.message}"
+                        for queued in [f for f in pending if f.cancel()]:
+                            outcome.failed.extend((i, unsent) for i in pending.pop(queued))
                     except BikError as exc:  # RetryableFailure, UnexpectedStatus: try again later
                         _count_requests(outcome, exc)
                         outcome.failed.extend((i, exc.message) for i in batch)

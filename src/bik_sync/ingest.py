@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
@@ -17,14 +18,14 @@ from typing import Any, BinaryIO
 
 import boto3
 
-from bik_sync.jobs import JobStore, job_id_for
+from bik_sync.jobs import JobStore, StartOutcome, job_id_for
 from bik_sync.messages import JobMeta, build_work_message
-from bik_sync.observability import logger, metrics
-from bik_sync.records import ReadOptions, RejectsWriter, UnreadableFile, load_mapping, open_records
+from bik_sync.observability import add_metric, logger
+from bik_sync.records import ReadOptions, RejectsWriter, UnreadableFile, open_records
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
 from bik_sync.settings import INCOMING_PREFIX, REJECTS_PREFIX, Settings, get_settings
-from bik_sync.storage import InputMissing, open_input, read_text
+from bik_sync.storage import InputMissing, MappingError, open_input, put_file, read_mapping
 
 # SendMessageBatch takes at most 10 entries; keep a batch's total under SQS's classic 256 KiB.
 _SQS_BATCH_ENTRIES = 10
@@ -36,13 +37,18 @@ _STOP_MARGIN_MS = 60_000
 _TIME_CHECK_EVERY = 1000
 
 
+class JobBusy(RuntimeError):
+    """Another ingest of the same object version is running; the event is retried later."""
+
+
 @dataclass(frozen=True, slots=True)
 class IngestDeps:
     settings: Settings
     s3: Any
     sqs: Any
     jobs: JobStore
-    lease_s: float = 900.0
+    # Short, and renewed while reading: a dead ingest's lease expires before Lambda's last retry.
+    lease_s: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +106,16 @@ def ingest_object(
     # The job id is the correlation id: it ties ingest's lines to every batch's lines in the worker.
     logger.append_keys(job_id=job_id)
     logger.set_correlation_id(job_id)
-    if not deps.jobs.start(job_id, bucket=ref.bucket, key=ref.key, source="s3", lease_s=deps.lease_s):
+    started = deps.jobs.start(job_id, bucket=ref.bucket, key=ref.key, source="s3", lease_s=deps.lease_s)
+    if started is not StartOutcome.STARTED:
         source.body.close()
-        logger.info("job already ingested or in progress; event ignored", key=ref.key)
+        if started is StartOutcome.BUSY:
+            # Raise, so that Lambda retries later: by then the other ingest has finished, or died
+            # and its lease has expired.
+            raise JobBusy(f"another ingest of {ref.key} holds the job's lease")
+        logger.info("job already ingested; event ignored", key=ref.key)
+        # Its report may have failed to be written the first time: write it now if it is due.
+        write_report_if_complete(deps.jobs.get(job_id), deps.jobs, deps.s3)
         return IngestResult(job_id=job_id, key=ref.key, status="duplicate")
     try:
         with closing(source.body):
@@ -119,15 +132,16 @@ def _run_job(
     settings = deps.settings
     try:
         options = ReadOptions(
-            mapping=_mapping(settings.mapping_uri, deps.s3),
+            mapping=read_mapping(settings.mapping_uri, deps.s3) if settings.mapping_uri else None,
             default_region=settings.default_phone_region,
             phone_format=settings.phone_format,
         )
         record_file = open_records(stream, ref.key, options)
-    except (UnreadableFile, ValueError) as exc:
+    except (UnreadableFile, MappingError) as exc:
         return _unreadable(job_id, ref, deps, str(exc))
 
     sender = _BatchSender(deps, JobMeta(job_id=job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=()))
+    lease = _Lease(deps, job_id)
     rows = rejected = 0
     error = ""
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
@@ -135,6 +149,8 @@ def _run_job(
         try:
             for row in record_file:
                 rows += 1
+                if rows % _TIME_CHECK_EVERY == 0:
+                    lease.keep_alive()
                 if rows % _TIME_CHECK_EVERY == 0 and remaining_ms() < _STOP_MARGIN_MS:
                     error = (
                         f"stopped before row {row.number}: the file is too large to read in one invocation; "
@@ -154,14 +170,11 @@ def _run_job(
         rejects_keys = []
         if rejects.count:
             rejects_key = f"{REJECTS_PREFIX}{ref.key}.rejects{rejects.extension}"
-            spool.seek(0)
-            deps.s3.upload_fileobj(
-                spool, ref.bucket, rejects_key, ExtraArgs={"ContentType": rejects.content_type}
-            )
+            put_file(deps.s3, ref.bucket, rejects_key, spool, rejects.content_type)
             rejects_keys.append(rejects_key)
 
-    metrics.add_metric(name="RowsRead", unit="Count", value=rows)
-    metrics.add_metric(name="RecordsRejected", unit="Count", value=rejected)
+    add_metric("RowsRead", rows)
+    add_metric("RecordsRejected", rejected)
     details = {
         "status": "incomplete" if error else "complete",
         "format": record_file.format,
@@ -201,21 +214,18 @@ def _unreadable(job_id: str, ref: S3ObjectRef, deps: IngestDeps, reason: str) ->
     return IngestResult(job_id=job_id, key=ref.key, status="unreadable")
 
 
-def _mapping(uri: str, s3: Any) -> Mapping[str, str] | None:
-    if not uri:
-        return None
-    if uri.startswith("s3://"):
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        try:
-            text = read_text(s3, bucket, key)
-        except s3.exceptions.NoSuchKey:
-            raise ValueError(f"mapping file {uri} does not exist") from None
-        return load_mapping(text, uri)
-    try:
-        with open(uri, encoding="utf-8-sig") as handle:
-            return load_mapping(handle.read(), uri)
-    except OSError as exc:
-        raise ValueError(f"mapping file {uri} cannot be read ({exc.strerror})") from None
+class _Lease:
+    """Renews the ingest's lease on the job now and then, while rows are being read."""
+
+    def __init__(self, deps: IngestDeps, job_id: str) -> None:
+        self._deps = deps
+        self._job_id = job_id
+        self._renewed = time.monotonic()
+
+    def keep_alive(self) -> None:
+        if time.monotonic() - self._renewed > self._deps.lease_s / 4:
+            self._deps.jobs.renew(self._job_id, lease_s=self._deps.lease_s)
+            self._renewed = time.monotonic()
 
 
 class _BatchSender:
@@ -262,9 +272,11 @@ class _BatchSender:
 
     def _send_entries(self) -> None:
         entries = self._entries
-        for _attempt in range(_SEND_ATTEMPTS):
+        for attempt in range(_SEND_ATTEMPTS):
             if not entries:
                 break
+            if attempt:
+                time.sleep(0.2 * 2**attempt)  # the queue throttled or failed some entries
             response = self._deps.sqs.send_message_batch(
                 QueueUrl=self._deps.settings.work_queue_url, Entries=entries
             )

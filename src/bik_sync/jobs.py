@@ -3,13 +3,15 @@
 One input (an S3 object version, or one SQS message from another system) is one job. Its item
 counts rows, batches sent and done, created, updated, rejected and failed. Each batch is counted
 once, however often SQS delivers it: a marker item per batch and the counter update are written in
-one transaction. Whoever sees the last piece arrive (ingest finishing, or the last batch) claims
-the report with a conditional write, so it is written exactly once.
+one transaction. Whoever sees the last piece arrive (ingest finishing, or the last batch) writes
+the report; a retry after a failed write writes it again, so it is never missing (and may be
+written twice, with the same counts).
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +31,12 @@ LISTED_BATCH_FILES = 100
 def job_id_for(bucket: str, key: str, version: str) -> str:
     """A stable id for one version of one object: a redelivered event maps to the same job."""
     return hashlib.sha256(f"{bucket}\0{key}\0{version}".encode()).hexdigest()[:24]
+
+
+class StartOutcome(enum.Enum):
+    STARTED = "started"
+    DONE = "done"  # ingested already: a redelivered event
+    BUSY = "busy"  # another ingest holds a live lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,31 +116,56 @@ class JobStore:
         self._db = client
         self._clock = clock
 
-    def start(self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float) -> bool:
-        """Open (or re-open) a job for ingest. False when it is done or another ingest holds it."""
+    def start(self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float) -> StartOutcome:
+        """Open a job for ingest, or re-open one whose ingest died (lease expired, not done).
+
+        Re-opening keeps the counters: batch numbers are deterministic, so the batches the dead
+        ingest had already sent stay counted once, and the ones it sends again are not counted twice.
+        """
         now = self._clock()
-        item = {
-            "pk": _job_pk(job_id),
-            "bucket": bucket,
-            "key": key,
-            "source": source,
-            "started_at": _iso(now),
-            "ingest_done": False,
-            "lease_until": int(now + lease_s),
-            "expiresAt": int(now + JOB_TTL_S),
-        }
         try:
-            self._db.put_item(
+            self._db.update_item(
                 TableName=self._table,
-                Item=_serialise(item),
-                # A crashed ingest (lease expired, not done) may be run again from the start: batch
-                # numbers are deterministic, so batches it had already sent are not counted twice.
+                Key=_serialise({"pk": _job_pk(job_id)}),
+                UpdateExpression=(
+                    "SET #bucket = :bucket, #key = :key, #source = :source, ingest_done = :no,"
+                    " started_at = if_not_exists(started_at, :now_iso),"
+                    " lease_until = :lease, expiresAt = :expires"
+                ),
                 ConditionExpression="attribute_not_exists(pk) OR (ingest_done = :no AND lease_until < :now)",
-                ExpressionAttributeValues=_serialise({":no": False, ":now": int(now)}),
+                ExpressionAttributeNames={"#bucket": "bucket", "#key": "key", "#source": "source"},
+                ExpressionAttributeValues=_serialise(
+                    {
+                        ":bucket": bucket,
+                        ":key": key,
+                        ":source": source,
+                        ":no": False,
+                        ":now_iso": _iso(now),
+                        ":lease": int(now + lease_s),
+                        ":expires": int(now + JOB_TTL_S),
+                        ":now": int(now),
+                    }
+                ),
             )
         except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+            state = self.get(job_id)
+            return StartOutcome.DONE if state is not None and state.ingest_done else StartOutcome.BUSY
+        return StartOutcome.STARTED
+
+    def renew(self, job_id: str, *, lease_s: float) -> None:
+        """Extend the running ingest's lease; a dead ingest's lease soon expires and a retry takes over."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_serialise({"pk": _job_pk(job_id)}),
+            UpdateExpression="SET lease_until = :lease",
+            ExpressionAttributeValues=_serialise({":lease": int(self._clock() + lease_s)}),
+        )
+
+    def batch_counted(self, job_id: str, batch: int) -> bool:
+        item = self._db.get_item(
+            TableName=self._table, Key=_serialise({"pk": _batch_pk(job_id, batch)}), ConsistentRead=True
+        )
+        return "Item" in item
 
     def release(self, job_id: str) -> None:
         """Give up an ingest lease early (the ingest failed and its event will be retried)."""
@@ -282,6 +315,10 @@ class JobStore:
 
 def _job_pk(job_id: str) -> str:
     return f"job#{job_id}"
+
+
+def _batch_pk(job_id: str, batch: int) -> str:
+    return f"job#{job_id}#batch#{batch}"
 
 
 def _iso(epoch: float) -> str:

@@ -84,8 +84,11 @@ def _parse_job(raw: Any, count: int) -> JobMeta | None:
             batch=int(raw["batch"]),
             rows=rows,
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedMessage(f'"job" metadata is incomplete or invalid ({exc})') from None
+    except KeyError as exc:
+        raise MalformedMessage(f'"job.{exc.args[0]}" is required') from None
+    except (TypeError, ValueError):
+        # Say which part is wrong, never the value (it could be anything a sender put there).
+        raise MalformedMessage('"job.batch" and "job.rows" must be whole numbers') from None
     if len(meta.rows) != count:
         raise MalformedMessage('"job.rows" must give one row number per record')
     return meta

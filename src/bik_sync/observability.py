@@ -7,7 +7,10 @@ Log counts, ids and reasons, never phones, emails, names or the token.
 
 from __future__ import annotations
 
+import threading
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 SERVICE = "bik-sync"
 NAMESPACE = "BikSync"
@@ -15,3 +18,13 @@ NAMESPACE = "BikSync"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
+
+# Powertools' metric set is a plain dict that flushes itself at 100 values, and the worker adds to
+# it from several delivery threads at once: every add goes through this lock.
+_METRICS_LOCK = threading.Lock()
+
+
+def add_metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
+    """Add a metric value, safely from any thread."""
+    with _METRICS_LOCK:
+        metrics.add_metric(name=name, unit=unit, value=value)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-TokenProvider = Callable[[bool], str]
+from bik_sync.bik_client import TokenProvider
 
 
 class SecretError(RuntimeError):

@@ -17,6 +17,7 @@ DEFAULT_BIK_API_URL = (
     "https://bikapi.bikayi.app/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
 )
 PHONE_FORMATS = ("E164", "INTERNATIONAL", "NATIONAL")
+MAX_BATCH_BYTES = 200_000
 
 # Where things live in the bucket. Outputs go under other prefixes than incoming/, so writing
 # them never re-triggers ingest.
@@ -39,7 +40,7 @@ class Settings:
     bik_api_url: str = DEFAULT_BIK_API_URL
     bik_allow_http: bool = False
     bik_batch_size: int = 100
-    bik_max_batch_bytes: int = 240_000
+    bik_max_batch_bytes: int = MAX_BATCH_BYTES
     bik_max_in_flight: int = 8
     bik_connect_timeout_s: float = 3.05
     bik_read_timeout_s: float = 30.0
@@ -53,8 +54,9 @@ class Settings:
     def __post_init__(self) -> None:
         if not 1 <= self.bik_batch_size <= 1000:
             raise SettingsError(f"BIK_BATCH_SIZE must be between 1 and 1000, got {self.bik_batch_size}")
-        if self.bik_max_batch_bytes < 1024:
-            raise SettingsError("BIK_MAX_BATCH_BYTES must be at least 1024")
+        if not 1024 <= self.bik_max_batch_bytes <= MAX_BATCH_BYTES:
+            # A batch is one work-queue message: with its job metadata it must fit SQS's 256 KiB.
+            raise SettingsError(f"BIK_MAX_BATCH_BYTES must be between 1024 and {MAX_BATCH_BYTES}")
         if not 1 <= self.bik_max_in_flight <= 64:
             raise SettingsError("BIK_MAX_IN_FLIGHT must be between 1 and 64")
         if self.max_receive_count < 1:
@@ -85,7 +87,7 @@ class Settings:
             bik_api_url=env.get("BIK_API_URL", "") or DEFAULT_BIK_API_URL,
             bik_allow_http=_bool(env, "BIK_ALLOW_HTTP", default=False),
             bik_batch_size=_int(env, "BIK_BATCH_SIZE", 100),
-            bik_max_batch_bytes=_int(env, "BIK_MAX_BATCH_BYTES", 240_000),
+            bik_max_batch_bytes=_int(env, "BIK_MAX_BATCH_BYTES", MAX_BATCH_BYTES),
             bik_max_in_flight=_int(env, "BIK_MAX_IN_FLIGHT", 8),
             bik_connect_timeout_s=_float(env, "BIK_CONNECT_TIMEOUT_S", 3.05),
             bik_read_timeout_s=_float(env, "BIK_READ_TIMEOUT_S", 30.0),

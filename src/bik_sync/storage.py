@@ -6,7 +6,12 @@ import json
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
+from bik_sync.records import load_mapping
 from bik_sync.s3_events import S3ObjectRef
+
+
+class MappingError(ValueError):
+    """The column-mapping file is missing or invalid; the message names the file and the problem."""
 
 
 class InputMissing(LookupError):
@@ -45,12 +50,34 @@ def open_input(s3: Any, ref: S3ObjectRef) -> InputObject:
     )
 
 
-def read_text(s3: Any, bucket: str, key: str) -> str:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    return str(body.read().decode("utf-8-sig"))
+def read_mapping(uri: str, s3: Any | None = None) -> dict[str, str]:
+    """A user mapping file from a local path or (given an S3 client) an ``s3://bucket/key`` URI."""
+    if uri.startswith("s3://"):
+        if s3 is None:
+            raise MappingError(
+                f"mapping file {uri}: s3:// mappings are read by the Lambda; give a local path"
+            )
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        try:
+            text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8-sig")
+        except s3.exceptions.NoSuchKey:
+            raise MappingError(f"mapping file {uri} does not exist") from None
+    else:
+        try:
+            with open(uri, encoding="utf-8-sig") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise MappingError(f"mapping file {uri} cannot be read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise MappingError(f"mapping file {uri} is not UTF-8 text") from None
+    try:
+        return load_mapping(text, uri)
+    except ValueError as exc:
+        raise MappingError(str(exc)) from None
 
 
 def put_file(s3: Any, bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> None:
+    """Upload a (spooled) file from its start; large ones go up in parts."""
     fileobj.seek(0)
     s3.upload_fileobj(fileobj, bucket, key, ExtraArgs={"ContentType": content_type})
 

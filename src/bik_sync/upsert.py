@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,15 +26,16 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bik_sync.bik_client import METRICS_LOCK, AuthFailed, BikClient
+from bik_sync.bik_client import BikClient
 from bik_sync.delivery import DeliveryOutcome, deliver
 from bik_sync.jobs import BatchCounts, JobStore
 from bik_sync.messages import JobMeta, MalformedMessage, parse_work_message
-from bik_sync.observability import logger, metrics
+from bik_sync.observability import add_metric, logger
 from bik_sync.records import JsonlRejectsWriter, ReadOptions, check_record
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.secrets import make_token_provider
 from bik_sync.settings import FAILED_PREFIX, REJECTS_PREFIX, Settings, get_settings
+from bik_sync.storage import put_file, put_json
 
 # Time kept back from the invocation's deadline for writing rejects, counters and the report.
 _FINISH_MARGIN_S = 10.0
@@ -125,27 +125,46 @@ def process_message(
     except MalformedMessage as exc:
         _reject_malformed(message_id, body, str(exc), deps)
         return
-    job = message.job or JobMeta(
-        job_id=f"sqs-{message_id}",
-        bucket=deps.output_bucket,
-        key=f"sqs/{message_id}",
-        batch=1,
-        rows=tuple(range(1, len(message.records) + 1)),
-    )
+    if message.job is None:
+        # A message from another system is a job of its own, with one batch.
+        job = JobMeta(
+            job_id=f"sqs-{message_id}",
+            bucket=deps.output_bucket,
+            key=f"sqs/{message_id}",
+            batch=1,
+            rows=tuple(range(1, len(message.records) + 1)),
+        )
+        deps.jobs.open_message_job(job.job_id, bucket=job.bucket, key=job.key, rows=len(message.records))
+    else:
+        job = message.job
+        state = deps.jobs.get(job.job_id)
+        if state is None or job.batch < 1 or (state.ingest_done and job.batch > state.batches_total):
+            # Job metadata is ingest's to write; a sender cannot attach records to a job by naming it.
+            _reject_malformed(message_id, body, '"job" names no batch of a known job', deps)
+            return
     # Messages are handled in threads side by side: keys must stay with the thread that set them.
     logger.thread_safe_append_keys(
         job_id=job.job_id, correlation_id=job.job_id, batch=job.batch, message_id=message_id
     )
     try:
-        _process(message.records, job, message.job is None, last_try, deps, deadline, in_flight)
+        if deps.jobs.batch_counted(job.job_id, job.batch):
+            _already_counted(job, deps)
+        else:
+            _process(message.records, job, last_try, deps, deadline, in_flight)
     finally:
         logger.thread_safe_clear_keys()
+
+
+def _already_counted(job: JobMeta, deps: WorkerDeps) -> None:
+    """A redelivery of a batch whose outcome is final: send nothing again, count nothing again."""
+    logger.info("batch already counted; redelivery ignored")
+    # The first delivery may have failed just after counting, before the report was written.
+    write_report_if_complete(deps.jobs.get(job.job_id), deps.jobs, deps.s3)
 
 
 def _process(
     records: list[Any],
     job: JobMeta,
-    external: bool,
     last_try: bool,
     deps: WorkerDeps,
     deadline: float,
@@ -165,7 +184,7 @@ def _process(
             valid.append(record)
             valid_rows.append(row)
 
-    outcome = _deliver(valid, deps, deadline, last_try, in_flight)
+    outcome = _deliver(valid, deps, deadline, in_flight)
     if outcome.failed and not last_try:
         raise DeliveryIncomplete(
             f"{len(outcome.failed)} of {len(valid)} records not delivered; SQS will retry"
@@ -185,17 +204,14 @@ def _process(
         rejects_key=_write_jsonl(deps, job, REJECTS_PREFIX, "rejects", rejects),
         failed_key=_write_jsonl(deps, job, FAILED_PREFIX, "failed", failed),
     )
-    if external:
-        deps.jobs.open_message_job(job.job_id, bucket=job.bucket, key=job.key, rows=len(records))
     state = deps.jobs.record_batch(job.job_id, job.batch, counts)
-    if state is None:
-        logger.info("batch already counted; redelivery ignored")
+    if state is None:  # another delivery of the same message counted it first
+        _already_counted(job, deps)
         return
-    with METRICS_LOCK:  # Powertools' metric store is shared by the delivery threads
-        metrics.add_metric(name="RecordsCreated", unit="Count", value=counts.created)
-        metrics.add_metric(name="RecordsUpdated", unit="Count", value=counts.updated)
-        metrics.add_metric(name="RecordsRejected", unit="Count", value=invalid + counts.rejected_by_bik)
-        metrics.add_metric(name="RecordsFailed", unit="Count", value=counts.failed)
+    add_metric("RecordsCreated", counts.created)
+    add_metric("RecordsUpdated", counts.updated)
+    add_metric("RecordsRejected", invalid + counts.rejected_by_bik)
+    add_metric("RecordsFailed", counts.failed)
     logger.info(
         "batch done",
         records=len(records),
@@ -208,26 +224,19 @@ def _process(
 
 
 def _deliver(
-    valid: list[dict[str, Any]], deps: WorkerDeps, deadline: float, last_try: bool, in_flight: int
+    valid: list[dict[str, Any]], deps: WorkerDeps, deadline: float, in_flight: int
 ) -> DeliveryOutcome:
     if not valid:
         return DeliveryOutcome()
     settings = deps.settings
-    try:
-        return deliver(
-            valid,
-            deps.client,
-            batch_size=settings.bik_batch_size,
-            max_batch_bytes=settings.bik_max_batch_bytes,
-            max_in_flight=in_flight,
-            deadline=deadline,
-        )
-    except AuthFailed:
-        # The client has already logged it and counted the AuthFailures metric.
-        if not last_try:
-            raise
-        reason = "BIK refused the credentials (401)"
-        return DeliveryOutcome(failed=[(i, reason) for i in range(len(valid))])
+    return deliver(
+        valid,
+        deps.client,
+        batch_size=settings.bik_batch_size,
+        max_batch_bytes=settings.bik_max_batch_bytes,
+        max_in_flight=in_flight,
+        deadline=deadline,
+    )
 
 
 def _write_jsonl(
@@ -240,16 +249,12 @@ def _write_jsonl(
         writer = JsonlRejectsWriter(spool)  # type: ignore[arg-type]
         for row, record, reason in rows:
             writer.write(row or None, record if isinstance(record, dict) else {"value": record}, reason)
-        spool.seek(0)
-        deps.s3.upload_fileobj(spool, job.bucket, key, ExtraArgs={"ContentType": "application/x-ndjson"})
+        put_file(deps.s3, job.bucket, key, spool, "application/x-ndjson")
     return key
 
 
 def _reject_malformed(message_id: str, body: str, reason: str, deps: WorkerDeps) -> None:
     key = f"{REJECTS_PREFIX}sqs/{message_id}.malformed.json"
-    document = {"message_id": message_id, "error": reason, "body": body}
-    deps.s3.put_object(
-        Bucket=deps.output_bucket, Key=key, Body=json.dumps(document).encode(), ContentType="application/json"
-    )
-    metrics.add_metric(name="MalformedMessages", unit="Count", value=1)
+    put_json(deps.s3, deps.output_bucket, key, {"message_id": message_id, "error": reason, "body": body})
+    add_metric("MalformedMessages", 1)
     logger.warning("malformed message rejected to S3", message_id=message_id, reason=reason, rejects_key=key)

@@ -86,6 +86,7 @@ class User:
 @pytest.fixture
 def user(stack: RunningStack) -> Iterator[User]:
     person = User(stack)
+    person.wait_queues_idle(60)  # each test starts from a quiet stack: no stragglers from the last one
     person.bik("POST", "/__emulator/reset")
     yield person
     person.bik("POST", "/__emulator/reset")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bik_local.emulator import Emulator, start_emulator
-from bik_sync.bik_client import AuthFailed, BikClient
+from bik_sync.bik_client import BikClient
 from bik_sync.delivery import DeliveryOutcome, deliver
 
 pytestmark = pytest.mark.integration
@@ -240,7 +240,7 @@ def test_a_rotated_token_is_refetched_once_and_delivery_goes_on(emulator: Emulat
     assert emulator.state()["faults_served"]["unauthorized"] >= 1
 
 
-def test_a_token_that_stays_wrong_after_a_refetch_fails_with_auth_failed(emulator: Emulator) -> None:
+def test_a_token_that_stays_wrong_after_a_refetch_fails_every_record(emulator: Emulator) -> None:
     # Given the secret store itself still holds a token BIK refuses
     emulator.rotate_token("bmV3LWtleTpuZXctc2VjcmV0")
 
@@ -251,9 +251,10 @@ def test_a_token_that_stays_wrong_after_a_refetch_fails_with_auth_failed(emulato
 
     tokens = StaleSecret(emulator)
 
-    with pytest.raises(AuthFailed):
-        deliver(customers(300), make_client(emulator, tokens), deadline=time.monotonic() + 30)
+    outcome = deliver(customers(300), make_client(emulator, tokens), deadline=time.monotonic() + 30)
 
+    assert len(outcome.failed) == 300 and outcome.created == 0
+    assert all("401" in reason for _, reason in outcome.failed)
     assert tokens.refetches >= 1
     assert emulator.state()["users"] == 0
 

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from bik_sync.jobs import JobStore
+
 pytestmark = pytest.mark.integration
 
 
@@ -128,13 +130,16 @@ def _default_token() -> str:
 
 
 def test_only_a_crash_leaves_a_message_for_the_dead_letter_queue(user):
-    # Given a batch whose job cannot be written (its bucket and job do not exist): the worker crashes
+    # Given a batch of a real job whose report cannot be written (its bucket is gone): the worker crashes
+    jobs = JobStore(user.stack.info["jobs_table"], user.stack.client("dynamodb"))
+    jobs.start("crash-job", bucket="no-such-bucket", key="incoming/crash.csv", source="s3", lease_s=60)
+    jobs.finish_ingest("crash-job", rows=1, rejected=0, batches=1)
     body = {
         "userProperties": [{"firstName": "Dlq", "lastName": "Case", "email": "dlq.case@example.in"}],
         "job": {
-            "id": "ghost-job",
+            "id": "crash-job",
             "bucket": "no-such-bucket",
-            "key": "incoming/ghost.csv",
+            "key": "incoming/crash.csv",
             "batch": 1,
             "rows": [2],
         },
@@ -150,8 +155,22 @@ def test_only_a_crash_leaves_a_message_for_the_dead_letter_queue(user):
             QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
         )
         waiting = attrs["Attributes"]["ApproximateNumberOfMessages"]
-    # Then the message waits in the DLQ for a redrive, untouched
+    # Then the message waits in the DLQ for a redrive, untouched, and its batch was counted once
     assert waiting == "1"
     [message] = user.sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=1)["Messages"]
     assert json.loads(message["Body"]) == body
     user.sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    state = jobs.get("crash-job")
+    assert state is not None and (state.batches_done, state.created) == (1, 1)
+    assert user.bik("GET", "/__emulator/state")["records_received"] == 1  # redeliveries sent nothing again
+
+
+def test_a_sender_cannot_attach_records_to_a_job_by_naming_it(user):
+    body = {
+        "userProperties": [{"firstName": "Eve", "lastName": "Forger", "email": "eve@example.in"}],
+        "job": {"id": "no-such-job", "bucket": user.bucket, "key": "incoming/x.csv", "batch": 1, "rows": [2]},
+    }
+    message_id = user.send(json.dumps(body))
+    rejected = user.stack.wait_for_object(f"rejects/sqs/{message_id}.malformed.json", 30)
+    assert rejected is not None and "names no batch of a known job" in json.loads(rejected)["error"]
+    assert user.bik("GET", "/__emulator/state")["upsert_requests"] == 0

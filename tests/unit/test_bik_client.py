@@ -12,7 +12,7 @@ import pytest
 import urllib3
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 
-from bik_sync import bik_client
+from bik_sync import bik_client, observability
 from bik_sync.bik_client import (
     AuthFailed,
     BadRequest,
@@ -394,14 +394,14 @@ def test_a_second_401_with_a_fresh_token_raises_auth_failed_and_emits_the_metric
     tokens = Tokens("old-token", "still-wrong")
     http = FakeHttp(response(401, {}), response(401, {}))
     client = make_client(http, clock, tokens)
-    bik_client.metrics.clear_metrics()
+    observability.metrics.clear_metrics()
 
     with pytest.raises(AuthFailed):
         client.upsert(RECORDS, deadline=clock() + 60)
 
     assert len(http.calls) == 2
-    assert "AuthFailures" in bik_client.metrics.metric_set
-    bik_client.metrics.clear_metrics()
+    assert "AuthFailures" in observability.metrics.metric_set
+    observability.metrics.clear_metrics()
     # And the log says what happened without ever showing a token
     logs = all_logged(caplog)
     assert "fetching it again" in logs

@@ -311,12 +311,25 @@ def test_an_unexpected_status_fails_the_records_for_a_later_retry() -> None:
     assert outcome.created == 0
 
 
-def test_an_auth_failure_propagates_so_the_worker_fails_the_message() -> None:
+def test_an_auth_failure_fails_that_batch_and_the_unsent_ones_but_keeps_answers_received() -> None:
+    # Given BIK accepting the first batch, then refusing the credentials for good
+    calls = 0
+
     def answer(records: Sequence[Mapping[str, Any]]) -> BatchResult:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return BatchResult(created=len(records), updated=0, rejected=[], attempts=1, retries=0)
         raise AuthFailed("BIK answered 401 with a freshly fetched token", attempts=2, retries=1)
 
-    with pytest.raises(AuthFailed):
-        deliver(people(500), ScriptedClient(answer), deadline=far())
+    # When 500 records go one request at a time
+    outcome = deliver(people(500), ScriptedClient(answer), deadline=far(), max_in_flight=1)
+
+    # Then the accepted batch stays created and every other record is failed with the reason
+    assert outcome.created == 100
+    assert [i for i, _ in outcome.failed] == list(range(100, 500))
+    assert all("401" in reason for _, reason in outcome.failed)
+    assert calls <= 3  # the one request already under way may finish; the rest are never sent
 
 
 def test_with_the_deadline_already_passed_nothing_is_sent_and_every_record_is_failed() -> None:

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bik_sync.bik_client import check_api_url
+from bik_sync.records import ReadOptions
 
 DEFAULT_BIK_API_URL = (
     "https://bikapi.bikayi.app/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
 )
-PHONE_FORMATS = ("E164", "INTERNATIONAL", "NATIONAL")
 MAX_BATCH_BYTES = 200_000
 
 # Where things live in the bucket. Outputs go under other prefixes than incoming/, so writing
@@ -61,12 +61,10 @@ class Settings:
             raise SettingsError("BIK_MAX_IN_FLIGHT must be between 1 and 64")
         if self.max_receive_count < 1:
             raise SettingsError("BIK_MAX_RECEIVE_COUNT must be at least 1")
-        if self.phone_format not in PHONE_FORMATS:
-            raise SettingsError(
-                f"PHONE_FORMAT must be one of {', '.join(PHONE_FORMATS)}, got {self.phone_format!r}"
-            )
-        if len(self.default_phone_region) != 2 or not self.default_phone_region.isalpha():
-            raise SettingsError("DEFAULT_PHONE_REGION must be a two-letter country code such as IN")
+        try:  # the record core's own rule, so the Lambda and `bik-sync validate` accept the same values
+            ReadOptions(default_region=self.default_phone_region, phone_format=self.phone_format)
+        except ValueError as exc:
+            raise SettingsError(f"DEFAULT_PHONE_REGION / PHONE_FORMAT: {exc}") from None
         if self.bik_max_attempts < 1:
             raise SettingsError("BIK_MAX_ATTEMPTS must be at least 1")
         try:

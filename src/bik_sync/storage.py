@@ -61,15 +61,15 @@ def read_mapping(uri: str, s3: Any | None = None) -> dict[str, str]:
         try:
             text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8-sig")
         except s3.exceptions.NoSuchKey:
-            raise MappingError(f"mapping file {uri} does not exist") from None
+            raise MappingError(f"cannot read the mapping file {uri}: it does not exist") from None
     else:
         try:
             with open(uri, encoding="utf-8-sig") as handle:
                 text = handle.read()
         except OSError as exc:
-            raise MappingError(f"mapping file {uri} cannot be read ({exc.strerror})") from None
+            raise MappingError(f"cannot read the mapping file {uri}: {exc.strerror}") from None
         except UnicodeDecodeError:
-            raise MappingError(f"mapping file {uri} is not UTF-8 text") from None
+            raise MappingError(f"cannot read the mapping file {uri}: it is not UTF-8 text") from None
     try:
         return load_mapping(text, uri)
     except ValueError as exc:

@@ -14,8 +14,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bik_sync.records import ReadOptions, RejectsWriter, UnreadableFile, load_mapping, open_records
+from bik_sync.records import ReadOptions, RejectsWriter, UnreadableFile, open_records
 from bik_sync.records.options import FORMATS, PHONE_FORMATS
+from bik_sync.storage import MappingError, read_mapping
 
 EXIT_VALID, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 TOP_REASONS = 5
@@ -55,15 +56,9 @@ def main(argv: list[str]) -> int:
 
     mapping = None
     if args.mapping:
-        if args.mapping.startswith("s3://"):
-            return _fail(f"{args.mapping}: validate reads a local mapping file (s3:// is for the Lambda)")
         try:
-            mapping = load_mapping(Path(args.mapping).read_text(encoding="utf-8-sig"), args.mapping)
-        except (OSError, UnicodeDecodeError) as exc:
-            return _fail(
-                f"cannot read the mapping file {args.mapping}: {getattr(exc, 'strerror', None) or exc}"
-            )
-        except ValueError as exc:
+            mapping = read_mapping(args.mapping)  # a local file: s3:// mappings are the Lambda's
+        except MappingError as exc:
             return _fail(str(exc))
     try:
         options = ReadOptions(

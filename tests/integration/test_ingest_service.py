@@ -116,4 +116,4 @@ def test_a_missing_mapping_file_makes_an_unreadable_report_that_names_it(deps):
         deps.s3.get_object(Bucket=QUIET_BUCKET, Key="reports/incoming/orphan.csv.json")["Body"].read()
     )
     assert result.status == report["status"] == "unreadable"
-    assert "mappings/missing.json does not exist" in report["error"]
+    assert "mappings/missing.json: it does not exist" in report["error"]

@@ -38,8 +38,9 @@ def test_environment_values_are_typed():
         ({"BIK_API_URL": "http://bik.example.com/x"}, "must use https"),
         ({"BIK_API_URL": "http://bik.example.com/x", "BIK_ALLOW_HTTP": "true"}, "loopback"),
         ({"BIK_ALLOW_HTTP": "maybe"}, "true or false"),
-        ({"PHONE_FORMAT": "pretty"}, "PHONE_FORMAT must be one of"),
+        ({"PHONE_FORMAT": "pretty"}, "phone_format must be one of"),
         ({"DEFAULT_PHONE_REGION": "India"}, "two-letter"),
+        ({"DEFAULT_PHONE_REGION": "XY"}, "two-letter"),
     ],
 )
 def test_invalid_settings_name_the_variable(env, message):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from phonenumbers import SUPPORTED_REGIONS
+
 FORMATS = ("csv", "json", "jsonl")
 PHONE_FORMATS = ("E164", "INTERNATIONAL", "NATIONAL")
 
@@ -19,6 +21,11 @@ class ReadOptions:
     def __post_init__(self) -> None:
         if self.format is not None and self.format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        if self.default_region.upper() not in SUPPORTED_REGIONS:
+            raise ValueError(
+                "the default phone region must be a two-letter country code such as IN,"
+                f" not {self.default_region!r}"
+            )
         if self.phone_format.upper() not in PHONE_FORMATS:
             raise ValueError(
                 f"phone_format must be one of {', '.join(PHONE_FORMATS)}, not {self.phone_format!r}"

@@ -54,9 +54,7 @@ def read_mapping(uri: str, s3: Any | None = None) -> dict[str, str]:
     """A user mapping file from a local path or (given an S3 client) an ``s3://bucket/key`` URI."""
     if uri.startswith("s3://"):
         if s3 is None:
-            raise MappingError(
-                f"mapping file {uri}: s3:// mappings are read by the Lambda; give a local path"
-            )
+            raise MappingError(f"{uri}: validate reads a local mapping file (s3:// is for the Lambda)")
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         try:
             text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8-sig")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bik_local.stack import RunningStack, StackDidNotStart, launch
 
@@ -62,13 +63,14 @@ def main(argv: Sequence[str]) -> int:
         return 1
     try:
         report = run(stack, args.file, args.timeout)
-    except DemoError as exc:
-        print(f"demo: {exc} (stack log: {LOG_PATH})", file=sys.stderr)
+    except (DemoError, BotoCoreError, ClientError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+        # The user sees what went wrong in one line; the stack's log has the details.
+        print(f"demo: {type(exc).__name__}: {exc} (stack log: {LOG_PATH})", file=sys.stderr)
         return 1
     finally:
         stack.stop()
     print(json.dumps(report, sort_keys=True, separators=(",", ":")))
-    return 0
+    return 0 if _balanced(report) else 1
 
 
 def run(stack: RunningStack, path: Path, timeout_s: float) -> dict[str, Any]:
@@ -98,13 +100,18 @@ def run(stack: RunningStack, path: Path, timeout_s: float) -> dict[str, Any]:
         f"\nBIK emulator now holds {state['users']} users after {state['upsert_requests']} upsert requests."
     )
     print(f"Handler logs (CloudWatch, locally): {stack.log_path}")
-    balanced = report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
     print(
         "Every row accounted for: rows == created + updated + rejected + failed"
-        if balanced
-        else "WARNING: the report's counts do not add up to its rows"
+        if _balanced(report)
+        else "ERROR: the report's counts do not add up to its rows"
     )
     return report
+
+
+def _balanced(report: dict[str, Any]) -> bool:
+    return bool(
+        report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
+    )
 
 
 def _wait_json(stack: RunningStack, key: str, timeout_s: float) -> dict[str, Any]:
@@ -126,7 +133,7 @@ def _print_report(title: str, report: dict[str, Any]) -> None:
     if report.get("ignored_columns"):
         print(f"  ignored columns: {', '.join(report['ignored_columns'])}")
     print(f"  report:  {report['report']}")
-    for key in report.get("rejects", []):
+    for key in report.get("rejects_files", []):
         print(f"  rejects: {key}")
     for key in report.get("failed_files", []):
         print(f"  failed:  {key}")
@@ -135,12 +142,11 @@ def _print_report(title: str, report: dict[str, Any]) -> None:
 def _print_rejects(s3: Any, bucket: str, report: dict[str, Any], limit: int = 5) -> None:
     """The first rejects by row and reason only: the values themselves stay in the file."""
     shown = 0
-    for key in report.get("rejects", []):
+    for key in report.get("rejects_files", []):
         text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8-sig")
         if key.endswith(".csv"):
-            rows: list[dict[str, Any]] = list(
-                csv.DictReader(io.StringIO(text), dialect=csv.Sniffer().sniff(text[:4096]))
-            )
+            delimiter = report.get("delimiter") or ","  # the input's own, which its rejects file keeps
+            rows: list[dict[str, Any]] = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
         else:
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
         for row in rows:

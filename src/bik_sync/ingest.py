@@ -179,6 +179,7 @@ def _run_job(
         "status": "incomplete" if error else "complete",
         "format": record_file.format,
         "encoding": record_file.encoding,
+        "delimiter": record_file.delimiter,
         "ignored_columns": list(record_file.ignored_columns),
     }
     if error:

@@ -34,7 +34,7 @@ def test_csv_file_becomes_bik_users_and_bad_rows_come_back_as_rejects(user):
     assert balanced(report)
     assert report["batches"] == 3  # 100 + 100 + 50
     assert user.bik("GET", "/__emulator/state")["users"] == 250
-    [rejects_key] = report["rejects"]
+    [rejects_key] = report["rejects_files"]
     rejects = list(csv.DictReader(io.StringIO(user.text(rejects_key))))
     assert [r["_row"] for r in rejects] == ["252", "253"]
     assert '"lastName"' in rejects[0]["_error"]
@@ -85,7 +85,7 @@ def test_message_from_another_system_gets_its_own_report_and_rejects(user):
     report = user.report(f"reports/sqs/{message_id}.json")
     # Then the valid record is in BIK and the other is a reject with the reason
     assert (report["rows"], report["created"], report["rejected"]) == (2, 1, 1)
-    [rejects_key] = report["rejects"]
+    [rejects_key] = report["rejects_files"]
     [reject] = [json.loads(line) for line in user.text(rejects_key).splitlines()]
     assert reject["_row"] == 2 and "phoneNumber" in reject["_error"]
 
@@ -110,7 +110,7 @@ def test_records_bik_refuses_become_rejects_with_bik_reason(user):
     user.upload("incoming/poisoned.csv", customers_csv(5, rows))
     report = user.report("reports/incoming/poisoned.csv.json")
     assert (report["rows"], report["created"], report["rejected"], report["rejected_by_bik"]) == (6, 5, 1, 1)
-    bik_rejects = [k for k in report["rejects"] if k.endswith(".jsonl")]
+    bik_rejects = [k for k in report["rejects_files"] if k.endswith(".jsonl")]
     [reject] = [json.loads(line) for key in bik_rejects for line in user.text(key).splitlines()]
     assert reject["_row"] == 7
 

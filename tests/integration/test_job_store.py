@@ -1,0 +1,111 @@
+"""JobStore against DynamoDB (moto's server, over HTTP): each batch counted once, crashes survived."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bik_sync.jobs import BatchCounts, JobStore, StartOutcome
+
+pytestmark = pytest.mark.integration
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def jobs(stack, clock) -> JobStore:
+    return JobStore(stack.info["jobs_table"], stack.client("dynamodb"), clock=clock)
+
+
+def new_job() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def open_job(jobs: JobStore, job_id: str, lease_s: float = 60) -> StartOutcome:
+    return jobs.start(job_id, bucket="b", key="incoming/f.csv", source="s3", lease_s=lease_s)
+
+
+def test_a_job_runs_once_busy_while_leased_and_done_after_ingest(jobs):
+    job = new_job()
+    assert open_job(jobs, job) is StartOutcome.STARTED
+    assert open_job(jobs, job) is StartOutcome.BUSY
+    jobs.finish_ingest(job, rows=3, rejected=0, batches=1)
+    assert open_job(jobs, job) is StartOutcome.DONE
+
+
+def test_a_batch_is_counted_once_however_often_it_is_delivered(jobs):
+    # Given a job of two batches
+    job = new_job()
+    open_job(jobs, job)
+    jobs.finish_ingest(job, rows=200, rejected=0, batches=2)
+    # When batch 1 is counted, then delivered again
+    first = jobs.record_batch(job, 1, BatchCounts(created=100))
+    again = jobs.record_batch(job, 1, BatchCounts(created=100))
+    # Then the second time counts nothing, and the job completes only with batch 2
+    assert first is not None and (first.created, first.batches_done, first.complete) == (100, 1, False)
+    assert again is None and jobs.batch_counted(job, 1) and not jobs.batch_counted(job, 2)
+    last = jobs.record_batch(job, 2, BatchCounts(created=60, updated=30, rejected_by_bik=10))
+    assert last is not None and last.complete
+    report = last.report(finished_at="t")
+    assert (report["created"], report["updated"], report["rejected"]) == (160, 30, 10)
+    assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
+
+
+def test_an_ingest_that_died_is_run_again_and_keeps_the_batches_already_counted(jobs, clock):
+    # Given an ingest that sent and had counted batch 1, then died holding a 60 s lease
+    job = new_job()
+    open_job(jobs, job)
+    jobs.record_batch(job, 1, BatchCounts(created=100))
+    # When the lease has expired and Lambda's retry starts the job again
+    clock.now += 61
+    assert open_job(jobs, job) is StartOutcome.STARTED
+    # Then the counters survive; resending batch 1 counts nothing; the job completes
+    jobs.finish_ingest(job, rows=150, rejected=0, batches=2)
+    assert jobs.record_batch(job, 1, BatchCounts(created=100)) is None
+    state = jobs.record_batch(job, 2, BatchCounts(created=50))
+    assert state is not None and state.complete and state.created == 150
+
+
+def test_a_renewed_lease_keeps_a_slow_ingest_its_job(jobs, clock):
+    job = new_job()
+    open_job(jobs, job, lease_s=60)
+    clock.now += 50
+    jobs.renew(job, lease_s=60)
+    clock.now += 50  # past the first lease, within the renewed one
+    assert open_job(jobs, job) is StartOutcome.BUSY
+
+
+def test_released_lease_lets_the_retry_start_at_once(jobs):
+    job = new_job()
+    open_job(jobs, job)
+    jobs.release(job)
+    assert open_job(jobs, job) is StartOutcome.STARTED
+
+
+def test_a_huge_job_lists_its_first_files_and_counts_them_all(jobs):
+    job = new_job()
+    open_job(jobs, job)
+    jobs.finish_ingest(
+        job, rows=1, rejected=0, batches=150, rejects_keys=["rejects/incoming/f.csv.rejects.csv"]
+    )
+    for batch in range(1, 151):
+        jobs.record_batch(
+            job, batch, BatchCounts(rejected_by_bik=1, rejects_key=f"rejects/x.rejects-{batch:05d}.jsonl")
+        )
+    state = jobs.get(job)
+    assert state is not None
+    report = state.report(finished_at="t")
+    assert len(report["rejects_files"]) == 101  # the ingest file and the first 100 batches' files
+    assert report["rejects_file_count"] == 151

@@ -46,7 +46,11 @@ def test_other_systems_may_send_an_array_a_record_or_the_api_body(body, records)
         ('"text"', "must be a JSON object or array"),
         ('{"userProperties": {}}', "must be an array"),
         ('{"userProperties": []}', "empty"),
-        ('{"userProperties": [{}], "job": {"id": "j"}}', "incomplete"),
+        ('{"userProperties": [{}], "job": {"id": "j"}}', '"job.bucket" is required'),
+        (
+            '{"userProperties": [{}], "job": {"id": "j", "bucket": "b", "key": "k", "batch": "x"}}',
+            "whole numbers",
+        ),
         (
             '{"userProperties": [{}], "job": {"id": "j", "bucket": "b", "key": "k", "batch": 1, "rows": []}}',
             "one row number per record",

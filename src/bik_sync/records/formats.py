@@ -17,6 +17,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, BinaryIO, Final, Protocol
 
 from bik_sync.records.errors import UnreadableFile
@@ -340,15 +341,14 @@ def _csv_rows(
 ) -> Iterator[Row]:
     number = 1
     make_row = _row
+    # One guard apostrophe comes off every cell that starts with one: str.removeprefix mapped
+    # over the row runs in C, with an endless supply of "'" for rows of any length.
+    unguard = str.removeprefix
+    apostrophes = repeat("'")
     try:
-        for cells in reader:
+        for raw_cells in reader:
             number += 1
-            # Strip one guard apostrophe from every cell that starts with one, with C-level string ops.
-            joined = "\x00".join(cells)
-            if "\x00'" in joined or joined[:1] == "'":
-                unguarded = joined.replace("\x00'", "\x00")
-                parts = (unguarded[1:] if unguarded[:1] == "'" else unguarded).split("\x00")
-                cells = parts if len(parts) == len(cells) else [_strip_guard(cell) for cell in cells]
+            cells = [*map(unguard, raw_cells, apostrophes)]
             if len(cells) != width:
                 if not any(cells):
                     continue  # a blank line, or a row of empty cells

@@ -48,9 +48,11 @@ def to_identifier(value: Any, field: str) -> str | None:
     raise FieldError(f'"{field}" must be a string')
 
 
+# Dot-separated atoms, "@", then labels of 1-63 letters, digits and inner hyphens, and a TLD of
+# letters. Possessive runs and look-arounds (not nested optional groups) keep it from backtracking.
 _EMAIL: Final = re.compile(
-    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]++(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]++)*+"
+    r"@(?:(?!-)[a-z0-9-]{1,63}+(?<!-)\.)+[a-z]{2,63}"
 )
 email_match: Final = _EMAIL.fullmatch
 

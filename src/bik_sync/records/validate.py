@@ -8,6 +8,7 @@ fill gaps), required names, and at least one identity. So the Lambda ingest, the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -45,6 +46,8 @@ _IDENTITY_PREFIXES: Final = tuple(f'"{field}"' for field in IDENTITY_FIELDS)
 _REGIONS: dict[str, str | None] = {}
 _REQUIRED: Final = frozenset(REQUIRED_FIELDS)
 _email_match: Final = email_match
+# An Indian mobile already in E.164 as exports write it: "+91", a mobile series digit, 9 more (ASCII).
+_e164_mobile: Final = re.compile(r"\+91[6-9][0-9]{9}").fullmatch
 # Booleans as exports write them, looked up on the raw cell before any cleaning.
 _FAST_BOOLEANS: Final[dict[str, bool]] = {
     variant: value
@@ -174,56 +177,73 @@ class CsvPlan:
         self.build: Callable[[list[str]], Result] = _compile(self.field_columns, builder)
 
 
-# Code templates: each turns a non-empty cell ``v`` into ``x`` (None when it cleans to nothing) or
-# raises _FieldError. The common case is inline; anything unusual goes to the shared converters.
+# Code templates: each turns the cell ``CELL`` into ``x`` or raises _FieldError. The common case is
+# inline; anything unusual goes to the shared converters. Text-like templates leave ``x`` falsy ("" or
+# None) when the cell cleans to nothing; the others leave None (a boolean may be False).
 _TEXT_CODE = """\
-x = v.strip()
-if not x or x[0] == "'":
+x = CELL.strip()
+if x[:1] == "'":
     x = _to_text(x, FIELD)
 """
 _EMAIL_CODE = """\
-x = v.strip().lower()
-if not x or x[0] == "'":
+x = CELL.strip().lower()
+if x[:1] == "'":
     x = _to_email(x, FIELD)
-elif _email_match(x) is None:
+elif x and _email_match(x) is None:
     raise _FieldError(MESSAGE)
 """
+# The rest are run on a non-empty cell ``v``.
 _BOOLEAN_CODE = """\
 x = _BOOLEANS.get(v)
 if x is None:
     x = _to_boolean(v, FIELD)
 """
 _PHONE_CODE = """\
-if len(v) == 13 and v[:3] == "+91" and v[3] in "6789" and v[3:].isdigit():
+if _e164_mobile(v) is not None:
     x = INDIAN
 else:
     x = _phone(v, FIELD, _row_region(cells))
 """
 _TAGS_CODE = """\
-if "," in v or "'" in v:
-    x = _to_tags(v, FIELD)
-else:
-    x = v.strip()
-    x = [x] if x else None
+x = _TAG_SETS.get(v)
+if x is None:
+    x = _tag_set(v, FIELD)
+x = list(x) if x else None
 """
 _CALL_CODE = "x = CONVERT(v, FIELD)\n"
+_NON_EMPTY_CODE = """\
+v = CELL
+if v:
+CONVERSION
+else:
+    x = None
+"""
+_TAG_SETS: dict[str, tuple[str, ...]] = {}
 
 
-def _conversion(field: str, builder: RecordBuilder) -> tuple[str, bool]:
-    """The code for one cell of ``field``, and whether it can raise _FieldError."""
+def _tag_set(text: str, field: str) -> tuple[str, ...]:
+    """``to_tags`` of a cell as a tuple (empty for no tags), cached: exports repeat a few tag sets."""
+    tags = tuple(to_tags(text, field) or ())
+    if len(_TAG_SETS) < 4096:
+        _TAG_SETS[text] = tags
+    return tags
+
+
+def _conversion(field: str, builder: RecordBuilder) -> tuple[str, bool, bool]:
+    """The code for one cell of ``field``; whether it can raise _FieldError; whether it is text-like."""
     if field in PHONE_FIELDS:
         indian = "v" if builder.phone.formats_e164 else "_indian(v[3:])"
-        return _PHONE_CODE.replace("INDIAN", indian), True
+        return _PHONE_CODE.replace("INDIAN", indian), True, False
     convert = builder.converters[field]
     if convert is to_text or convert is to_identifier:
-        return _TEXT_CODE, False
+        return _TEXT_CODE, False, True
     if convert is to_email:
-        return _EMAIL_CODE.replace("MESSAGE", repr(f'"{field}" must be a valid email')), True
+        return _EMAIL_CODE.replace("MESSAGE", repr(f'"{field}" must be a valid email')), True, True
     if convert is to_boolean:
-        return _BOOLEAN_CODE, True
+        return _BOOLEAN_CODE, True, False
     if convert is to_tags:
-        return _TAGS_CODE, True
-    return _CALL_CODE.replace("CONVERT", f"_convert_{field}"), True
+        return _TAGS_CODE, False, False  # to_tags never fails on a string
+    return _CALL_CODE.replace("CONVERT", f"_convert_{field}"), True, False
 
 
 def _indent(code: str, depth: int) -> list[str]:
@@ -231,17 +251,17 @@ def _indent(code: str, depth: int) -> list[str]:
 
 
 def _field_code(field: str, indices: tuple[int, ...], builder: RecordBuilder) -> list[str]:
-    conversion, can_fail = _conversion(field, builder)
+    conversion, can_fail, text_like = _conversion(field, builder)
+    if not text_like:
+        conversion = _NON_EMPTY_CODE.replace("CONVERSION", "\n".join(_indent(conversion, 1)))
     conversion = conversion.replace("FIELD", repr(field))
+    missing, present = ("not x", "x") if text_like else ("x is None", "x is not None")
     body: list[str] = []
     for position, index in enumerate(indices):
-        depth = 0 if position == 0 else 1
         if position:
-            body.append("if x is None:")
-        body += _indent(f"v = cells[{index}]\nif v:", depth)
-        body += _indent(conversion, depth + 1)
-        body += _indent("else:\n    x = None", depth)
-    body.append("if x is not None:")
+            body.append(f"if {missing}:")
+        body += _indent(conversion.replace("CELL", f"cells[{index}]"), 1 if position else 0)
+    body.append(f"if {present}:")
     body.append(f"    record[{field!r}] = x")
     if field in _REQUIRED:
         body.append("else:")
@@ -282,10 +302,12 @@ def _compile(
         "_finish": _finish,
         "_email_match": _email_match,
         "_BOOLEANS": _FAST_BOOLEANS,
+        "_e164_mobile": _e164_mobile,
+        "_TAG_SETS": _TAG_SETS,
+        "_tag_set": _tag_set,
         "_to_text": to_text,
         "_to_email": to_email,
         "_to_boolean": to_boolean,
-        "_to_tags": to_tags,
         "_phone": builder.phone,
         "_indian": builder.phone.indian,
         "_row_region": row_region,

@@ -37,7 +37,10 @@ def personal_values() -> set[str]:
 
 def test_no_personal_data_or_token_reaches_the_logs(user):
     # Given a workload that touches every log path: the sample file with its bad rows, a message from
-    # another system, a record BIK refuses, retries, and a token rotation that forces a 401
+    # another system, a record BIK refuses, retries, a token rotation that forces a 401, a file
+    # without a header row, an unreadable file and a malformed message
+    secrets = user.stack.client("secretsmanager")
+    rotated = "cHJpdmFjeS1rZXk6cHJpdmFjeS1zZWNyZXQ="
     user.bik(
         "POST",
         "/__emulator/faults",
@@ -49,6 +52,12 @@ def test_no_personal_data_or_token_reaches_the_logs(user):
         },
     )
     user.upload("incoming/privacy-sample.csv", SAMPLE.read_bytes())
+    user.report("reports/incoming/privacy-sample.csv.json", timeout_s=120)
+    # The worker now holds the token in its cache: rotate it, so that the next call gets a 401
+    secrets.put_secret_value(
+        SecretId=user.stack.info["secret_arn"], SecretString=json.dumps({"token": rotated})
+    )
+    user.bik("POST", "/__emulator/faults", {"rotate_token": rotated})
     message_id = user.send(
         json.dumps(
             {
@@ -60,9 +69,13 @@ def test_no_personal_data_or_token_reaches_the_logs(user):
         )
     )
     user.send("{broken json with ishaan.v@example.in")
-    user.report("reports/incoming/privacy-sample.csv.json", timeout_s=120)
+    user.upload("incoming/privacy-headerless.csv", b"Zoravar,Dhillon,+919811122233,zoravar.d@example.in\n")
+    user.upload("incoming/privacy-garbage.csv", b"\x00\x01binary zoravar.d@example.in \xff\xfe")
     user.report(f"reports/sqs/{message_id}.json", timeout_s=60)
+    user.report("reports/incoming/privacy-headerless.csv.json")
+    user.report("reports/incoming/privacy-garbage.csv.json")
     user.wait_queues_idle()
+    secrets.put_secret_value(SecretId=user.stack.info["secret_arn"], SecretString=DEFAULT_TOKEN)
 
     # When every line the stack logged is read
     log = user.stack.log_path.read_text(encoding="utf-8", errors="replace").lower()
@@ -76,10 +89,19 @@ def test_no_personal_data_or_token_reaches_the_logs(user):
         if line["message"] in {"ingest finished", "batch done", "delivery finished"}
     ]
     assert done and all(line.get("job_id") and line.get("correlation_id") == line["job_id"] for line in done)
+    assert "fetched the token again" in log  # the 401 path ran and its lines were scanned too
 
     # Then none of the personal values, nor the token or its parts, appears
     secret_parts = base64.b64decode(DEFAULT_TOKEN).decode().split(":")
     forbidden = personal_values() | {
+        "zoravar",
+        "dhillon",
+        "+919811122233",
+        "9811122233",
+        "zoravar.d@example.in",
+        rotated.lower(),
+        "privacy-key",
+        "privacy-secret",
         "kabir.shah@example.in",
         "shahbazian",
         "venkataraman",

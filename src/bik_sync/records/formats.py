@@ -352,6 +352,13 @@ def _csv_rows(
             if len(cells) != width:
                 if not any(cells):
                     continue  # a blank line, or a row of empty cells
+                if len(cells) < width and any("\n" in cell for cell in cells):
+                    # An unclosed quote glues the lines after it into one cell: rejecting this "row"
+                    # would hide the rows it swallowed. Stop, and say where to look.
+                    raise UnreadableFile(
+                        f"unclosed quote in the row starting at row {number}: the lines after it were read "
+                        "as one cell; close the quote and upload the file again"
+                    )
                 yield make_row(
                     number, cells, None, (f"the row has {len(cells)} cells, the header has {width}",)
                 )

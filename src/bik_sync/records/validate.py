@@ -168,11 +168,11 @@ class CsvPlan:
         }
         missing = [field for field in REQUIRED_FIELDS if field not in self.field_columns]
         if missing:
-            shown = ", ".join(repr(name) for name in columns[:12]) + (", ..." if len(columns) > 12 else "")
+            # The header is not echoed: in a file without one, it is a customer's data.
             what = " or ".join(missing)
             raise UnreadableFile(
-                f"no column maps to {what} (columns: {shown or 'none'}); name the columns "
-                "'First Name'/'Last Name' or give a mapping file"
+                f"no column maps to {what} ({len(columns)} columns; is the first row a header?); name the "
+                "columns 'First Name'/'Last Name' or give a mapping file"
             )
         self.build: Callable[[list[str]], Result] = _compile(self.field_columns, builder)
 

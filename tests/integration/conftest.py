@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import urllib3
 
+from bik_local.emulator import Emulator, start_emulator
 from bik_local.stack import RunningStack, launch
 
 # Fast-failing delivery settings so fault tests finish in seconds; the stack passes BIK_* through.
@@ -22,6 +23,19 @@ STACK_ENV = {
     "BIK_MAX_ATTEMPTS": "4",
     "BIK_MAX_RECEIVE_COUNT": "3",
 }
+
+
+@pytest.fixture(scope="module")
+def emulator_server(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """A BIK emulator of the module's own, seeded (EMULATOR_SEED in the module) so faults repeat."""
+    with start_emulator(seed=getattr(request.module, "EMULATOR_SEED", 7)) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: Emulator) -> Emulator:
+    emulator_server.reset()
+    return emulator_server
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 
-from bik_local.emulator import Emulator, start_emulator
+from bik_local.emulator import Emulator
 from bik_sync.bik_client import BikClient
 from bik_sync.delivery import DeliveryOutcome, deliver
 
@@ -19,16 +19,7 @@ POISON = "poison-pill"
 READ_TIMEOUT_S = 0.5
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with start_emulator(seed=20240601) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emulator(server: Emulator) -> Emulator:
-    server.reset()
-    return server
+EMULATOR_SEED = 20240601  # the conftest's emulator fixture uses it
 
 
 class SecretCache:

@@ -40,18 +40,6 @@ Json = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def _shared_emulator() -> Iterator[Emulator]:
-    with start_emulator(seed=7) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(_shared_emulator: Emulator) -> Emulator:
-    _shared_emulator.reset()
-    return _shared_emulator
-
-
-@pytest.fixture(scope="module")
 def http() -> Iterator[urllib3.PoolManager]:
     pool = urllib3.PoolManager(maxsize=64, retries=False, timeout=urllib3.Timeout(connect=2, read=10))
     yield pool
@@ -70,7 +58,7 @@ def auth(token: str) -> dict[str, str]:
 
 def post(
     http: urllib3.PoolManager,
-    emu: Emulator,
+    emulator: Emulator,
     body: object,
     *,
     token: str | None = None,
@@ -78,11 +66,11 @@ def post(
     **kwargs: Any,
 ) -> urllib3.BaseHTTPResponse:
     data = raw if raw is not None else json.dumps(body).encode()
-    return http.request("POST", emu.url, body=data, headers=auth(token or emu.token), **kwargs)
+    return http.request("POST", emulator.url, body=data, headers=auth(token or emulator.token), **kwargs)
 
 
-def upsert(http: urllib3.PoolManager, emu: Emulator, records: list[Any]) -> Json:
-    response = post(http, emu, {"userProperties": records})
+def upsert(http: urllib3.PoolManager, emulator: Emulator, records: list[Any]) -> Json:
+    response = post(http, emulator, {"userProperties": records})
     assert response.status == 200, response.data
     result: Json = response.json()
     return result
@@ -93,9 +81,9 @@ def counts(result: Json) -> tuple[int, int]:
     return summary["createCount"], summary["updateCount"]
 
 
-def admin(http: urllib3.PoolManager, emu: Emulator, method: str, path: str, body: object = None) -> Any:
+def admin(http: urllib3.PoolManager, emulator: Emulator, method: str, path: str, body: object = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    response = http.request(method, emu.base_url + path, body=data)
+    response = http.request(method, emulator.base_url + path, body=data)
     assert response.status == 200, response.data
     return response.json()
 
@@ -103,11 +91,13 @@ def admin(http: urllib3.PoolManager, emu: Emulator, method: str, path: str, body
 # --- auth -------------------------------------------------------------------------------------
 
 
-def test_auth_endpoint_answers_200_for_the_current_token(emu: Emulator, http: urllib3.PoolManager) -> None:
+def test_auth_endpoint_answers_200_for_the_current_token(
+    emulator: Emulator, http: urllib3.PoolManager
+) -> None:
     # Given the emulator's default token (base64 of local-key:local-secret)
-    assert emu.token == DEFAULT_TOKEN
+    assert emulator.token == DEFAULT_TOKEN
     # When the credential check is called with it
-    response = http.request("POST", emu.base_url + AUTH_PATH, headers=auth(emu.token))
+    response = http.request("POST", emulator.base_url + AUTH_PATH, headers=auth(emulator.token))
     # Then BIK's "ok" shape comes back
     assert response.status == 200
     assert response.json() == {"status": "200"}
@@ -120,15 +110,15 @@ def test_auth_endpoint_answers_200_for_the_current_token(emu: Emulator, http: ur
     ids=["no-header", "wrong-token", "wrong-scheme"],
 )
 def test_both_endpoints_answer_401_without_the_current_basic_token(
-    emu: Emulator, http: urllib3.PoolManager, path: str, headers: dict[str, str]
+    emulator: Emulator, http: urllib3.PoolManager, path: str, headers: dict[str, str]
 ) -> None:
     # When a request carries no, a wrong, or a non-Basic credential
-    response = http.request("POST", emu.base_url + path, body=b'{"userProperties": []}', headers=headers)
+    response = http.request("POST", emulator.base_url + path, body=b'{"userProperties": []}', headers=headers)
     # Then it is 401 Unauthenticated, counted, and nothing is stored
     assert response.status == 401
     assert response.json() == {"status": 401, "message": "Unauthenticated"}
-    assert emu.state()["faults_served"]["unauthorized"] == 1
-    assert emu.users() == []
+    assert emulator.state()["faults_served"]["unauthorized"] == 1
+    assert emulator.users() == []
 
 
 # --- whole-body 400s --------------------------------------------------------------------------
@@ -146,10 +136,10 @@ def test_both_endpoints_answer_401_without_the_current_basic_token(
     ids=["invalid-json", "not-an-object", "missing-list", "not-a-list", "extra-top-level-key"],
 )
 def test_a_body_that_is_not_a_userproperties_list_is_400_with_a_joi_message(
-    emu: Emulator, http: urllib3.PoolManager, raw: bytes, message: str
+    emulator: Emulator, http: urllib3.PoolManager, raw: bytes, message: str
 ) -> None:
     # When the body does not have the contract's shape
-    response = post(http, emu, None, raw=raw)
+    response = post(http, emulator, None, raw=raw)
     # Then the whole request is refused with a Joi-style message
     assert response.status == 400
     assert response.json() == {"status": 400, "message": message}
@@ -186,24 +176,24 @@ def test_a_body_that_is_not_a_userproperties_list_is_400_with_a_joi_message(
     ids=lambda value: value if isinstance(value, str) else None,
 )
 def test_an_invalid_record_is_listed_with_its_first_problem(
-    emu: Emulator, http: urllib3.PoolManager, record: object, error: str
+    emulator: Emulator, http: urllib3.PoolManager, record: object, error: str
 ) -> None:
     # When a batch holds one invalid record among valid ones
-    result = upsert(http, emu, [person(100), record, person(101)])
+    result = upsert(http, emulator, [person(100), record, person(101)])
     # Then the 200 lists it with the Joi-style message, and only the valid ones are stored
     invalid = result["data"]["invalidUserProperties"]
     assert [entry["error"] for entry in invalid] == [error]
     assert counts(result) == (2, 0)
-    assert len(emu.users()) == 2
+    assert len(emulator.users()) == 2
 
 
 def test_an_invalid_entry_echoes_the_record_with_store_id_customer_id_and_error(
-    emu: Emulator, http: urllib3.PoolManager
+    emulator: Emulator, http: urllib3.PoolManager
 ) -> None:
     # Given a record with an unknown key
     record = person(1, emil="typo@example.com")
     # When it is sent
-    result = upsert(http, emu, [record])
+    result = upsert(http, emulator, [record])
     # Then the entry is the record plus storeId, a null customerId and the error
     (entry,) = result["data"]["invalidUserProperties"]
     assert entry == {
@@ -217,15 +207,15 @@ def test_an_invalid_entry_echoes_the_record_with_store_id_customer_id_and_error(
     assert result["data"]["bulkUpsertUPResponse"]["docsFailedToUpdate"] == []
 
 
-def test_the_first_problem_in_schema_order_wins(emu: Emulator, http: urllib3.PoolManager) -> None:
+def test_the_first_problem_in_schema_order_wins(emulator: Emulator, http: urllib3.PoolManager) -> None:
     # Given a record with an unknown key and a missing name
     record = {"emil": "x", "lastName": "L", "email": "a@b.c"}
     # Then the missing name is reported (Joi checks declared keys before unknown ones)
-    result = upsert(http, emu, [record])
+    result = upsert(http, emulator, [record])
     assert result["data"]["invalidUserProperties"][0]["error"] == '"firstName" is required'
 
 
-def test_a_record_with_every_allowed_field_is_valid(emu: Emulator, http: urllib3.PoolManager) -> None:
+def test_a_record_with_every_allowed_field_is_valid(emulator: Emulator, http: urllib3.PoolManager) -> None:
     # Given a record using every field of the contract, with ISO dates and empty optional strings
     record = {
         "firstName": "Asha",
@@ -247,33 +237,35 @@ def test_a_record_with_every_allowed_field_is_valid(emu: Emulator, http: urllib3
         "partnerCustomerId": "shop-1",
     }
     # When it is sent, Then it is created and stored as sent
-    result = upsert(http, emu, [record])
+    result = upsert(http, emulator, [record])
     assert result["data"]["invalidUserProperties"] == []
     assert counts(result) == (1, 0)
-    assert emu.users() == [record]
+    assert emulator.users() == [record]
 
 
 # --- create vs update -------------------------------------------------------------------------
 
 
-def test_a_second_batch_with_the_same_people_counts_updates(emu: Emulator, http: urllib3.PoolManager) -> None:
+def test_a_second_batch_with_the_same_people_counts_updates(
+    emulator: Emulator, http: urllib3.PoolManager
+) -> None:
     # Given three people already created
-    assert counts(upsert(http, emu, [person(1), person(2), person(3)])) == (3, 0)
+    assert counts(upsert(http, emulator, [person(1), person(2), person(3)])) == (3, 0)
     # When the same people come again with one new person
-    result = upsert(http, emu, [person(1), person(2), person(3), person(4)])
+    result = upsert(http, emulator, [person(1), person(2), person(3), person(4)])
     # Then three are updates and one is a create
     assert counts(result) == (1, 3)
-    assert emu.state()["users"] == 4
+    assert emulator.state()["users"] == 4
 
 
 def test_duplicates_within_one_batch_count_a_create_then_updates(
-    emu: Emulator, http: urllib3.PoolManager
+    emulator: Emulator, http: urllib3.PoolManager
 ) -> None:
     # When one batch holds the same person three times
-    result = upsert(http, emu, [person(1), person(1, city="Pune"), person(1, city="Goa")])
+    result = upsert(http, emulator, [person(1), person(1, city="Pune"), person(1, city="Goa")])
     # Then the first is a create, the others updates, and the last write wins
     assert counts(result) == (1, 2)
-    assert emu.users() == [person(1, city="Goa")]
+    assert emulator.users() == [person(1, city="Goa")]
 
 
 @pytest.mark.parametrize(
@@ -286,24 +278,27 @@ def test_duplicates_within_one_batch_count_a_create_then_updates(
     ids=["partnerCustomerId", "phoneNumber", "email"],
 )
 def test_a_record_updates_the_user_matching_by_each_identity(
-    emu: Emulator, http: urllib3.PoolManager, first: Json, second: Json
+    emulator: Emulator, http: urllib3.PoolManager, first: Json, second: Json
 ) -> None:
     # Given a user known by one identity only
-    assert counts(upsert(http, emu, [{"firstName": "A", "lastName": "B", "city": "Pune", **first}])) == (1, 0)
+    assert counts(upsert(http, emulator, [{"firstName": "A", "lastName": "B", "city": "Pune", **first}])) == (
+        1,
+        0,
+    )
     # When a record with that identity and new fields arrives
-    result = upsert(http, emu, [{"firstName": "C", "lastName": "D", "country": "IN", **second}])
+    result = upsert(http, emulator, [{"firstName": "C", "lastName": "D", "country": "IN", **second}])
     # Then it is an update that merges the fields into the same user
     assert counts(result) == (0, 1)
-    assert emu.users() == [{"firstName": "C", "lastName": "D", "city": "Pune", "country": "IN", **first}]
+    assert emulator.users() == [{"firstName": "C", "lastName": "D", "city": "Pune", "country": "IN", **first}]
 
 
 def test_partner_customer_id_wins_over_phone_and_email_when_they_disagree(
-    emu: Emulator, http: urllib3.PoolManager
+    emulator: Emulator, http: urllib3.PoolManager
 ) -> None:
     # Given two users, one known by partnerCustomerId, one by email
     upsert(
         http,
-        emu,
+        emulator,
         [
             {"firstName": "A", "lastName": "A", "partnerCustomerId": "c-1"},
             {"firstName": "B", "lastName": "B", "email": "b@example.com"},
@@ -312,39 +307,43 @@ def test_partner_customer_id_wins_over_phone_and_email_when_they_disagree(
     # When a record carries the first one's partnerCustomerId and the second one's email
     result = upsert(
         http,
-        emu,
+        emulator,
         [{"firstName": "A2", "lastName": "A", "partnerCustomerId": "c-1", "email": "b@example.com"}],
     )
     # Then the partnerCustomerId match is updated
     assert counts(result) == (0, 1)
-    assert emu.users()[0]["firstName"] == "A2"
+    assert emulator.users()[0]["firstName"] == "A2"
 
 
-def test_a_user_can_later_be_found_by_an_identity_it_gained(emu: Emulator, http: urllib3.PoolManager) -> None:
+def test_a_user_can_later_be_found_by_an_identity_it_gained(
+    emulator: Emulator, http: urllib3.PoolManager
+) -> None:
     # Given a user created by phone, then updated with an email
-    upsert(http, emu, [{"firstName": "A", "lastName": "B", "phoneNumber": "+919800000001"}])
+    upsert(http, emulator, [{"firstName": "A", "lastName": "B", "phoneNumber": "+919800000001"}])
     upsert(
-        http, emu, [{"firstName": "A", "lastName": "B", "phoneNumber": "+919800000001", "email": "a@x.in"}]
+        http,
+        emulator,
+        [{"firstName": "A", "lastName": "B", "phoneNumber": "+919800000001", "email": "a@x.in"}],
     )
     # When a record comes with that email only
-    result = upsert(http, emu, [{"firstName": "A", "lastName": "B", "email": "a@x.in"}])
+    result = upsert(http, emulator, [{"firstName": "A", "lastName": "B", "email": "a@x.in"}])
     # Then it is the same user
     assert counts(result) == (0, 1)
-    assert emu.state()["users"] == 1
+    assert emulator.state()["users"] == 1
 
 
 # --- inspection -------------------------------------------------------------------------------
 
 
-def test_state_counts_requests_records_and_outcomes(emu: Emulator, http: urllib3.PoolManager) -> None:
+def test_state_counts_requests_records_and_outcomes(emulator: Emulator, http: urllib3.PoolManager) -> None:
     # Given two upserts (one with an invalid record) and one credential check
-    upsert(http, emu, [person(1), person(2), {"firstName": "x"}])
-    upsert(http, emu, [person(1)])
-    http.request("POST", emu.base_url + AUTH_PATH, headers=auth(emu.token))
+    upsert(http, emulator, [person(1), person(2), {"firstName": "x"}])
+    upsert(http, emulator, [person(1)])
+    http.request("POST", emulator.base_url + AUTH_PATH, headers=auth(emulator.token))
     # When the state is read over HTTP
-    state = admin(http, emu, "GET", "/__emulator/state")
+    state = admin(http, emulator, "GET", "/__emulator/state")
     # Then the counts add up, faults are off, and the method and the endpoint agree
-    assert state == emu.state()
+    assert state == emulator.state()
     assert {k: state[k] for k in ("users", "requests", "upsert_requests", "records_received")} == {
         "users": 2,
         "requests": 3,
@@ -363,23 +362,23 @@ def test_state_counts_requests_records_and_outcomes(emu: Emulator, http: urllib3
         "unauthorized",
     }
     assert state["faults"]["error_rate"] == 0.0
-    assert emu.token not in json.dumps(state)
+    assert emulator.token not in json.dumps(state)
 
 
-def test_users_endpoint_lists_the_stored_properties(emu: Emulator, http: urllib3.PoolManager) -> None:
-    upsert(http, emu, [person(1), person(2)])
-    assert admin(http, emu, "GET", "/__emulator/users") == [person(1), person(2)] == emu.users()
+def test_users_endpoint_lists_the_stored_properties(emulator: Emulator, http: urllib3.PoolManager) -> None:
+    upsert(http, emulator, [person(1), person(2)])
+    assert admin(http, emulator, "GET", "/__emulator/users") == [person(1), person(2)] == emulator.users()
 
 
 def test_reset_clears_users_counters_faults_and_a_rotated_token(
-    emu: Emulator, http: urllib3.PoolManager
+    emulator: Emulator, http: urllib3.PoolManager
 ) -> None:
     # Given users, counts, a fault and a rotated token
-    upsert(http, emu, [person(1)])
-    emu.set_faults(error_rate=0.5, latency_ms=5)
-    emu.rotate_token("rotated")
+    upsert(http, emulator, [person(1)])
+    emulator.set_faults(error_rate=0.5, latency_ms=5)
+    emulator.rotate_token("rotated")
     # When the emulator is reset over HTTP
-    state = admin(http, emu, "POST", "/__emulator/reset")
+    state = admin(http, emulator, "POST", "/__emulator/reset")
     # Then everything is back to a fresh start
     assert state["users"] == state["requests"] == state["created"] == 0
     assert state["faults"] == {
@@ -392,12 +391,12 @@ def test_reset_clears_users_counters_faults_and_a_rotated_token(
         "malformed_rate": 0.0,
         "poison_value": None,
     }
-    assert emu.users() == []
-    assert emu.token == DEFAULT_TOKEN
+    assert emulator.users() == []
+    assert emulator.token == DEFAULT_TOKEN
 
 
-def test_unknown_paths_are_404(emu: Emulator, http: urllib3.PoolManager) -> None:
-    response = http.request("POST", emu.base_url + "/integrations/nope", headers=auth(emu.token))
+def test_unknown_paths_are_404(emulator: Emulator, http: urllib3.PoolManager) -> None:
+    response = http.request("POST", emulator.base_url + "/integrations/nope", headers=auth(emulator.token))
     assert response.status == 404
     assert response.json()["status"] == 404
 
@@ -406,11 +405,11 @@ def test_unknown_paths_are_404(emu: Emulator, http: urllib3.PoolManager) -> None
 
 
 def test_faults_endpoint_sets_only_the_given_knobs_and_returns_the_state(
-    emu: Emulator, http: urllib3.PoolManager
+    emulator: Emulator, http: urllib3.PoolManager
 ) -> None:
     # When two knobs are set, then a third
-    admin(http, emu, "POST", "/__emulator/faults", {"error_rate": 0.25, "retry_after_s": 0.5})
-    state = admin(http, emu, "POST", "/__emulator/faults", {"latency_ms": 3})
+    admin(http, emulator, "POST", "/__emulator/faults", {"error_rate": 0.25, "retry_after_s": 0.5})
+    state = admin(http, emulator, "POST", "/__emulator/faults", {"latency_ms": 3})
     # Then all three hold and the rest stay off
     assert state["faults"]["error_rate"] == 0.25
     assert state["faults"]["retry_after_s"] == 0.5
@@ -430,94 +429,96 @@ def test_faults_endpoint_sets_only_the_given_knobs_and_returns_the_state(
     ],
 )
 def test_faults_endpoint_refuses_unknown_or_bad_knobs_with_400(
-    emu: Emulator, http: urllib3.PoolManager, knobs: Json, message: str
+    emulator: Emulator, http: urllib3.PoolManager, knobs: Json, message: str
 ) -> None:
-    response = http.request("POST", emu.base_url + "/__emulator/faults", body=json.dumps(knobs).encode())
+    response = http.request("POST", emulator.base_url + "/__emulator/faults", body=json.dumps(knobs).encode())
     assert response.status == 400
     assert response.json() == {"status": 400, "message": message}
-    assert emu.state()["faults"] == dataclasses.asdict(Faults())
+    assert emulator.state()["faults"] == dataclasses.asdict(Faults())
 
 
-def test_error_rate_answers_500_and_stores_nothing(emu: Emulator, http: urllib3.PoolManager) -> None:
-    emu.set_faults(error_rate=1.0)
-    response = post(http, emu, {"userProperties": [person(1)]})
+def test_error_rate_answers_500_and_stores_nothing(emulator: Emulator, http: urllib3.PoolManager) -> None:
+    emulator.set_faults(error_rate=1.0)
+    response = post(http, emulator, {"userProperties": [person(1)]})
     assert response.status == 500
     assert response.json() == {"status": 500, "message": "Internal Server Error"}
-    assert emu.users() == []
-    assert emu.state()["faults_served"]["error"] == 1
+    assert emulator.users() == []
+    assert emulator.state()["faults_served"]["error"] == 1
 
 
 @pytest.mark.parametrize(("retry_after_s", "header"), [(2, "2"), (0.25, "0.25")])
 def test_throttle_rate_answers_429_with_retry_after(
-    emu: Emulator, http: urllib3.PoolManager, retry_after_s: float, header: str
+    emulator: Emulator, http: urllib3.PoolManager, retry_after_s: float, header: str
 ) -> None:
-    emu.set_faults(throttle_rate=1.0, retry_after_s=retry_after_s)
-    response = post(http, emu, {"userProperties": [person(1)]})
+    emulator.set_faults(throttle_rate=1.0, retry_after_s=retry_after_s)
+    response = post(http, emulator, {"userProperties": [person(1)]})
     assert response.status == 429
     assert response.headers["Retry-After"] == header
-    assert emu.users() == []
-    assert emu.state()["faults_served"]["throttle"] == 1
+    assert emulator.users() == []
+    assert emulator.state()["faults_served"]["throttle"] == 1
 
 
 def test_malformed_rate_answers_a_200_that_is_not_json_after_applying_the_batch(
-    emu: Emulator, http: urllib3.PoolManager
+    emulator: Emulator, http: urllib3.PoolManager
 ) -> None:
-    emu.set_faults(malformed_rate=1.0)
-    response = post(http, emu, {"userProperties": [person(1)]})
+    emulator.set_faults(malformed_rate=1.0)
+    response = post(http, emulator, {"userProperties": [person(1)]})
     assert response.status == 200
     with pytest.raises(ValueError):
         json.loads(response.data)
     # The batch went in (like a reply garbled on the way back), so a retry counts an update
-    assert emu.users() == [person(1)]
-    emu.set_faults(malformed_rate=0.0)
-    assert counts(upsert(http, emu, [person(1)])) == (0, 1)
-    assert emu.state()["faults_served"]["malformed"] == 1
+    assert emulator.users() == [person(1)]
+    emulator.set_faults(malformed_rate=0.0)
+    assert counts(upsert(http, emulator, [person(1)])) == (0, 1)
+    assert emulator.state()["faults_served"]["malformed"] == 1
 
 
 def test_poison_value_refuses_the_whole_batch_with_400_before_validation(
-    emu: Emulator, http: urllib3.PoolManager
+    emulator: Emulator, http: urllib3.PoolManager
 ) -> None:
     # Given a poison value, in an otherwise invalid record (validation would only reject that one)
-    emu.set_faults(poison_value="POISON")
+    emulator.set_faults(poison_value="POISON")
     batch = [person(1), person(2, tags=["ok", "POISON"], emil="x")]
     # When the batch is sent
-    response = post(http, emu, {"userProperties": batch})
+    response = post(http, emulator, {"userProperties": batch})
     # Then the whole batch is a 400 naming the field, not the value, and nothing is stored
     assert response.status == 400
     assert response.json() == {"status": 400, "message": '"userProperties[1].tags" contains an invalid value'}
-    assert emu.users() == []
+    assert emulator.users() == []
     # And a batch without it goes through
-    assert counts(upsert(http, emu, [person(1), person(3, city="POISONED")])) == (2, 0)
-    assert emu.state()["faults_served"]["poison"] == 1
+    assert counts(upsert(http, emulator, [person(1), person(3, city="POISONED")])) == (2, 0)
+    assert emulator.state()["faults_served"]["poison"] == 1
 
 
-def test_reset_rate_drops_the_connection_without_a_reply(emu: Emulator, http: urllib3.PoolManager) -> None:
-    emu.set_faults(reset_rate=1.0)
+def test_reset_rate_drops_the_connection_without_a_reply(
+    emulator: Emulator, http: urllib3.PoolManager
+) -> None:
+    emulator.set_faults(reset_rate=1.0)
     with pytest.raises(urllib3.exceptions.ProtocolError):
-        post(http, emu, {"userProperties": [person(1)]})
-    assert emu.users() == []
-    assert emu.state()["faults_served"]["reset"] == 1
+        post(http, emulator, {"userProperties": [person(1)]})
+    assert emulator.users() == []
+    assert emulator.state()["faults_served"]["reset"] == 1
     # And the client's next request on a new connection works
-    emu.set_faults(reset_rate=0.0)
-    assert counts(upsert(http, emu, [person(1)])) == (1, 0)
+    emulator.set_faults(reset_rate=0.0)
+    assert counts(upsert(http, emulator, [person(1)])) == (1, 0)
 
 
 def _handler_threads() -> int:
     return sum("process_request_thread" in thread.name for thread in threading.enumerate())
 
 
-def test_hang_rate_gives_no_reply_until_the_client_gives_up(emu: Emulator) -> None:
+def test_hang_rate_gives_no_reply_until_the_client_gives_up(emulator: Emulator) -> None:
     # Given every upsert hangs, and a client that waits 0.3 s
-    emu.set_faults(hang_rate=1.0)
+    emulator.set_faults(hang_rate=1.0)
     pool = urllib3.PoolManager(retries=False)
     before = _handler_threads()
     started = time.monotonic()
     # When it posts, Then it times out without any reply and nothing is stored
     with pytest.raises(urllib3.exceptions.ReadTimeoutError):
-        post(pool, emu, {"userProperties": [person(1)]}, timeout=urllib3.Timeout(connect=1, read=0.3))
+        post(pool, emulator, {"userProperties": [person(1)]}, timeout=urllib3.Timeout(connect=1, read=0.3))
     assert time.monotonic() - started < 2
-    assert emu.users() == []
-    assert emu.state()["faults_served"]["hang"] == 1
+    assert emulator.users() == []
+    assert emulator.state()["faults_served"]["hang"] == 1
     # And the emulator frees the hung request's thread once the client has hung up
     pool.clear()
     deadline = time.monotonic() + 2
@@ -527,43 +528,45 @@ def test_hang_rate_gives_no_reply_until_the_client_gives_up(emu: Emulator) -> No
 
 
 def test_rotate_token_makes_the_new_token_valid_and_the_old_one_401(
-    emu: Emulator, http: urllib3.PoolManager
+    emulator: Emulator, http: urllib3.PoolManager
 ) -> None:
-    old = emu.token
+    old = emulator.token
     # When the token is rotated through the faults endpoint
-    admin(http, emu, "POST", "/__emulator/faults", {"rotate_token": "bmV3LWtleTpuZXctc2VjcmV0"})
+    admin(http, emulator, "POST", "/__emulator/faults", {"rotate_token": "bmV3LWtleTpuZXctc2VjcmV0"})
     # Then the old one is refused on both endpoints and the new one works
-    assert post(http, emu, {"userProperties": [person(1)]}, token=old).status == 401
-    assert http.request("POST", emu.base_url + AUTH_PATH, headers=auth(old)).status == 401
-    assert emu.token == "bmV3LWtleTpuZXctc2VjcmV0"
-    assert counts(upsert(http, emu, [person(1)])) == (1, 0)
+    assert post(http, emulator, {"userProperties": [person(1)]}, token=old).status == 401
+    assert http.request("POST", emulator.base_url + AUTH_PATH, headers=auth(old)).status == 401
+    assert emulator.token == "bmV3LWtleTpuZXctc2VjcmV0"
+    assert counts(upsert(http, emulator, [person(1)])) == (1, 0)
     # And the method form rotates too
-    emu.rotate_token("third")
-    assert post(http, emu, {"userProperties": [person(1)]}, token="bmV3LWtleTpuZXctc2VjcmV0").status == 401
-    assert emu.state()["faults_served"]["unauthorized"] == 3
+    emulator.rotate_token("third")
+    assert (
+        post(http, emulator, {"userProperties": [person(1)]}, token="bmV3LWtleTpuZXctc2VjcmV0").status == 401
+    )
+    assert emulator.state()["faults_served"]["unauthorized"] == 3
 
 
 def test_latency_is_added_to_every_upsert_reply_but_not_to_inspection(
-    emu: Emulator, http: urllib3.PoolManager
+    emulator: Emulator, http: urllib3.PoolManager
 ) -> None:
-    emu.set_faults(latency_ms=200)
+    emulator.set_faults(latency_ms=200)
     started = time.monotonic()
-    upsert(http, emu, [person(1)])
+    upsert(http, emulator, [person(1)])
     assert time.monotonic() - started >= 0.2
     started = time.monotonic()
-    assert post(http, emu, {"userProperties": []}, token="wrong").status == 401
+    assert post(http, emulator, {"userProperties": []}, token="wrong").status == 401
     assert time.monotonic() - started >= 0.2
     started = time.monotonic()
-    admin(http, emu, "GET", "/__emulator/state")
+    admin(http, emulator, "GET", "/__emulator/state")
     assert time.monotonic() - started < 0.15
 
 
-def test_faults_never_hit_the_inspection_endpoints(emu: Emulator, http: urllib3.PoolManager) -> None:
-    emu.set_faults(error_rate=0.5, reset_rate=0.5)
+def test_faults_never_hit_the_inspection_endpoints(emulator: Emulator, http: urllib3.PoolManager) -> None:
+    emulator.set_faults(error_rate=0.5, reset_rate=0.5)
     for _ in range(10):
-        admin(http, emu, "GET", "/__emulator/state")
-        admin(http, emu, "GET", "/__emulator/users")
-    assert sum(emu.state()["faults_served"].values()) == 0
+        admin(http, emulator, "GET", "/__emulator/state")
+        admin(http, emulator, "GET", "/__emulator/users")
+    assert sum(emulator.state()["faults_served"].values()) == 0
 
 
 def test_a_seed_makes_the_fault_sequence_reproducible(http: urllib3.PoolManager) -> None:
@@ -589,13 +592,13 @@ def test_mixed_rates_serve_roughly_their_shares(http: urllib3.PoolManager) -> No
 # --- concurrency, keep-alive, lifecycle -------------------------------------------------------
 
 
-def test_many_parallel_keep_alive_clients_get_exact_counts(emu: Emulator) -> None:
+def test_many_parallel_keep_alive_clients_get_exact_counts(emulator: Emulator) -> None:
     # Given 40 clients sending 200 batches of 10 distinct people at once
     pool = urllib3.PoolManager(maxsize=40, block=True, retries=False)
     batches = [[person(b * 10 + i) for i in range(10)] for b in range(200)]
 
     def send(batch: list[Json]) -> tuple[int, int]:
-        return counts(upsert(pool, emu, batch))
+        return counts(upsert(pool, emulator, batch))
 
     with ThreadPoolExecutor(max_workers=40) as executor:
         first = list(executor.map(send, batches))
@@ -604,7 +607,7 @@ def test_many_parallel_keep_alive_clients_get_exact_counts(emu: Emulator) -> Non
     # Then every record was created exactly once, then updated exactly once
     assert sum(c for c, _ in first) == 2000 and sum(u for _, u in first) == 0
     assert sum(c for c, _ in second) == 0 and sum(u for _, u in second) == 2000
-    state = emu.state()
+    state = emulator.state()
     assert (state["users"], state["upsert_requests"], state["created"], state["updated"]) == (
         2000,
         400,
@@ -614,11 +617,14 @@ def test_many_parallel_keep_alive_clients_get_exact_counts(emu: Emulator) -> Non
     pool.clear()
 
 
-def test_connections_are_kept_alive_between_requests(emu: Emulator) -> None:
-    pool = urllib3.HTTPConnectionPool(emu.host, emu.port, maxsize=1, retries=False)
+def test_connections_are_kept_alive_between_requests(emulator: Emulator) -> None:
+    pool = urllib3.HTTPConnectionPool(emulator.host, emulator.port, maxsize=1, retries=False)
     for n in range(5):
         response = pool.request(
-            "POST", UPSERT_PATH, body=json.dumps({"userProperties": [person(n)]}), headers=auth(emu.token)
+            "POST",
+            UPSERT_PATH,
+            body=json.dumps({"userProperties": [person(n)]}),
+            headers=auth(emulator.token),
         )
         assert response.status == 200
     assert pool.num_connections == 1
@@ -630,12 +636,12 @@ def test_connections_are_kept_alive_between_requests(emu: Emulator) -> None:
     pool.close()
 
 
-def test_a_chunked_body_is_read(emu: Emulator) -> None:
-    pool = urllib3.HTTPConnectionPool(emu.host, emu.port, retries=False)
+def test_a_chunked_body_is_read(emulator: Emulator) -> None:
+    pool = urllib3.HTTPConnectionPool(emulator.host, emulator.port, retries=False)
     body = iter([b'{"userProperties": [', json.dumps(person(1)).encode(), b"]}"])
-    response = pool.urlopen("POST", UPSERT_PATH, body=body, headers=auth(emu.token), chunked=True)
+    response = pool.urlopen("POST", UPSERT_PATH, body=body, headers=auth(emulator.token), chunked=True)
     assert response.status == 200
-    assert emu.users() == [person(1)]
+    assert emulator.users() == [person(1)]
     pool.close()
 
 
@@ -660,16 +666,16 @@ def test_stop_releases_a_hung_request_and_keep_alive_connections_promptly(http: 
 
 
 def test_nothing_is_written_to_stderr_even_on_faults(
-    capfd: pytest.CaptureFixture[str], emu: Emulator
+    capfd: pytest.CaptureFixture[str], emulator: Emulator
 ) -> None:
     pool = urllib3.PoolManager(retries=False)
-    emu.set_faults(reset_rate=0.5, error_rate=0.2, malformed_rate=0.2)
+    emulator.set_faults(reset_rate=0.5, error_rate=0.2, malformed_rate=0.2)
     for n in range(20):
         with contextlib.suppress(urllib3.exceptions.ProtocolError):
-            post(pool, emu, {"userProperties": [person(n)]})
-    emu.set_faults(hang_rate=1.0, reset_rate=0.0)
+            post(pool, emulator, {"userProperties": [person(n)]})
+    emulator.set_faults(hang_rate=1.0, reset_rate=0.0)
     with pytest.raises(urllib3.exceptions.ReadTimeoutError):
-        post(pool, emu, {"userProperties": [person(1)]}, timeout=0.2)
+        post(pool, emulator, {"userProperties": [person(1)]}, timeout=0.2)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
 

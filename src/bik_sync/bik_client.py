@@ -218,7 +218,8 @@ class BikClient:
                     self._add_metric("AuthFailures", 1)
                     logger.error(
                         "BIK refused the token even after fetching it again; check the BIK secret",
-                        extra={"status": status, "attempt": attempts},
+                        status=status,
+                        attempt=attempts,
                     )
                     raise AuthFailed(
                         "BIK answered 401 with a freshly fetched token",
@@ -227,7 +228,7 @@ class BikClient:
                     )
                 refreshed = True
                 token = self._fresh_token(stale=token)
-                logger.info("BIK answered 401; fetched the token again", extra={"attempt": attempts})
+                logger.info("BIK answered 401; fetched the token again", attempt=attempts)
                 last_problem = "BIK answered 401"
                 delay = 0.0
                 continue
@@ -281,7 +282,10 @@ class BikClient:
     def _log_retry(attempt: int, status: int | None, problem: str, delay: float) -> None:
         logger.info(
             "BIK call will be retried",
-            extra={"attempt": attempt, "status": status, "problem": problem, "delay_s": round(delay, 3)},
+            attempt=attempt,
+            status=status,
+            problem=problem,
+            delay_s=round(delay, 3),
         )
 
 
@@ -457,7 +461,9 @@ def _reconcile(accepted: int, created: int, updated: int) -> tuple[int, int]:
         return created, updated
     logger.warning(
         "BIK's counts disagree with the records it accepted; reconciling",
-        extra={"accepted": accepted, "create_count": created, "update_count": updated},
+        accepted=accepted,
+        create_count=created,
+        update_count=updated,
     )
     if created + updated < accepted:
         # e.g. two rows of the same person in one batch: one create, the other an update of it.

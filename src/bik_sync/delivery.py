@@ -167,18 +167,16 @@ def deliver(
     outcome.failed.sort(key=lambda item: item[0])
     logger.info(
         "delivery finished",
-        extra={
-            "delivery_records": len(records),
-            "delivery_batches": len(batches),
-            "delivery_splits": splits,
-            "delivery_created": outcome.created,
-            "delivery_updated": outcome.updated,
-            "delivery_rejected": len(outcome.rejected),
-            "delivery_failed": len(outcome.failed),
-            "delivery_requests": outcome.requests,
-            "delivery_retries": outcome.retries,
-            "delivery_seconds": round(time.monotonic() - started, 3),
-        },
+        delivery_records=len(records),
+        delivery_batches=len(batches),
+        delivery_splits=splits,
+        delivery_created=outcome.created,
+        delivery_updated=outcome.updated,
+        delivery_rejected=len(outcome.rejected),
+        delivery_failed=len(outcome.failed),
+        delivery_requests=outcome.requests,
+        delivery_retries=outcome.retries,
+        delivery_seconds=round(time.monotonic() - started, 3),
     )
     return outcome
 

@@ -35,9 +35,13 @@ _TIMER = (
 )
 
 # What Lambda and the template set (AWS_LAMBDA_FUNCTION_NAME makes Powertools behave as on Lambda,
-# e.g. the Tracer patches boto3). No value reaches AWS: nothing is called at import.
+# e.g. the Tracer patches boto3; LAMBDA_TASK_ROOT makes the X-Ray SDK take Lambda's sampling instead of
+# building two botocore X-Ray clients for its own, as it does anywhere else). No value reaches AWS:
+# nothing is called at import.
 _LAMBDA_ENV = {
     "AWS_LAMBDA_FUNCTION_NAME": "bik-sync-cold-start-bench",
+    "LAMBDA_TASK_ROOT": "/var/task",
+    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "POWERTOOLS_SERVICE_NAME": "bik-sync",

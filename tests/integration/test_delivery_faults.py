@@ -28,7 +28,8 @@ def customers(count: int, seed: int, bad_every: int = 0) -> tuple[bytes, int]:
 def test_every_row_is_accounted_once_under_errors_throttling_resets_and_garbage(user):
     # Given BIK answering 20% errors, 429 bursts, dropped connections, broken 200s, a few hangs, and
     # refusing any batch that holds one poisoned record (the batch must be split to isolate it)
-    body, valid = customers(3000, seed=7, bad_every=97)
+    # 5,000 rows: ~100 requests, so that every kind of fault is all but sure to be served
+    body, valid = customers(5000, seed=7, bad_every=97)
     poisoned = "c7-1500@example.in"
     user.bik(
         "POST",
@@ -37,9 +38,9 @@ def test_every_row_is_accounted_once_under_errors_throttling_resets_and_garbage(
             "error_rate": 0.2,
             "throttle_rate": 0.1,
             "retry_after_s": 0.2,
-            "reset_rate": 0.05,
-            "malformed_rate": 0.05,
-            "hang_rate": 0.01,
+            "reset_rate": 0.1,
+            "malformed_rate": 0.1,
+            "hang_rate": 0.02,
             "poison_value": poisoned,
         },
     )
@@ -48,14 +49,14 @@ def test_every_row_is_accounted_once_under_errors_throttling_resets_and_garbage(
     report = user.report("reports/incoming/stormy.csv.json", timeout_s=240)
     # Then each row is in exactly one place: BIK holds exactly the valid records minus the poisoned
     # one and any that ended in failed/, and the poisoned one is a reject with BIK's reason
-    assert report["rows"] == 3000
+    assert report["rows"] == 5000
     assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
-    assert report["rejected"] == 3000 - valid + 1
+    assert report["rejected"] == 5000 - valid + 1
     assert report["rejected_by_bik"] == 1
     failed_rows = {
         json.loads(line)["_row"] for key in report["failed_files"] for line in user.text(key).splitlines()
     }
-    expected = {f"c7-{i}@example.in" for i in range(3000) if i % 97 and i + 2 not in failed_rows} - {poisoned}
+    expected = {f"c7-{i}@example.in" for i in range(5000) if i % 97 and i + 2 not in failed_rows} - {poisoned}
     assert {u["email"] for u in user.bik("GET", "/__emulator/users")} == expected
     served = user.bik("GET", "/__emulator/state")["faults_served"]
     assert served["error"] > 0 and served["throttle"] > 0 and served["reset"] > 0 and served["malformed"] > 0

@@ -8,7 +8,6 @@ own format. A file that cannot be read still gets a report that says why.
 from __future__ import annotations
 
 import functools
-import json
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +18,7 @@ from typing import Any, BinaryIO
 import boto3
 
 from bik_sync.jobs import JobStore, StartOutcome, job_id_for
-from bik_sync.messages import JobMeta, build_work_message
+from bik_sync.messages import JobMeta, build_work_message, encode_record
 from bik_sync.observability import add_metric, logger
 from bik_sync.records import ReadOptions, RejectsWriter, UnreadableFile, open_records
 from bik_sync.reporting import write_report_if_complete
@@ -148,16 +147,15 @@ def _run_job(
         rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
         try:
             for row in record_file:
-                rows += 1
-                if rows % _TIME_CHECK_EVERY == 0:
+                if (rows + 1) % _TIME_CHECK_EVERY == 0:  # before every thousandth row
                     lease.keep_alive()
-                if rows % _TIME_CHECK_EVERY == 0 and remaining_ms() < _STOP_MARGIN_MS:
-                    error = (
-                        f"stopped before row {row.number}: the file is too large to read in one invocation; "
-                        "split it and upload the rest again"
-                    )
-                    rows -= 1
-                    break
+                    if remaining_ms() < _STOP_MARGIN_MS:
+                        error = (
+                            f"stopped before row {row.number}: the file is too large to read in one "
+                            "invocation; split it and upload the rest again"
+                        )
+                        break
+                rows += 1
                 if row.record is None:
                     rejects.write(row)
                     rejected += 1
@@ -237,7 +235,7 @@ class _BatchSender:
         self._job = job
         self._max_records = deps.settings.bik_batch_size
         self._max_bytes = deps.settings.bik_max_batch_bytes
-        self._records: list[Mapping[str, Any]] = []
+        self._records: list[bytes] = []  # each record encoded once: its size, then the message
         self._rows: list[int] = []
         self._bytes = 0
         self._entries: list[dict[str, str]] = []
@@ -245,12 +243,13 @@ class _BatchSender:
         self.batches = 0
 
     def add(self, row: int, record: Mapping[str, Any]) -> None:
-        size = len(json.dumps(record, separators=(",", ":"))) + 1
+        encoded = encode_record(record)
+        size = len(encoded) + 1  # and its comma
         if self._records and (
             len(self._records) >= self._max_records or self._bytes + size > self._max_bytes
         ):
             self._close_batch()
-        self._records.append(record)
+        self._records.append(encoded)
         self._rows.append(row)
         self._bytes += size
 

@@ -7,9 +7,20 @@ send the API body alone; a bare JSON array of records or a single record object 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from bik_sync.bik_client import BODY_PREFIX, encode_record
+
+__all__ = [
+    "JobMeta",
+    "MalformedMessage",
+    "WorkMessage",
+    "build_work_message",
+    "encode_record",
+    "parse_work_message",
+]
 
 
 class MalformedMessage(ValueError):
@@ -42,8 +53,11 @@ class WorkMessage:
     job: JobMeta | None
 
 
-def build_work_message(records: Sequence[Mapping[str, Any]], job: JobMeta) -> str:
-    return json.dumps({"userProperties": list(records), "job": job.to_json()}, separators=(",", ":"))
+def build_work_message(encoded_records: Sequence[bytes], job: JobMeta) -> str:
+    """The API body plus the job. Records come already encoded (:func:`encode_record`), once: ingest
+    measured their size with the same bytes."""
+    job_json = json.dumps(job.to_json(), separators=(",", ":")).encode()
+    return (BODY_PREFIX + b",".join(encoded_records) + b'],"job":' + job_json + b"}").decode()
 
 
 def parse_work_message(body: str) -> WorkMessage:

@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from bik_sync.messages import JobMeta, MalformedMessage, build_work_message, parse_work_message
+from bik_sync.messages import JobMeta, MalformedMessage, build_work_message, encode_record, parse_work_message
 
 
 def test_work_message_round_trips_records_and_job_metadata():
     # Given a batch built by ingest
     job = JobMeta(job_id="j1", bucket="b", key="incoming/x.csv", batch=3, rows=(2, 5))
-    body = build_work_message([{"firstName": "A"}, {"firstName": "B"}], job)
+    body = build_work_message([encode_record({"firstName": "A"}), encode_record({"firstName": "B"})], job)
     # When the worker parses it
     message = parse_work_message(body)
     # Then the body is the API body plus the job, unchanged

@@ -16,6 +16,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -357,8 +358,6 @@ def _state(raw: dict[str, Any]) -> JobState:
 
 def _plain(value: Any) -> Any:
     """DynamoDB numbers come back as Decimal; reports want plain JSON values."""
-    from decimal import Decimal
-
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):

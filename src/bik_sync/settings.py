@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bik_sync.bik_client import check_api_url
 from bik_sync.records import ReadOptions
@@ -18,6 +19,7 @@ DEFAULT_BIK_API_URL = (
     "https://bikapi.bikayi.app/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
 )
 MAX_BATCH_BYTES = 200_000
+_N = TypeVar("_N", int, float)
 
 # Where things live in the bucket. Outputs go under other prefixes than incoming/, so writing
 # them never re-triggers ingest.
@@ -111,23 +113,21 @@ def get_settings() -> Settings:
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    return _number(env, name, default, int, "a whole number")
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    return _number(env, name, default, float, "a number")
+
+
+def _number(env: Mapping[str, str], name: str, default: _N, kind: Callable[[str], _N], what: str) -> _N:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return float(raw)
+        return kind(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
 
 
 def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:

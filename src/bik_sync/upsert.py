@@ -210,14 +210,14 @@ def _process(
         return
     add_metric("RecordsCreated", counts.created)
     add_metric("RecordsUpdated", counts.updated)
-    add_metric("RecordsRejected", invalid + counts.rejected_by_bik)
+    add_metric("RecordsRejected", len(rejects))
     add_metric("RecordsFailed", counts.failed)
     logger.info(
         "batch done",
         records=len(records),
         records_created=counts.created,
         records_updated=counts.updated,
-        records_rejected=invalid + counts.rejected_by_bik,
+        records_rejected=len(rejects),
         records_failed=counts.failed,
     )
     write_report_if_complete(state, deps.jobs, deps.s3)

@@ -3,13 +3,17 @@
 Integration tests, the demo and the benchmarks talk to it over HTTP exactly as the deployed code
 talks to BIK: Basic auth, the bulk upsert with Joi-style per-record validation, create vs update
 by identity, plus fault knobs (latency, 500s, 429s with Retry-After, hangs, connection resets,
-non-JSON 200s, poisoned batches, token rotation) and an inspection API under ``/__emulator/``.
+non-JSON 200s, poisoned batches, batches that keep failing, token rotation) and an inspection API
+under ``/__emulator/``.
 
 Semantics worth knowing when you test against it:
 
 - ``error``, ``throttle``, ``hang`` and ``reset`` faults happen before the batch is applied (the
   store is untouched); a ``malformed`` 200 applies the batch and then garbles the reply, as a
   broken proxy would, so a retry counts updates instead of creates.
+- ``fail_value`` answers 500 to every batch holding that value (after the ``poison_value`` check,
+  before anything is stored): an outage that hits some records only, so a test can make part of a
+  work message fail on every try while the rest goes in.
 - At most one random fault per authorised upsert request, one seeded draw each, so a run with a
   seed is reproducible for a given request order.
 - ``records_received`` counts records of batches that reached validation, so
@@ -81,7 +85,7 @@ SCHEMA: Final[Mapping[str, str]] = {
 # Matching order for upserts: the most specific identity first.
 IDENTITY_KEYS: Final = ("partnerCustomerId", "phoneNumber", "email")
 NO_IDENTITY_MESSAGE: Final = '"value" must contain at least one of [phoneNumber, email, partnerCustomerId]'
-FAULT_NAMES: Final = ("error", "throttle", "hang", "reset", "malformed", "poison", "unauthorized")
+FAULT_NAMES: Final = ("error", "throttle", "hang", "reset", "malformed", "poison", "fail", "unauthorized")
 _RATE_KNOBS: Final = ("reset_rate", "hang_rate", "throttle_rate", "error_rate", "malformed_rate")
 _RATE_FAULT: Final = {
     "reset_rate": "reset",
@@ -104,6 +108,7 @@ class Faults:
     reset_rate: float = 0.0
     malformed_rate: float = 0.0
     poison_value: str | None = None
+    fail_value: str | None = None
 
 
 _FAULT_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(Faults))
@@ -125,9 +130,9 @@ def apply_knobs(current: Faults, knobs: Mapping[str, object]) -> tuple[Faults, s
             new_token = value
         elif key not in _FAULT_FIELDS:
             raise ValueError(f'"{key}" is not allowed')
-        elif key == "poison_value":
+        elif key in ("poison_value", "fail_value"):
             if value is not None and not isinstance(value, str):
-                raise ValueError('"poison_value" must be a string or null')
+                raise ValueError(f'"{key}" must be a string or null')
             updates[key] = value
         elif key == "latency_ms":
             if not _is_number(value) or cast(float, value) < 0:
@@ -228,13 +233,13 @@ def parse_payload(body: bytes) -> list[object] | str:
     return records
 
 
-def find_poison(records: list[object], poison: str) -> str | None:
-    """The Joi-style path of the first field holding ``poison`` (no value in it), or None."""
+def find_value(records: list[object], wanted: str) -> str | None:
+    """The Joi-style path of the first field holding ``wanted`` (not the value itself), or None."""
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             continue
         for key, value in record.items():
-            if value == poison or (isinstance(value, list) and poison in value):
+            if value == wanted or (isinstance(value, list) and wanted in value):
                 return f"userProperties[{index}].{key}"
     return None
 
@@ -613,11 +618,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(400, records)
             return
         if faults.poison_value is not None:
-            where = find_poison(records, faults.poison_value)
+            where = find_value(records, faults.poison_value)
             if where is not None:
                 backend.served("poison")
                 self._send_error(400, f'"{where}" contains an invalid value')
                 return
+        if faults.fail_value is not None and find_value(records, faults.fail_value) is not None:
+            backend.served("fail")
+            self._send_error(500, "Internal Server Error")
+            return
         result = backend.upsert(records)
         if fault == "malformed":
             backend.served("malformed")
@@ -752,6 +761,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reset-rate", dest="reset_rate", type=float)
     parser.add_argument("--malformed-rate", dest="malformed_rate", type=float)
     parser.add_argument("--poison-value", dest="poison_value")
+    parser.add_argument("--fail-value", dest="fail_value", help="answer 500 to any batch holding this value")
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)
     try:

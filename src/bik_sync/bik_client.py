@@ -207,7 +207,11 @@ class BikClient:
             if status == 200:
                 result = parse_success(response.data, records)
                 if result is None:
-                    last_problem = "BIK answered 200 with a body that is not the expected JSON"
+                    # BIK may have stored the batch: a retry is safe (an upsert), it only counts updates.
+                    last_problem = (
+                        "BIK answered 200 with a body that is not the expected JSON"
+                        " (the records may be stored; sending them again is safe)"
+                    )
                     delay = self._backoff(attempts, retry_after=None)
                     self._log_retry(attempts, status, last_problem, delay)
                     continue

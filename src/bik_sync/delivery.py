@@ -12,10 +12,11 @@ and every batch not yet sent are failed with the reason; answers already receive
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bik_sync.bik_client import (
@@ -55,6 +56,86 @@ class DeliveryOutcome:
     def accounted(self) -> int:
         """How many input records this outcome accounts for (equals ``len(records)``)."""
         return self.created + self.updated + len(self.rejected) + len(self.failed)
+
+
+# A reason kept between tries is cut to this length: progress must stay a small DynamoDB item.
+_MAX_KEPT_REASON = 300
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryProgress:
+    """What earlier tries at the same records settled, so that a retry sends only the rest.
+
+    A record is settled once BIK confirmed it (counted in ``created``/``updated``) or refused it (in
+    ``rejected``, by index into all the records; -1 for an entry BIK reported that matched none).
+    Failed records are not settled: they are sent again. Resending a record BIK already holds would
+    be harmless (an upsert), but it would count it again, as an update.
+    """
+
+    settled: frozenset[int] = frozenset()
+    created: int = 0
+    updated: int = 0
+    rejected: tuple[tuple[int, str], ...] = ()
+
+    def pending(self, count: int) -> list[int]:
+        """The indices of ``count`` records still to send, in order."""
+        return [i for i in range(count) if i not in self.settled]
+
+    def after(
+        self, sent: Sequence[int], outcome: DeliveryOutcome
+    ) -> tuple[DeliveryProgress, DeliveryOutcome]:
+        """This progress plus a try at ``sent`` (the indices the try's records had among all records),
+        and the whole outcome so far, by index into all records."""
+        failed = [(sent[j], reason) for j, reason in outcome.failed]
+        rejected = [(sent[j] if j >= 0 else -1, reason) for j, reason in outcome.rejected]
+        failed_now = {i for i, _ in failed}
+        progress = DeliveryProgress(
+            settled=self.settled | {i for i in sent if i not in failed_now},
+            created=self.created + outcome.created,
+            updated=self.updated + outcome.updated,
+            rejected=self.rejected + tuple(rejected),
+        )
+        total = replace(
+            outcome,
+            created=progress.created,
+            updated=progress.updated,
+            rejected=sorted(progress.rejected, key=lambda item: item[0]),
+            failed=failed,
+        )
+        return progress, total
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "settled": _ranges(sorted(self.settled)),
+                "created": self.created,
+                "updated": self.updated,
+                "rejected": [[i, reason[:_MAX_KEPT_REASON]] for i, reason in self.rejected],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> DeliveryProgress:
+        """Read what :meth:`to_json` wrote; raises ValueError on anything else."""
+        try:
+            doc = json.loads(text)
+            settled = frozenset(i for start, end in doc["settled"] for i in range(int(start), int(end)))
+            rejected = tuple((int(i), str(reason)) for i, reason in doc["rejected"])
+            return cls(settled, int(doc["created"]), int(doc["updated"]), rejected)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"delivery progress is not readable ({type(exc).__name__})") from exc
+
+
+def _ranges(indices: Iterable[int]) -> list[list[int]]:
+    """Sorted indices as half-open [start, end) runs: a settled batch of 1,000 is one pair."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
+    return runs
 
 
 def plan_batches(

@@ -21,12 +21,15 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from bik_sync.observability import logger
 from bik_sync.settings import FAILED_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 JOB_TTL_S = 30 * 24 * 3600
 LISTED_BATCH_FILES = 100
+# Progress larger than this is not kept (the retry then sends everything again): items stay < 400 KB.
+MAX_PROGRESS_CHARS = 300_000
 
 
 def job_id_for(bucket: str, key: str, version: str) -> str:
@@ -291,6 +294,37 @@ class JobStore:
             raise
         return self.get(job_id)
 
+    def load_progress(self, job_id: str, batch: int, digest: str) -> str | None:
+        """What earlier receives of this batch settled (as saved), or None: none saved, or saved for
+        another message body under the same job and batch (an ingest run again after a settings change)."""
+        item = self._db.get_item(
+            TableName=self._table, Key=_serialise({"pk": _progress_pk(job_id, batch)}), ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        doc = {k: _de.deserialize(v) for k, v in item.items()}
+        if doc.get("digest") != digest:
+            logger.warning("delivery progress belongs to another message body; ignored")
+            return None
+        return str(doc.get("progress", ""))
+
+    def save_progress(self, job_id: str, batch: int, digest: str, progress: str) -> None:
+        """Keep what this receive settled, so that the next receive of the batch sends only the rest.
+
+        Two deliveries of one message at once may overwrite each other's progress: the loser's
+        records are then sent again, which BIK takes as updates. The batch is still counted once.
+        """
+        if len(progress) > MAX_PROGRESS_CHARS:
+            logger.warning("delivery progress too large to keep; the retry sends every record")
+            return
+        item = {
+            "pk": _progress_pk(job_id, batch),
+            "digest": digest,
+            "progress": progress,
+            "expiresAt": int(self._clock() + JOB_TTL_S),
+        }
+        self._db.put_item(TableName=self._table, Item=_serialise(item))
+
     def claim_report(self, job_id: str) -> bool:
         try:
             self._db.update_item(
@@ -320,6 +354,10 @@ def _job_pk(job_id: str) -> str:
 
 def _batch_pk(job_id: str, batch: int) -> str:
     return f"job#{job_id}#batch#{batch}"
+
+
+def _progress_pk(job_id: str, batch: int) -> str:
+    return f"{_batch_pk(job_id, batch)}#progress"
 
 
 def _iso(epoch: float) -> str:

@@ -5,12 +5,17 @@ core as files; the valid ones are delivered by :func:`bik_sync.delivery.deliver`
 records could not all be delivered fails (SQS delivers it again) until its last allowed receive,
 when the undelivered records go to ``failed/`` and the message is acknowledged: only a crash leaves a
 message for the DLQ. Counters are added once per batch, when the batch's outcome is final.
+
+What a failed receive did settle (records BIK confirmed or refused) is kept in the job table, so the
+next receive sends only the rest: a record is not sent again once BIK has confirmed it, and it is
+never in ``failed/`` while BIK confirmed it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +32,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bik_sync.bik_client import BikClient
-from bik_sync.delivery import DeliveryOutcome, deliver
+from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver
 from bik_sync.jobs import BatchCounts, JobStore
 from bik_sync.messages import JobMeta, MalformedMessage, parse_work_message
 from bik_sync.observability import add_metric, logger
@@ -150,7 +155,8 @@ def process_message(
         if deps.jobs.batch_counted(job.job_id, job.batch):
             _already_counted(job, deps)
         else:
-            _process(message.records, job, last_try, deps, deadline, in_flight)
+            digest = hashlib.sha256(body.encode()).hexdigest()[:32]
+            _process(message.records, job, last_try, deps, deadline, in_flight, digest)
     finally:
         logger.thread_safe_clear_keys()
 
@@ -169,6 +175,7 @@ def _process(
     deps: WorkerDeps,
     deadline: float,
     in_flight: int,
+    digest: str,
 ) -> None:
     options = ReadOptions(
         default_region=deps.settings.default_phone_region, phone_format=deps.settings.phone_format
@@ -184,8 +191,14 @@ def _process(
             valid.append(record)
             valid_rows.append(row)
 
-    outcome = _deliver(valid, deps, deadline, in_flight)
+    progress = _load_progress(deps, job, digest, len(valid))
+    pending = progress.pending(len(valid))
+    attempt = _deliver([valid[i] for i in pending], deps, deadline, in_flight)
+    settled_before = len(progress.settled)
+    progress, outcome = progress.after(pending, attempt)
     if outcome.failed and not last_try:
+        if len(progress.settled) > settled_before:
+            deps.jobs.save_progress(job.job_id, job.batch, digest, progress.to_json())
         raise DeliveryIncomplete(
             f"{len(outcome.failed)} of {len(valid)} records not delivered; SQS will retry"
         )
@@ -221,6 +234,22 @@ def _process(
         records_failed=counts.failed,
     )
     write_report_if_complete(state, deps.jobs, deps.s3)
+
+
+def _load_progress(deps: WorkerDeps, job: JobMeta, digest: str, records: int) -> DeliveryProgress:
+    saved = deps.jobs.load_progress(job.job_id, job.batch, digest)
+    if saved is None:
+        return DeliveryProgress()
+    try:
+        progress = DeliveryProgress.from_json(saved)
+    except ValueError as exc:
+        logger.warning("delivery progress ignored; every record is sent", reason=str(exc))
+        return DeliveryProgress()
+    if any(i >= records for i in progress.settled):
+        logger.warning("delivery progress does not fit the message; every record is sent")
+        return DeliveryProgress()
+    logger.info("resuming batch", records_settled_before=len(progress.settled), records=records)
+    return progress
 
 
 def _deliver(

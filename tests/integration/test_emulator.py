@@ -359,6 +359,7 @@ def test_state_counts_requests_records_and_outcomes(emulator: Emulator, http: ur
         "reset",
         "malformed",
         "poison",
+        "fail",
         "unauthorized",
     }
     assert state["faults"]["error_rate"] == 0.0
@@ -390,6 +391,7 @@ def test_reset_clears_users_counters_faults_and_a_rotated_token(
         "reset_rate": 0.0,
         "malformed_rate": 0.0,
         "poison_value": None,
+        "fail_value": None,
     }
     assert emulator.users() == []
     assert emulator.token == DEFAULT_TOKEN
@@ -425,6 +427,7 @@ def test_faults_endpoint_sets_only_the_given_knobs_and_returns_the_state(
         ({"error_rate": True}, '"error_rate" must be a number between 0 and 1'),
         ({"latency_ms": -1}, '"latency_ms" must be a number >= 0'),
         ({"poison_value": 3}, '"poison_value" must be a string or null'),
+        ({"fail_value": []}, '"fail_value" must be a string or null'),
         ({"rotate_token": ""}, '"rotate_token" must be a non-empty string'),
     ],
 )
@@ -488,6 +491,22 @@ def test_poison_value_refuses_the_whole_batch_with_400_before_validation(
     # And a batch without it goes through
     assert counts(upsert(http, emulator, [person(1), person(3, city="POISONED")])) == (2, 0)
     assert emulator.state()["faults_served"]["poison"] == 1
+
+
+def test_fail_value_answers_500_to_every_batch_holding_it_and_stores_nothing(
+    emulator: Emulator, http: urllib3.PoolManager
+) -> None:
+    # Given a fail value
+    emulator.set_faults(fail_value="OUTAGE")
+    batch = [person(1), person(2, city="OUTAGE")]
+    # When a batch holding it is sent, twice
+    statuses = [post(http, emulator, {"userProperties": batch}).status for _ in range(2)]
+    # Then it fails every time and nothing of it is stored
+    assert statuses == [500, 500]
+    assert emulator.users() == []
+    # And a batch without it goes through
+    assert counts(upsert(http, emulator, [person(1)])) == (1, 0)
+    assert emulator.state()["faults_served"]["fail"] == 2
 
 
 def test_reset_rate_drops_the_connection_without_a_reply(

@@ -109,3 +109,33 @@ def test_a_huge_job_lists_its_first_files_and_counts_them_all(jobs):
     report = state.report(finished_at="t")
     assert len(report["rejects_files"]) == 101  # the ingest file and the first 100 batches' files
     assert report["rejects_file_count"] == 151
+
+
+def test_delivery_progress_is_kept_per_batch_for_the_same_message_body(jobs):
+    # Given progress saved for batch 2 of a job, for one message body
+    job_id = new_job()
+    jobs.save_progress(job_id, 2, "digest-a", '{"settled":[[0,5]]}')
+    # Then the same batch of the same body finds it, and anything else finds none
+    assert jobs.load_progress(job_id, 2, "digest-a") == '{"settled":[[0,5]]}'
+    assert jobs.load_progress(job_id, 2, "digest-b") is None
+    assert jobs.load_progress(job_id, 3, "digest-a") is None
+    # And a later receive's progress replaces it
+    jobs.save_progress(job_id, 2, "digest-a", '{"settled":[[0,9]]}')
+    assert jobs.load_progress(job_id, 2, "digest-a") == '{"settled":[[0,9]]}'
+
+
+def test_progress_too_large_for_an_item_is_not_kept(jobs):
+    job_id = new_job()
+    jobs.save_progress(job_id, 1, "d", "x" * 300_001)
+    assert jobs.load_progress(job_id, 1, "d") is None
+
+
+def test_progress_does_not_count_a_batch(jobs):
+    # Given a job whose batch 1 has progress but no final outcome yet
+    job_id = new_job()
+    open_job(jobs, job_id)
+    jobs.save_progress(job_id, 1, "d", "{}")
+    # Then the batch is not counted, and counting it still works once
+    assert not jobs.batch_counted(job_id, 1)
+    assert jobs.record_batch(job_id, 1, BatchCounts(created=3)) is not None
+    assert jobs.batch_counted(job_id, 1)

@@ -23,7 +23,7 @@ from bik_sync.bik_client import (
     encode_body,
     encode_record,
 )
-from bik_sync.delivery import DeliveryOutcome, deliver, plan_batches
+from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver, plan_batches
 
 URL = "https://bik.example/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
 POISON = "POISON"
@@ -398,3 +398,60 @@ def test_every_input_index_ends_in_exactly_one_outcome(
         f"p{i}@example.com" for i, k in enumerate(kinds) if k == "ok" and i not in failed
     }
     assert outcome.delivered == len(bik.store)
+
+
+# --- progress kept between receives ---------------------------------------------------------------
+
+
+def test_a_fresh_progress_has_every_record_pending() -> None:
+    assert DeliveryProgress().pending(4) == [0, 1, 2, 3]
+
+
+def test_progress_settles_confirmed_and_refused_records_and_leaves_failed_ones_pending() -> None:
+    # Given a first try at all 6 records: 3 confirmed, record 1 refused by BIK, records 2 and 5 failed
+    first = DeliveryOutcome(created=2, updated=1, rejected=[(1, "bad city")], failed=[(2, "500"), (5, "500")])
+    progress, total = DeliveryProgress().after([0, 1, 2, 3, 4, 5], first)
+    # Then only the failed ones are still to send, and the outcome so far says so
+    assert progress.pending(6) == [2, 5]
+    assert (total.created, total.updated, total.rejected, total.failed) == (
+        2,
+        1,
+        [(1, "bad city")],
+        first.failed,
+    )
+    # When the second try sends just those two (indices 0 and 1 of that try): one goes in, one fails
+    second = DeliveryOutcome(created=1, failed=[(1, "gave up after 4 attempts")])
+    progress, total = progress.after([2, 5], second)
+    # Then the outcome covers all six records once, by index into all of them
+    assert progress.pending(6) == [5]
+    assert (total.created, total.updated) == (3, 1)
+    assert total.rejected == [(1, "bad city")]
+    assert total.failed == [(5, "gave up after 4 attempts")]
+    assert total.accounted() == 6
+
+
+def test_progress_keeps_an_unmatched_bik_entry_and_settles_its_batch() -> None:
+    # Given BIK reported an entry that matched none of the two records sent (it stands in for one)
+    progress, total = DeliveryProgress().after([3, 7], DeliveryOutcome(created=1, rejected=[(-1, "odd")]))
+    assert progress.settled == frozenset({3, 7})
+    assert total.rejected == [(-1, "odd")]
+
+
+def test_progress_survives_its_json_form_with_settled_records_as_runs() -> None:
+    progress = DeliveryProgress(
+        settled=frozenset({0, 1, 2, 3, 7, 9, 10}), created=5, updated=1, rejected=((7, "bad"), (-1, "odd"))
+    )
+    text = progress.to_json()
+    assert json.loads(text)["settled"] == [[0, 4], [7, 8], [9, 11]]
+    assert DeliveryProgress.from_json(text) == progress
+
+
+def test_progress_cuts_long_reasons_so_that_it_stays_a_small_item() -> None:
+    text = DeliveryProgress(frozenset({0}), rejected=((0, "x" * 5000),)).to_json()
+    assert len(DeliveryProgress.from_json(text).rejected[0][1]) == 300
+
+
+@pytest.mark.parametrize("text", ["", "[]", '{"settled": 3}', '{"settled": [], "created": "x"}'])
+def test_unreadable_progress_is_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match="delivery progress is not readable"):
+        DeliveryProgress.from_json(text)

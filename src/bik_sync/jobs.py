@@ -55,6 +55,12 @@ class BatchCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchStatus:
+    counted: bool
+    progress: str | None = None  # what earlier receives of this message settled, as saved
+
+
+@dataclass(frozen=True, slots=True)
 class JobState:
     job_id: str
     bucket: str
@@ -165,11 +171,51 @@ class JobStore:
             ExpressionAttributeValues=_serialise({":lease": int(self._clock() + lease_s)}),
         )
 
-    def batch_counted(self, job_id: str, batch: int) -> bool:
+    def batch_status(self, job_id: str, batch: int, digest: str = "") -> BatchStatus:
+        """Whether this batch is counted, and what earlier receives of this message body settled.
+
+        Progress saved for another body under the same job and batch (an ingest run again after a
+        settings change) is not this message's: it is ignored, and every record is sent.
+        """
         item = self._db.get_item(
             TableName=self._table, Key=_serialise({"pk": _batch_pk(job_id, batch)}), ConsistentRead=True
-        )
-        return "Item" in item
+        ).get("Item")
+        if item is None:
+            return BatchStatus(counted=False)
+        doc = {k: _de.deserialize(v) for k, v in item.items()}
+        if doc.get("counted"):
+            return BatchStatus(counted=True)
+        if "progress" not in doc:
+            return BatchStatus(counted=False)
+        if doc.get("digest") != digest:
+            logger.warning("delivery progress belongs to another message body; ignored")
+            return BatchStatus(counted=False)
+        return BatchStatus(counted=False, progress=str(doc["progress"]))
+
+    def save_progress(self, job_id: str, batch: int, digest: str, progress: str) -> None:
+        """Keep what this receive settled, so that the next receive of the batch sends only the rest.
+
+        Two deliveries of one message at once may overwrite each other's progress: the loser's
+        records are then sent again, which BIK takes as updates. The batch is still counted once.
+        """
+        if len(progress) > MAX_PROGRESS_CHARS:
+            logger.warning("delivery progress too large to keep; the retry sends every record")
+            return
+        # Once the batch is counted its progress is of no use: the condition keeps the item small.
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self._table,
+                Key=_serialise({"pk": _batch_pk(job_id, batch)}),
+                UpdateExpression="SET digest = :digest, progress = :progress, expiresAt = :expires",
+                ConditionExpression="attribute_not_exists(counted)",
+                ExpressionAttributeValues=_serialise(
+                    {
+                        ":digest": digest,
+                        ":progress": progress,
+                        ":expires": int(self._clock() + JOB_TTL_S),
+                    }
+                ),
+            )
 
     def release(self, job_id: str) -> None:
         """Give up an ingest lease early (the ingest failed and its event will be retried)."""
@@ -268,12 +314,17 @@ class JobStore:
             self._db.transact_write_items(
                 TransactItems=[
                     {
-                        "Put": {
+                        # The batch's item: its delivery progress (if any) gives way to the mark.
+                        "Update": {
                             "TableName": self._table,
-                            "Item": _serialise(
-                                {"pk": f"{_job_pk(job_id)}#batch#{batch}", "expiresAt": int(now + JOB_TTL_S)}
+                            "Key": _serialise({"pk": _batch_pk(job_id, batch)}),
+                            "UpdateExpression": (
+                                "SET counted = :yes, expiresAt = :expires REMOVE progress, digest"
                             ),
-                            "ConditionExpression": "attribute_not_exists(pk)",
+                            "ConditionExpression": "attribute_not_exists(counted)",
+                            "ExpressionAttributeValues": _serialise(
+                                {":yes": True, ":expires": int(now + JOB_TTL_S)}
+                            ),
                         }
                     },
                     {
@@ -293,37 +344,6 @@ class JobStore:
                 return None
             raise
         return self.get(job_id)
-
-    def load_progress(self, job_id: str, batch: int, digest: str) -> str | None:
-        """What earlier receives of this batch settled (as saved), or None: none saved, or saved for
-        another message body under the same job and batch (an ingest run again after a settings change)."""
-        item = self._db.get_item(
-            TableName=self._table, Key=_serialise({"pk": _progress_pk(job_id, batch)}), ConsistentRead=True
-        ).get("Item")
-        if item is None:
-            return None
-        doc = {k: _de.deserialize(v) for k, v in item.items()}
-        if doc.get("digest") != digest:
-            logger.warning("delivery progress belongs to another message body; ignored")
-            return None
-        return str(doc.get("progress", ""))
-
-    def save_progress(self, job_id: str, batch: int, digest: str, progress: str) -> None:
-        """Keep what this receive settled, so that the next receive of the batch sends only the rest.
-
-        Two deliveries of one message at once may overwrite each other's progress: the loser's
-        records are then sent again, which BIK takes as updates. The batch is still counted once.
-        """
-        if len(progress) > MAX_PROGRESS_CHARS:
-            logger.warning("delivery progress too large to keep; the retry sends every record")
-            return
-        item = {
-            "pk": _progress_pk(job_id, batch),
-            "digest": digest,
-            "progress": progress,
-            "expiresAt": int(self._clock() + JOB_TTL_S),
-        }
-        self._db.put_item(TableName=self._table, Item=_serialise(item))
 
     def claim_report(self, job_id: str) -> bool:
         try:
@@ -354,10 +374,6 @@ def _job_pk(job_id: str) -> str:
 
 def _batch_pk(job_id: str, batch: int) -> str:
     return f"job#{job_id}#batch#{batch}"
-
-
-def _progress_pk(job_id: str, batch: int) -> str:
-    return f"{_batch_pk(job_id, batch)}#progress"
 
 
 def _iso(epoch: float) -> str:

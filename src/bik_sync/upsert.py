@@ -152,11 +152,12 @@ def process_message(
         job_id=job.job_id, correlation_id=job.job_id, batch=job.batch, message_id=message_id
     )
     try:
-        if deps.jobs.batch_counted(job.job_id, job.batch):
+        digest = hashlib.sha256(body.encode()).hexdigest()[:32]
+        status = deps.jobs.batch_status(job.job_id, job.batch, digest)
+        if status.counted:
             _already_counted(job, deps)
         else:
-            digest = hashlib.sha256(body.encode()).hexdigest()[:32]
-            _process(message.records, job, last_try, deps, deadline, in_flight, digest)
+            _process(message.records, job, last_try, deps, deadline, in_flight, digest, status.progress)
     finally:
         logger.thread_safe_clear_keys()
 
@@ -176,7 +177,9 @@ def _process(
     deadline: float,
     in_flight: int,
     digest: str,
+    saved_progress: str | None,
 ) -> None:
+    """Check and deliver one batch, resuming from what earlier receives of this message settled."""
     options = ReadOptions(
         default_region=deps.settings.default_phone_region, phone_format=deps.settings.phone_format
     )
@@ -191,7 +194,7 @@ def _process(
             valid.append(record)
             valid_rows.append(row)
 
-    progress = _load_progress(deps, job, digest, len(valid))
+    progress = _resume(saved_progress, len(valid))
     pending = progress.pending(len(valid))
     attempt = _deliver([valid[i] for i in pending], deps, deadline, in_flight)
     settled_before = len(progress.settled)
@@ -236,8 +239,7 @@ def _process(
     write_report_if_complete(state, deps.jobs, deps.s3)
 
 
-def _load_progress(deps: WorkerDeps, job: JobMeta, digest: str, records: int) -> DeliveryProgress:
-    saved = deps.jobs.load_progress(job.job_id, job.batch, digest)
+def _resume(saved: str | None, records: int) -> DeliveryProgress:
     if saved is None:
         return DeliveryProgress()
     try:

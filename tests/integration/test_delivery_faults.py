@@ -29,11 +29,11 @@ def customers(count: int, seed: int, bad_every: int = 0) -> tuple[bytes, int]:
 def test_every_row_is_accounted_once_under_errors_throttling_resets_and_garbage(user):
     # Given BIK answering 20% errors, 429 bursts, dropped connections, broken 200s (the batch was
     # stored, the reply is garbage), a few hangs, and refusing any batch that holds one poisoned
-    # record (the batch must be split to isolate it). 5,000 rows: ~100 requests, so that every kind
-    # of fault is all but sure to be served. A piece of a batch fails for good only if all
-    # 3 receives x 5 attempts fail (0.42^15, about 2 in 10^6): what a receive settled is kept, so a
-    # retry sends only the rest.
-    body, valid = customers(5000, seed=7, bad_every=97)
+    # record (the batch must be split to isolate it). 10,000 rows: ~200 requests, so that each kind
+    # of fault is all but sure to be served (a 5% one is missed once in 30,000 runs). A piece of a
+    # batch fails for good only if all 3 receives x 6 attempts fail (0.42^18, 2 in 10^7): what a
+    # receive settled is kept, so a retry sends only the rest.
+    body, valid = customers(10_000, seed=7, bad_every=97)
     poisoned = "c7-1500@example.in"
     user.bik(
         "POST",
@@ -52,13 +52,13 @@ def test_every_row_is_accounted_once_under_errors_throttling_resets_and_garbage(
     user.upload("incoming/stormy.csv", body)
     report = user.report("reports/incoming/stormy.csv.json", timeout_s=240)
     # Then BIK holds exactly the valid records but the poisoned one, the poisoned one is a reject
-    # with BIK's reason, and the report accounts for each of the 5,000 rows once
+    # with BIK's reason, and the report accounts for each of the 10,000 rows once
     assert {u["email"] for u in user.bik("GET", "/__emulator/users")} == {
-        f"c7-{i}@example.in" for i in range(5000) if i % 97
+        f"c7-{i}@example.in" for i in range(10_000) if i % 97
     } - {poisoned}
-    assert (report["rows"], report["failed"], report["failed_files"]) == (5000, 0, [])
+    assert (report["rows"], report["failed"], report["failed_files"]) == (10_000, 0, [])
     assert report["created"] + report["updated"] == valid - 1
-    assert (report["rejected"], report["rejected_by_bik"]) == (5000 - valid + 1, 1)
+    assert (report["rejected"], report["rejected_by_bik"]) == (10_000 - valid + 1, 1)
     assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
     rejected_by_bik = [
         json.loads(line)

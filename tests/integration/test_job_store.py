@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from bik_sync.jobs import BatchCounts, JobStore, StartOutcome
+from bik_sync.jobs import BatchCounts, BatchStatus, JobStore, StartOutcome
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_a_batch_is_counted_once_however_often_it_is_delivered(jobs):
     again = jobs.record_batch(job, 1, BatchCounts(created=100))
     # Then the second time counts nothing, and the job completes only with batch 2
     assert first is not None and (first.created, first.batches_done, first.complete) == (100, 1, False)
-    assert again is None and jobs.batch_counted(job, 1) and not jobs.batch_counted(job, 2)
+    assert again is None and jobs.batch_status(job, 1).counted and not jobs.batch_status(job, 2).counted
     last = jobs.record_batch(job, 2, BatchCounts(created=60, updated=30, rejected_by_bik=10))
     assert last is not None and last.complete
     report = last.report(finished_at="t")
@@ -114,28 +114,34 @@ def test_a_huge_job_lists_its_first_files_and_counts_them_all(jobs):
 def test_delivery_progress_is_kept_per_batch_for_the_same_message_body(jobs):
     # Given progress saved for batch 2 of a job, for one message body
     job_id = new_job()
+    open_job(jobs, job_id)
     jobs.save_progress(job_id, 2, "digest-a", '{"settled":[[0,5]]}')
-    # Then the same batch of the same body finds it, and anything else finds none
-    assert jobs.load_progress(job_id, 2, "digest-a") == '{"settled":[[0,5]]}'
-    assert jobs.load_progress(job_id, 2, "digest-b") is None
-    assert jobs.load_progress(job_id, 3, "digest-a") is None
+    # Then the same batch of the same body finds it, and anything else finds none; none is counted
+    assert jobs.batch_status(job_id, 2, "digest-a") == BatchStatus(
+        counted=False, progress='{"settled":[[0,5]]}'
+    )
+    assert jobs.batch_status(job_id, 2, "digest-b") == BatchStatus(counted=False)
+    assert jobs.batch_status(job_id, 3, "digest-a") == BatchStatus(counted=False)
     # And a later receive's progress replaces it
     jobs.save_progress(job_id, 2, "digest-a", '{"settled":[[0,9]]}')
-    assert jobs.load_progress(job_id, 2, "digest-a") == '{"settled":[[0,9]]}'
+    assert jobs.batch_status(job_id, 2, "digest-a").progress == '{"settled":[[0,9]]}'
 
 
 def test_progress_too_large_for_an_item_is_not_kept(jobs):
     job_id = new_job()
     jobs.save_progress(job_id, 1, "d", "x" * 300_001)
-    assert jobs.load_progress(job_id, 1, "d") is None
+    assert jobs.batch_status(job_id, 1, "d") == BatchStatus(counted=False)
 
 
-def test_progress_does_not_count_a_batch(jobs):
+def test_counting_a_batch_with_progress_counts_it_once_and_drops_the_progress(jobs):
     # Given a job whose batch 1 has progress but no final outcome yet
     job_id = new_job()
     open_job(jobs, job_id)
     jobs.save_progress(job_id, 1, "d", "{}")
-    # Then the batch is not counted, and counting it still works once
-    assert not jobs.batch_counted(job_id, 1)
-    assert jobs.record_batch(job_id, 1, BatchCounts(created=3)) is not None
-    assert jobs.batch_counted(job_id, 1)
+    # When it is counted, twice
+    first = jobs.record_batch(job_id, 1, BatchCounts(created=3))
+    second = jobs.record_batch(job_id, 1, BatchCounts(created=3))
+    # Then it counts once, and later progress (a late delivery) is not kept for a counted batch
+    assert first is not None and first.created == 3 and second is None
+    jobs.save_progress(job_id, 1, "d", "{}")
+    assert jobs.batch_status(job_id, 1, "d") == BatchStatus(counted=True)

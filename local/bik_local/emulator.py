@@ -249,7 +249,16 @@ def find_value(records: list[object], wanted: str) -> str | None:
 
 def _fresh_counters() -> dict[str, int]:
     return dict.fromkeys(
-        ("requests", "upsert_requests", "records_received", "created", "updated", "invalid"), 0
+        (
+            "requests",
+            "upsert_requests",
+            "upsert_peak_in_flight",
+            "records_received",
+            "created",
+            "updated",
+            "invalid",
+        ),
+        0,
     )
 
 
@@ -269,6 +278,7 @@ class _Backend:
         self._index: dict[tuple[str, str], int] = {}
         self._counters = _fresh_counters()
         self._served = dict.fromkeys(FAULT_NAMES, 0)
+        self._in_flight = 0
 
     # connections, so stop() can release keep-alive and hung ones at once
     def track(self, connection: socket.socket) -> None:
@@ -328,6 +338,20 @@ class _Backend:
         with self._lock:
             for name in names:
                 self._counters[name] += 1
+
+    @contextlib.contextmanager
+    def upsert_in_flight(self) -> Iterator[None]:
+        """Count an upsert request as under way, for ``upsert_peak_in_flight`` (the pressure on BIK)."""
+        with self._lock:
+            self._in_flight += 1
+            self._counters["upsert_peak_in_flight"] = max(
+                self._counters["upsert_peak_in_flight"], self._in_flight
+            )
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def served(self, fault: str) -> None:
         with self._lock:
@@ -550,7 +574,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = self._path()
         if path == UPSERT_PATH:
-            self._upsert(body)
+            with self.backend.upsert_in_flight():
+                self._upsert(body)
         elif path == AUTH_PATH:
             self.backend.count("requests")
             if self._authorized():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -195,16 +196,22 @@ def deliver(
     if batches:
         executor = ThreadPoolExecutor(max_workers=min(max_in_flight, len(batches)), thread_name_prefix="bik")
         pending: dict[Future[BatchResult], list[int]] = {}
+        # Batches are handed to the pool only as requests finish, so that an auth failure stops
+        # everything not yet under way, and each body is built just before it is sent.
+        waiting = deque(batches)
 
-        def submit(batch: list[int]) -> None:
-            body = BODY_PREFIX + b",".join(encoded[i] for i in batch) + BODY_SUFFIX
-            future = executor.submit(client.upsert, [records[i] for i in batch], deadline=deadline, body=body)
-            pending[future] = batch
+        def fill() -> None:
+            while waiting and len(pending) < max_in_flight:
+                batch = waiting.popleft()
+                body = BODY_PREFIX + b",".join(encoded[i] for i in batch) + BODY_SUFFIX
+                future = executor.submit(
+                    client.upsert, [records[i] for i in batch], deadline=deadline, body=body
+                )
+                pending[future] = batch
 
         auth_failure = ""
         try:
-            for batch in batches:
-                submit(batch)
+            fill()
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -218,18 +225,19 @@ def deliver(
                         elif auth_failure:
                             outcome.failed.extend((i, auth_failure) for i in batch)
                         else:
+                            # The halves go first: a split batch is finished before new ones start.
                             splits += 1
                             middle = len(batch) // 2
-                            submit(batch[:middle])
-                            submit(batch[middle:])
+                            waiting.appendleft(batch[middle:])
+                            waiting.appendleft(batch[:middle])
                     except AuthFailed as exc:
                         _count_requests(outcome, exc)
                         auth_failure = exc.message
                         outcome.failed.extend((i, exc.message) for i in batch)
                         # Nothing more can go in with these credentials: fail what has not started.
                         unsent = f"not sent: {exc.message}"
-                        for queued in [f for f in pending if f.cancel()]:
-                            outcome.failed.extend((i, unsent) for i in pending.pop(queued))
+                        while waiting:
+                            outcome.failed.extend((i, unsent) for i in waiting.popleft())
                     except BikError as exc:  # RetryableFailure, UnexpectedStatus: try again later
                         _count_requests(outcome, exc)
                         outcome.failed.extend((i, exc.message) for i in batch)
@@ -241,6 +249,8 @@ def deliver(
                         outcome.rejected.extend(
                             (batch[j] if j >= 0 else -1, reason) for j, reason in result.rejected
                         )
+                if not auth_failure:
+                    fill()
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 

@@ -202,15 +202,15 @@ def test_a_poisoned_batch_is_bisected_so_only_the_poisoned_records_are_rejected(
 
 
 def test_latency_is_absorbed_by_sending_batches_concurrently(emulator: Emulator) -> None:
-    # Given 100 ms per request, 16 batches and 8 in flight
-    emulator.set_faults(latency_ms=100)
-    started = time.monotonic()
+    # Given 300 ms per request, 16 batches and 8 in flight
+    emulator.set_faults(latency_ms=300)
 
     outcome = deliver(customers(1600), make_client(emulator), max_in_flight=8, deadline=time.monotonic() + 30)
 
-    # Then it took about two round trips, not sixteen
+    # Then BIK saw 8 requests under way at once, never more (speed itself is `make bench`'s job)
     assert outcome.created == 1600
-    assert time.monotonic() - started < 0.8
+    state = emulator.state()
+    assert (state["upsert_requests"], state["upsert_peak_in_flight"]) == (16, 8)
 
 
 # -- token rotation ---------------------------------------------------------------------------------

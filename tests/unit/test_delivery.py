@@ -203,7 +203,7 @@ def test_a_record_that_cannot_be_encoded_as_json_is_rejected_and_the_rest_go_in(
 
 
 def test_at_most_max_in_flight_batches_are_sent_at_once_and_that_many_are_reached() -> None:
-    client = ScriptedClient(all_created, hold_s=0.05)
+    client = ScriptedClient(all_created, hold_s=0.1)
 
     outcome = deliver(people(2000), client, batch_size=100, max_in_flight=4, deadline=far())
 
@@ -212,17 +212,16 @@ def test_at_most_max_in_flight_batches_are_sent_at_once_and_that_many_are_reache
     assert outcome.created == 2000
 
 
-def test_sending_concurrently_is_faster_than_one_at_a_time() -> None:
-    serial, parallel = ScriptedClient(all_created, 0.02), ScriptedClient(all_created, 0.02)
+def test_one_in_flight_sends_one_batch_at_a_time_and_eight_send_eight_at_once() -> None:
+    # Speed itself is measured by `make bench`; here, how many requests overlap.
+    # Each request is held long enough that the eighth has surely started before the first ends.
+    serial, parallel = ScriptedClient(all_created, 0.01), ScriptedClient(all_created, 0.2)
 
-    started = time.monotonic()
     deliver(people(1600), serial, max_in_flight=1, deadline=far())
-    serial_s = time.monotonic() - started
-    started = time.monotonic()
     deliver(people(1600), parallel, max_in_flight=8, deadline=far())
-    parallel_s = time.monotonic() - started
 
-    assert parallel_s < serial_s / 3
+    assert (serial.calls, serial.peak) == (16, 1)
+    assert (parallel.calls, parallel.peak) == (16, 8)
 
 
 # -- 400s are bisected ------------------------------------------------------------------------------
@@ -329,7 +328,8 @@ def test_an_auth_failure_fails_that_batch_and_the_unsent_ones_but_keeps_answers_
     assert outcome.created == 100
     assert [i for i, _ in outcome.failed] == list(range(100, 500))
     assert all("401" in reason for _, reason in outcome.failed)
-    assert calls <= 3  # the one request already under way may finish; the rest are never sent
+    # And with one request in flight, nothing is sent after the refusal: batches start only as others end
+    assert calls == 2
 
 
 def test_with_the_deadline_already_passed_nothing_is_sent_and_every_record_is_failed() -> None:

@@ -57,7 +57,9 @@ class BatchCounts:
 @dataclass(frozen=True, slots=True)
 class BatchStatus:
     counted: bool
-    progress: str | None = None  # what earlier receives of this message settled, as saved
+    # What an earlier receive settled (as saved), and the digest of the records it was saved for.
+    digest: str = ""
+    progress: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,26 +173,15 @@ class JobStore:
             ExpressionAttributeValues=_serialise({":lease": int(self._clock() + lease_s)}),
         )
 
-    def batch_status(self, job_id: str, batch: int, digest: str = "") -> BatchStatus:
-        """Whether this batch is counted, and what earlier receives of this message body settled.
-
-        Progress saved for another body under the same job and batch (an ingest run again after a
-        settings change) is not this message's: it is ignored, and every record is sent.
-        """
+    def batch_status(self, job_id: str, batch: int) -> BatchStatus:
+        """Whether this batch is counted and, if not, the delivery progress its last receive saved."""
         item = self._db.get_item(
             TableName=self._table, Key=_serialise({"pk": _batch_pk(job_id, batch)}), ConsistentRead=True
         ).get("Item")
-        if item is None:
-            return BatchStatus(counted=False)
-        doc = {k: _de.deserialize(v) for k, v in item.items()}
+        doc = {k: _de.deserialize(v) for k, v in (item or {}).items()}
         if doc.get("counted"):
             return BatchStatus(counted=True)
-        if "progress" not in doc:
-            return BatchStatus(counted=False)
-        if doc.get("digest") != digest:
-            logger.warning("delivery progress belongs to another message body; ignored")
-            return BatchStatus(counted=False)
-        return BatchStatus(counted=False, progress=str(doc["progress"]))
+        return BatchStatus(counted=False, digest=str(doc.get("digest", "")), progress=doc.get("progress"))
 
     def save_progress(self, job_id: str, batch: int, digest: str, progress: str) -> None:
         """Keep what this receive settled, so that the next receive of the batch sends only the rest.

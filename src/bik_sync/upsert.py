@@ -31,9 +31,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bik_sync.bik_client import BikClient
+from bik_sync.bik_client import BikClient, encode_record
 from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver
-from bik_sync.jobs import BatchCounts, JobStore
+from bik_sync.jobs import BatchCounts, BatchStatus, JobStore
 from bik_sync.messages import JobMeta, MalformedMessage, parse_work_message
 from bik_sync.observability import add_metric, logger
 from bik_sync.records import JsonlRejectsWriter, ReadOptions, check_record
@@ -152,12 +152,11 @@ def process_message(
         job_id=job.job_id, correlation_id=job.job_id, batch=job.batch, message_id=message_id
     )
     try:
-        digest = hashlib.sha256(body.encode()).hexdigest()[:32]
-        status = deps.jobs.batch_status(job.job_id, job.batch, digest)
+        status = deps.jobs.batch_status(job.job_id, job.batch)
         if status.counted:
             _already_counted(job, deps)
         else:
-            _process(message.records, job, last_try, deps, deadline, in_flight, digest, status.progress)
+            _process(message.records, job, last_try, deps, deadline, in_flight, status)
     finally:
         logger.thread_safe_clear_keys()
 
@@ -176,8 +175,7 @@ def _process(
     deps: WorkerDeps,
     deadline: float,
     in_flight: int,
-    digest: str,
-    saved_progress: str | None,
+    status: BatchStatus,
 ) -> None:
     """Check and deliver one batch, resuming from what earlier receives of this message settled."""
     options = ReadOptions(
@@ -194,7 +192,8 @@ def _process(
             valid.append(record)
             valid_rows.append(row)
 
-    progress = _resume(saved_progress, len(valid))
+    digest = records_digest(valid)
+    progress = resume_progress(status, digest, len(valid))
     pending = progress.pending(len(valid))
     attempt = _deliver([valid[i] for i in pending], deps, deadline, in_flight)
     settled_before = len(progress.settled)
@@ -239,16 +238,29 @@ def _process(
     write_report_if_complete(state, deps.jobs, deps.s3)
 
 
-def _resume(saved: str | None, records: int) -> DeliveryProgress:
-    if saved is None:
+def records_digest(valid: list[dict[str, Any]]) -> str:
+    """Names the records as they are sent: progress applies only to the very same list."""
+    digest = hashlib.sha256()
+    for record in valid:
+        digest.update(encode_record(record))
+        digest.update(b"\n")
+    return digest.hexdigest()[:32]
+
+
+def resume_progress(status: BatchStatus, digest: str, records: int) -> DeliveryProgress:
+    if status.progress is None:
+        return DeliveryProgress()
+    if status.digest != digest:
+        # Same job and batch, other records (an ingest run again, or rules changed by a deploy).
+        logger.warning("delivery progress was saved for other records; every record is sent")
         return DeliveryProgress()
     try:
-        progress = DeliveryProgress.from_json(saved)
+        progress = DeliveryProgress.from_json(status.progress)
     except ValueError as exc:
         logger.warning("delivery progress ignored; every record is sent", reason=str(exc))
         return DeliveryProgress()
     if any(i >= records for i in progress.settled):
-        logger.warning("delivery progress does not fit the message; every record is sent")
+        logger.warning("delivery progress does not fit the records; every record is sent")
         return DeliveryProgress()
     logger.info("resuming batch", records_settled_before=len(progress.settled), records=records)
     return progress

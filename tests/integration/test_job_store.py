@@ -111,26 +111,23 @@ def test_a_huge_job_lists_its_first_files_and_counts_them_all(jobs):
     assert report["rejects_file_count"] == 151
 
 
-def test_delivery_progress_is_kept_per_batch_for_the_same_message_body(jobs):
-    # Given progress saved for batch 2 of a job, for one message body
+def test_delivery_progress_is_kept_per_batch_with_the_digest_of_its_records(jobs):
+    # Given progress saved for batch 2 of a job
     job_id = new_job()
     open_job(jobs, job_id)
     jobs.save_progress(job_id, 2, "digest-a", '{"settled":[[0,5]]}')
-    # Then the same batch of the same body finds it, and anything else finds none; none is counted
-    assert jobs.batch_status(job_id, 2, "digest-a") == BatchStatus(
-        counted=False, progress='{"settled":[[0,5]]}'
-    )
-    assert jobs.batch_status(job_id, 2, "digest-b") == BatchStatus(counted=False)
-    assert jobs.batch_status(job_id, 3, "digest-a") == BatchStatus(counted=False)
+    # Then batch 2 finds it with its digest, another batch finds none, and neither is counted
+    assert jobs.batch_status(job_id, 2) == BatchStatus(False, "digest-a", '{"settled":[[0,5]]}')
+    assert jobs.batch_status(job_id, 3) == BatchStatus(counted=False)
     # And a later receive's progress replaces it
-    jobs.save_progress(job_id, 2, "digest-a", '{"settled":[[0,9]]}')
-    assert jobs.batch_status(job_id, 2, "digest-a").progress == '{"settled":[[0,9]]}'
+    jobs.save_progress(job_id, 2, "digest-b", '{"settled":[[0,9]]}')
+    assert jobs.batch_status(job_id, 2) == BatchStatus(False, "digest-b", '{"settled":[[0,9]]}')
 
 
 def test_progress_too_large_for_an_item_is_not_kept(jobs):
     job_id = new_job()
     jobs.save_progress(job_id, 1, "d", "x" * 300_001)
-    assert jobs.batch_status(job_id, 1, "d") == BatchStatus(counted=False)
+    assert jobs.batch_status(job_id, 1) == BatchStatus(counted=False)
 
 
 def test_counting_a_batch_with_progress_counts_it_once_and_drops_the_progress(jobs):
@@ -144,4 +141,4 @@ def test_counting_a_batch_with_progress_counts_it_once_and_drops_the_progress(jo
     # Then it counts once, and later progress (a late delivery) is not kept for a counted batch
     assert first is not None and first.created == 3 and second is None
     jobs.save_progress(job_id, 1, "d", "{}")
-    assert jobs.batch_status(job_id, 1, "d") == BatchStatus(counted=True)
+    assert jobs.batch_status(job_id, 1) == BatchStatus(counted=True)

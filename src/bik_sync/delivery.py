@@ -194,7 +194,9 @@ def deliver(
     splits = 0
 
     if batches:
-        executor = ThreadPoolExecutor(max_workers=min(max_in_flight, len(batches)), thread_name_prefix="bik")
+        # As many threads as requests may be in flight (they start lazily): the halves of a split
+        # batch go out side by side, and nothing waits inside the pool where a 401 could not stop it.
+        executor = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="bik")
         pending: dict[Future[BatchResult], list[int]] = {}
         # Batches are handed to the pool only as requests finish, so that an auth failure stops
         # everything not yet under way, and each body is built just before it is sent.
@@ -238,6 +240,8 @@ def deliver(
                         unsent = f"not sent: {exc.message}"
                         while waiting:
                             outcome.failed.extend((i, unsent) for i in waiting.popleft())
+                        for queued in [f for f in pending if f.cancel()]:  # none, while pool = window
+                            outcome.failed.extend((i, unsent) for i in pending.pop(queued))
                     except BikError as exc:  # RetryableFailure, UnexpectedStatus: try again later
                         _count_requests(outcome, exc)
                         outcome.failed.extend((i, exc.message) for i in batch)

@@ -28,6 +28,8 @@ _ser = TypeSerializer()
 _de = TypeDeserializer()
 JOB_TTL_S = 30 * 24 * 3600
 LISTED_BATCH_FILES = 100
+# A batch's item is either its delivery progress (with a digest) or, once counted, its count mark.
+_NOT_COUNTED = "attribute_not_exists(pk) OR attribute_exists(digest)"
 # Progress larger than this is not kept (the retry then sends everything again): items stay < 400 KB.
 MAX_PROGRESS_CHARS = 300_000
 
@@ -178,10 +180,13 @@ class JobStore:
         item = self._db.get_item(
             TableName=self._table, Key=_serialise({"pk": _batch_pk(job_id, batch)}), ConsistentRead=True
         ).get("Item")
-        doc = {k: _de.deserialize(v) for k, v in (item or {}).items()}
-        if doc.get("counted"):
+        if item is None:
+            return BatchStatus(counted=False)
+        doc = {k: _de.deserialize(v) for k, v in item.items()}
+        # An item without progress is a count mark (also one written before marks held progress).
+        if "digest" not in doc:
             return BatchStatus(counted=True)
-        return BatchStatus(counted=False, digest=str(doc.get("digest", "")), progress=doc.get("progress"))
+        return BatchStatus(counted=False, digest=str(doc["digest"]), progress=doc.get("progress"))
 
     def save_progress(self, job_id: str, batch: int, digest: str, progress: str) -> None:
         """Keep what this receive settled, so that the next receive of the batch sends only the rest.
@@ -198,7 +203,7 @@ class JobStore:
                 TableName=self._table,
                 Key=_serialise({"pk": _batch_pk(job_id, batch)}),
                 UpdateExpression="SET digest = :digest, progress = :progress, expiresAt = :expires",
-                ConditionExpression="attribute_not_exists(counted)",
+                ConditionExpression=_NOT_COUNTED,
                 ExpressionAttributeValues=_serialise(
                     {
                         ":digest": digest,
@@ -312,7 +317,7 @@ class JobStore:
                             "UpdateExpression": (
                                 "SET counted = :yes, expiresAt = :expires REMOVE progress, digest"
                             ),
-                            "ConditionExpression": "attribute_not_exists(counted)",
+                            "ConditionExpression": _NOT_COUNTED,
                             "ExpressionAttributeValues": _serialise(
                                 {":yes": True, ":expires": int(now + JOB_TTL_S)}
                             ),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bik_sync.bik_client import BikClient, encode_record
+from bik_sync.bik_client import BikClient
 from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver
 from bik_sync.jobs import BatchCounts, BatchStatus, JobStore
 from bik_sync.messages import JobMeta, MalformedMessage, parse_work_message
@@ -239,10 +240,14 @@ def _process(
 
 
 def records_digest(valid: list[dict[str, Any]]) -> str:
-    """Names the records as they are sent: progress applies only to the very same list."""
+    """Names the records as they are sent: progress applies only to the very same list.
+
+    ASCII JSON, so that a record BIK's encoding refuses (a lone surrogate) still has a digest:
+    delivery rejects that one record, the message goes on.
+    """
     digest = hashlib.sha256()
     for record in valid:
-        digest.update(encode_record(record))
+        digest.update(json.dumps(record, separators=(",", ":"), default=str).encode("ascii"))
         digest.update(b"\n")
     return digest.hexdigest()[:32]
 

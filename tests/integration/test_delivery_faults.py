@@ -155,6 +155,26 @@ def test_a_retry_sends_only_what_bik_has_not_settled_and_failed_holds_only_the_u
     assert (reject["email"], reject["_row"]) == ("poison@example.in", 1)
 
 
+def test_a_record_holding_a_lone_surrogate_is_rejected_alone_and_its_reject_reads_back(user):
+    # Given a message whose first record holds a lone surrogate (valid JSON text, not valid UTF-8)
+    records = [
+        {"firstName": "\ud800", "lastName": "Shah", "email": "odd@example.in"},
+        {"firstName": "Asha", "lastName": "Shah", "email": "asha@example.in"},
+    ]
+    message_id = user.send(json.dumps({"userProperties": records}))
+    # When it is delivered
+    report = user.report(f"reports/sqs/{message_id}.json")
+    # Then that record is a reject with the reason, written so that it reads back as it came
+    assert (report["created"], report["rejected_invalid"], report["failed"]) == (1, 1, 0)
+    [rejects_key] = report["rejects_files"]
+    [reject] = [json.loads(line) for line in user.text(rejects_key).splitlines()]
+    assert reject == {
+        **records[0],
+        "_row": 1,
+        "_error": '"firstName" must be valid Unicode text (it holds a lone surrogate)',
+    }
+
+
 def test_rotated_token_is_picked_up_from_secrets_manager(user):
     # Given the secret is rotated in Secrets Manager and BIK now accepts only the new token
     secrets = user.stack.client("secretsmanager")

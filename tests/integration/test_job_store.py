@@ -142,3 +142,17 @@ def test_counting_a_batch_with_progress_counts_it_once_and_drops_the_progress(jo
     assert first is not None and first.created == 3 and second is None
     jobs.save_progress(job_id, 1, "d", "{}")
     assert jobs.batch_status(job_id, 1) == BatchStatus(counted=True)
+
+
+def test_a_count_mark_without_progress_is_counted_and_takes_no_progress(jobs, stack):
+    # Given a batch marked counted as marks were first written: an item with the key alone
+    job_id = new_job()
+    open_job(jobs, job_id)
+    stack.client("dynamodb").put_item(
+        TableName=stack.info["jobs_table"], Item={"pk": {"S": f"job#{job_id}#batch#1"}}
+    )
+    # Then it is counted: it is not counted again, and no progress is kept for it
+    assert jobs.batch_status(job_id, 1) == BatchStatus(counted=True)
+    assert jobs.record_batch(job_id, 1, BatchCounts(created=3)) is None
+    jobs.save_progress(job_id, 1, "d", "{}")
+    assert jobs.batch_status(job_id, 1) == BatchStatus(counted=True)

@@ -224,6 +224,20 @@ def test_one_in_flight_sends_one_batch_at_a_time_and_eight_send_eight_at_once() 
     assert (parallel.calls, parallel.peak) == (16, 8)
 
 
+def test_the_halves_of_a_refused_batch_are_sent_side_by_side() -> None:
+    # Given one batch that BIK refuses whole (a poisoned record), and two requests allowed in flight
+    def answer(records: Sequence[Mapping[str, Any]]) -> BatchResult:
+        if len(records) == 100:
+            raise BadRequest('"city" contains an invalid value', attempts=1, retries=0)
+        return all_created(records)
+
+    client = ScriptedClient(answer, hold_s=0.2)
+    # When it is delivered
+    outcome = deliver(people(100), client, max_in_flight=2, deadline=far())
+    # Then both halves went out at once, not one after the other
+    assert (client.calls, client.peak, outcome.created) == (3, 2, 100)
+
+
 # -- 400s are bisected ------------------------------------------------------------------------------
 
 

@@ -33,3 +33,10 @@ def test_unreadable_or_ill_fitting_progress_is_ignored() -> None:
 
 def test_no_saved_progress_means_a_fresh_start() -> None:
     assert resume_progress(BatchStatus(counted=False), records_digest(RECORDS), 4).pending(4) == [0, 1, 2, 3]
+
+
+def test_a_record_bik_cannot_encode_still_has_a_digest() -> None:
+    # A lone surrogate passes the checks but not UTF-8: delivery rejects that record alone, so the
+    # digest must not fail on it first.
+    odd = [*RECORDS, {"firstName": "\ud800", "lastName": "B", "email": "odd@example.in"}]
+    assert records_digest(odd) != records_digest(RECORDS)

@@ -110,4 +110,5 @@ def _json_line(source: Any, number: int | None, error: str) -> bytes:
         line = {RAW_KEY: source}
     line[ROW_KEY] = number
     line[ERROR_KEY] = error
-    return (json.dumps(line, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    # A lone surrogate (from a JSON escape) is written back as the same escape, so the line re-reads.
+    return (json.dumps(line, ensure_ascii=False, default=str) + "\n").encode("utf-8", "backslashreplace")

@@ -72,6 +72,23 @@ def _region(value: Any) -> str | None:
         return region
 
 
+def _is_text(value: Any) -> bool:
+    """False for a string (or a list of them) holding a lone surrogate, which UTF-8 cannot encode."""
+    if isinstance(value, list):
+        return all(_is_text(item) for item in value)
+    if not isinstance(value, str) or value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def text_message(field: str) -> str:
+    return f'"{field}" must be valid Unicode text (it holds a lone surrogate)'
+
+
 def _finish(record: dict[str, Any], errors: list[str]) -> Result:
     has_identity = "phoneNumber" in record or "email" in record or "partnerCustomerId" in record
     if not has_identity and not any(error.startswith(_IDENTITY_PREFIXES) for error in errors):
@@ -132,6 +149,8 @@ class RecordBuilder:
             else:
                 if field in _REQUIRED:
                     errors.append(required_message(field))
+        # JSON escapes can spell a lone surrogate ("\ud800"): valid JSON, but no UTF-8 can carry it.
+        errors += [text_message(field) for field, value in record.items() if not _is_text(value)]
         errors += unknown
         return _finish(record, errors)
 

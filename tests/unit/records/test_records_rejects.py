@@ -195,3 +195,11 @@ def test_json_rejects_read_back_with_the_same_objects(records: list[dict[str, st
     _, again = read_bytes(out.getvalue(), "rejects.jsonl")
     assert [{k: v for k, v in row.source.items() if not k.startswith("_")} for row in again] == records
     assert [row.errors for row in again] == [row.errors for row in rows]
+
+
+def test_a_json_reject_holding_a_lone_surrogate_is_written_as_its_escape_and_reads_back() -> None:
+    out = io.BytesIO()
+    JsonlRejectsWriter(out).write(3, {"firstName": "A\ud800"}, "bad text")
+    line = out.getvalue()
+    assert b"\\ud800" in line
+    assert json.loads(line) == {"firstName": "A\ud800", "_row": 3, "_error": "bad text"}

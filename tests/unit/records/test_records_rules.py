@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import phonenumbers
 import pytest
 from hypothesis import given, settings
@@ -29,6 +31,18 @@ def test_a_valid_api_record_comes_back_normalised() -> None:
         "phoneNumber": "+919811122233",
         "email": "asha@example.in",
     }
+
+
+def test_a_lone_surrogate_from_a_json_escape_is_rejected_in_a_name_or_a_tag() -> None:
+    # json.loads('"\\ud800"') gives a string no UTF-8 can carry: BIK could never receive it
+    _, errors = check_record({**VALID, "firstName": "A\ud800", "tags": ["ok", "\udfff"]})
+    assert errors == (
+        '"firstName" must be valid Unicode text (it holds a lone surrogate)',
+        '"tags" must be valid Unicode text (it holds a lone surrogate)',
+    )
+    # And a proper pair (an emoji written as two escapes) is fine
+    record, errors = check_record({**VALID, "firstName": json.loads('"Asha \\ud83d\\ude00"')})
+    assert errors == () and record is not None and record["firstName"] == "Asha \U0001f600"
 
 
 def test_each_problem_gets_one_api_style_message_in_field_order() -> None:

@@ -169,7 +169,14 @@ class SerialisedMotoServer:
         self._server.shutdown()
 
 
-def serve(moto_port: int, bik_port: int, token: str, ready_file: Path | None, stop: threading.Event) -> None:
+def serve(
+    moto_port: int,
+    bik_port: int,
+    token: str,
+    ready_file: Path | None,
+    stop: threading.Event,
+    emulator_seed: int | None = None,
+) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
@@ -177,7 +184,7 @@ def serve(moto_port: int, bik_port: int, token: str, ready_file: Path | None, st
     moto = SerialisedMotoServer(moto_port)
     moto.start()
     endpoint = f"http://127.0.0.1:{moto_port}"
-    emulator = start_emulator(port=bik_port, token=token)
+    emulator = start_emulator(port=bik_port, token=token, seed=emulator_seed)
     try:
         urls = create_resources(endpoint, token)
         os.environ.update(lambda_environment(endpoint, urls, emulator.url))
@@ -221,11 +228,21 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--bik-port", type=int, default=0, help="BIK emulator port (default: a free one)")
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="the BIK token stored in the secret")
     parser.add_argument("--ready-file", type=Path, help="write the endpoints here (JSON) once ready")
+    parser.add_argument(
+        "--emulator-seed", type=int, help="seed the emulator's fault draws (re-applied on each reset)"
+    )
     args = parser.parse_args(list(argv))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    serve(args.moto_port or free_port(), args.bik_port or free_port(), args.token, args.ready_file, stop)
+    serve(
+        args.moto_port or free_port(),
+        args.bik_port or free_port(),
+        args.token,
+        args.ready_file,
+        stop,
+        args.emulator_seed,
+    )
     return 0
 
 
@@ -267,13 +284,20 @@ class StackDidNotStart(RuntimeError):
     pass
 
 
-def launch(log_path: Path, *, env: Mapping[str, str] | None = None, timeout_s: float = 60.0) -> RunningStack:
+def launch(
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = 60.0,
+    emulator_seed: int | None = None,
+) -> RunningStack:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     ready = log_path.with_suffix(".ready.json")
     ready.unlink(missing_ok=True)
     log: IO[bytes] = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bik_local.stack", "--ready-file", str(ready)],
+        [sys.executable, "-m", "bik_local.stack", "--ready-file", str(ready)]
+        + ([] if emulator_seed is None else ["--emulator-seed", str(emulator_seed)]),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

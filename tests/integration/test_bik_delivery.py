@@ -16,7 +16,10 @@ from bik_sync.delivery import DeliveryOutcome, deliver
 pytestmark = pytest.mark.integration
 
 POISON = "poison-pill"
-READ_TIMEOUT_S = 0.5
+# Long enough that a slow machine never turns a reply into a retry (exact counts are asserted); the
+# tests with hangs use HANG_READ_TIMEOUT_S, so a hang costs little time.
+READ_TIMEOUT_S = 5.0
+HANG_READ_TIMEOUT_S = 0.5
 
 
 EMULATOR_SEED = 20240601  # the conftest's emulator fixture uses it
@@ -37,13 +40,15 @@ class SecretCache:
         return self.value
 
 
-def make_client(emulator: Emulator, tokens: SecretCache | None = None) -> BikClient:
+def make_client(
+    emulator: Emulator, tokens: SecretCache | None = None, read_timeout_s: float = READ_TIMEOUT_S
+) -> BikClient:
     return BikClient(
         emulator.url,
         tokens or SecretCache(emulator),
         allow_http=True,
         connect_timeout_s=1.0,
-        read_timeout_s=READ_TIMEOUT_S,
+        read_timeout_s=read_timeout_s,
         backoff_base_s=0.02,
         backoff_cap_s=0.5,
         max_attempts=6,
@@ -163,7 +168,8 @@ def test_with_a_transient_fault_on_every_valid_record_still_lands_exactly_once(
     records = customers(1500, invalid_every=97)
 
     # When the records are delivered (and what fails is sent again, as SQS would)
-    outcome, _ = deliver_like_sqs(records, make_client(emulator), batch_size=50, max_in_flight=8)
+    client = make_client(emulator, read_timeout_s=HANG_READ_TIMEOUT_S)
+    outcome, _ = deliver_like_sqs(records, client, batch_size=50, max_in_flight=8)
 
     # Then the fault was really served, retried through, and every record accounted once
     assert emulator.state()["faults_served"][fault] > 0
@@ -173,18 +179,19 @@ def test_with_a_transient_fault_on_every_valid_record_still_lands_exactly_once(
 
 
 def test_a_retry_after_from_a_429_is_waited_out(emulator: Emulator) -> None:
-    # Given every request is throttled for a second, with Retry-After 0.4 s
-    emulator.set_faults(throttle_rate=1.0, retry_after_s=0.4)
-    threading.Timer(0.3, lambda: emulator.set_faults(throttle_rate=0.0)).start()
+    # Given half the requests throttled with Retry-After 0.4 s: the seeded draws throttle the first
+    # two requests and let the third through
+    emulator.set_faults(throttle_rate=0.5, retry_after_s=0.4)
+    client = make_client(emulator)
     started = time.monotonic()
 
     # When one batch is sent
-    outcome = deliver(customers(10), make_client(emulator), deadline=time.monotonic() + 10)
+    outcome = deliver(customers(10), client, deadline=time.monotonic() + 10)
 
-    # Then it went in, no sooner than the Retry-After allowed
-    assert outcome.created == 10
-    assert time.monotonic() - started >= 0.4
-    assert emulator.state()["faults_served"]["throttle"] >= 1
+    # Then it went in on the third try, no sooner than the two Retry-Afters allowed
+    assert (outcome.created, outcome.requests) == (10, 3)
+    assert emulator.state()["faults_served"]["throttle"] == 2
+    assert time.monotonic() - started >= 0.8
 
 
 def test_a_poisoned_batch_is_bisected_so_only_the_poisoned_records_are_rejected(emulator: Emulator) -> None:
@@ -280,7 +287,8 @@ def test_with_every_fault_at_once_the_store_holds_exactly_the_valid_records_and_
     records = customers(4000, invalid_every=61, poison_every=487)
     try:
         # When the records are delivered, the failed ones again as SQS would redeliver them
-        outcome, _ = deliver_like_sqs(records, make_client(emulator), batch_size=100, max_in_flight=8)
+        client = make_client(emulator, read_timeout_s=HANG_READ_TIMEOUT_S)
+        outcome, _ = deliver_like_sqs(records, client, batch_size=100, max_in_flight=8)
     finally:
         stop.set()
         bursts.join()

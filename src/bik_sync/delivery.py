@@ -240,8 +240,6 @@ def deliver(
                         unsent = f"not sent: {exc.message}"
                         while waiting:
                             outcome.failed.extend((i, unsent) for i in waiting.popleft())
-                        for queued in [f for f in pending if f.cancel()]:  # none, while pool = window
-                            outcome.failed.extend((i, unsent) for i in pending.pop(queued))
                     except BikError as exc:  # RetryableFailure, UnexpectedStatus: try again later
                         _count_requests(outcome, exc)
                         outcome.failed.extend((i, exc.message) for i in batch)

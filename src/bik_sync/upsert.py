@@ -195,9 +195,9 @@ def _process(
 
     digest = records_digest(valid)
     progress = resume_progress(status, digest, len(valid))
+    settled_before = len(progress.settled)
     pending = progress.pending(len(valid))
     attempt = _deliver([valid[i] for i in pending], deps, deadline, in_flight)
-    settled_before = len(progress.settled)
     progress, outcome = progress.after(pending, attempt)
     if outcome.failed and not last_try:
         if len(progress.settled) > settled_before:
@@ -240,10 +240,9 @@ def _process(
 
 
 def records_digest(valid: list[dict[str, Any]]) -> str:
-    """Names the records as they are sent: progress applies only to the very same list.
+    """Names the checked records: progress applies only to the very same list.
 
-    ASCII JSON, so that a record BIK's encoding refuses (a lone surrogate) still has a digest:
-    delivery rejects that one record, the message goes on.
+    ASCII JSON, which encodes whatever a record holds: naming the records must never be what fails.
     """
     digest = hashlib.sha256()
     for record in valid:

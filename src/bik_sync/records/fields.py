@@ -41,5 +41,9 @@ def required_message(field: str) -> str:
     return f'"{field}" is required'
 
 
+def text_message(field: str) -> str:
+    return f'"{field}" must be valid Unicode text (it holds a lone surrogate)'
+
+
 def not_allowed_message(key: str) -> str:
     return f'"{key}" is not allowed'

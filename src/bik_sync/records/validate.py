@@ -22,6 +22,7 @@ from bik_sync.records.fields import (
     REQUIRED_FIELDS,
     not_allowed_message,
     required_message,
+    text_message,
 )
 from bik_sync.records.mapping import Mapper
 from bik_sync.records.normalise import (
@@ -83,10 +84,6 @@ def _is_text(value: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def text_message(field: str) -> str:
-    return f'"{field}" must be valid Unicode text (it holds a lone surrogate)'
 
 
 def _finish(record: dict[str, Any], errors: list[str]) -> Result:

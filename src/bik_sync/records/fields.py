@@ -34,7 +34,19 @@ DATE_FIELDS: Final[frozenset[str]] = frozenset({"createdAt", "updatedAt"})
 #: Keys the reader adds to rejects files; a re-uploaded rejects file carries them and they are skipped.
 REJECT_KEYS: Final[frozenset[str]] = frozenset({"_row", "_error", "_raw"})
 
-IDENTITY_MESSAGE: Final[str] = '"value" must contain at least one of [phoneNumber, email, partnerCustomerId]'
+IDENTITY_MESSAGE: Final[str] = "needs at least one of phoneNumber, email or partnerCustomerId"
+
+
+def from_column(message: str, source: str, field: str) -> str:
+    """``"phoneNumber" must be...`` -> ``"phoneNumber" (from "Phone 1 - Value") must be...``."""
+    if source == field or not message.startswith('"'):
+        return message
+    end = message.index('"', 1) + 1
+    return f'{message[:end]} (from "{source}"){message[end:]}'
+
+
+def one_word_name_message(field: str, source: str) -> str:
+    return f'"{field}" is required ("{source}" has one word: give the name as first and last name)'
 
 
 def required_message(field: str) -> str:

@@ -12,6 +12,7 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import json
 import re
 import zlib
@@ -21,8 +22,9 @@ from itertools import repeat
 from typing import Any, BinaryIO, Final, Protocol
 
 from bik_sync.records.errors import UnreadableFile
+from bik_sync.records.normalise import slash_date_order
 from bik_sync.records.options import ReadOptions
-from bik_sync.records.validate import RecordBuilder, builder_for
+from bik_sync.records.validate import RecordBuilder
 
 SAMPLE_BYTES: Final = 1 << 16
 _CHUNK_CHARS: Final = 1 << 16
@@ -260,20 +262,44 @@ def open_records(stream: BinaryIO, name: str, options: ReadOptions = ReadOptions
     text = io.TextIOWrapper(
         io.BufferedReader(raw, SAMPLE_BYTES), encoding=encoding, errors=ERRORS, newline=""
     )
-    builder = builder_for(options)
     stream_error = _gzip_error if compressed else None
     if fmt == "csv":
-        return _open_csv(text, sample, encoding, builder, stream_error)
+        return _open_csv(text, sample, encoding, RecordBuilder(options), stream_error)
+    # JSON from systems writes ISO dates; a slash date in the sample still decides the file's order.
+    builder = RecordBuilder(options, slash_date_order(_JSON_SLASH_DATE.findall(sample)))
     if fmt == "jsonl":
         rows = _jsonl_rows(text, builder, stream_error)
     else:
         rows = _json_rows(text, builder, stream_error)
+    # The keys other systems' records had that map to nothing, listed as they are met.
     return RecordFile(
-        format=fmt, encoding=encoding, delimiter=None, columns=[], ignored_columns=[], rows=rows
+        format=fmt, encoding=encoding, delimiter=None, columns=[], ignored_columns=builder.ignored, rows=rows
     )
 
 
 # --- CSV --------------------------------------------------------------------------------------
+
+
+_JSON_SLASH_DATE: Final = re.compile(r'"(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?:[ T][^"]{0,20})?)"')
+# How many of the file's first rows decide its slash-date order (with what the sample holds).
+_DATE_SAMPLE_ROWS: Final = 2000
+
+
+def _sample_rows(sample: str, delimiter: str, sep_line: bool) -> list[list[str]]:
+    """The complete rows of the sample after the header (its last line may be cut: dropped)."""
+    text = sample.lstrip("\ufeff")
+    if sep_line:
+        text = text.partition("\n")[2]
+    text = text[: text.rfind("\n") + 1]
+    try:
+        rows = [
+            row
+            for row in itertools.islice(csv.reader(io.StringIO(text), delimiter=delimiter), _DATE_SAMPLE_ROWS)
+            if any(row)
+        ]
+    except csv.Error:
+        return []
+    return rows[1:]
 
 
 def _strip_guard(cell: str) -> str:
@@ -304,7 +330,7 @@ def _open_csv(
     if header is None:
         raise UnreadableFile("the file is empty")
     columns = [_strip_guard(cell.strip().lstrip("\ufeff").strip()) for cell in header]
-    plan = builder.plan(columns)
+    plan = builder.plan(columns, _sample_rows(sample, delimiter, sep_line))
     return RecordFile(
         format="csv",
         encoding=encoding,
@@ -352,17 +378,23 @@ def _csv_rows(
             if len(cells) != width:
                 if not any(cells):
                     continue  # a blank line, or a row of empty cells
-                if len(cells) < width and any("\n" in cell for cell in cells):
-                    # An unclosed quote glues the lines after it into one cell: rejecting this "row"
-                    # would hide the rows it swallowed. Stop, and say where to look.
-                    raise UnreadableFile(
-                        f"unclosed quote in the row starting at row {number}: the lines after it were read "
-                        "as one cell; close the quote and upload the file again"
+                if len(cells) < width:
+                    if any("\n" in cell for cell in cells):
+                        # An unclosed quote glues the lines after it into one cell: rejecting this
+                        # "row" would hide the rows it swallowed. Stop, and say where to look.
+                        raise UnreadableFile(
+                            f"unclosed quote in the row starting at row {number}: the lines after it were "
+                            "read as one cell; close the quote and upload the file again"
+                        )
+                    cells += [""] * (width - len(cells))  # a short row, as spreadsheets write them
+                elif any(cells[width:]):
+                    # More cells than the header: its data is shifted, and no guess puts it back.
+                    yield make_row(
+                        number, cells, None, (f"the row has {len(cells)} cells, the header has {width}",)
                     )
-                yield make_row(
-                    number, cells, None, (f"the row has {len(cells)} cells, the header has {width}",)
-                )
-                continue
+                    continue
+                else:
+                    del cells[width:]  # trailing empty cells (a trailing delimiter)
             record, errors = build(cells)
             if errors and not any(cells):
                 continue

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
 import phonenumbers
 
+from bik_sync.records.countries import country_code
 from bik_sync.records.errors import FieldError
 from bik_sync.records.fields import BOOLEAN_FIELDS, DATE_FIELDS, PHONE_FIELDS
 
@@ -22,11 +24,25 @@ Converter = Callable[[Any, str], Any]
 
 
 def clean(value: str) -> str:
-    """Trim, and strip a spreadsheet guard apostrophe (``'+919876543210``)."""
+    """Trim, strip a spreadsheet guard apostrophe (``'+919876543210``), and empty a placeholder."""
     value = value.strip()
     if value[:1] == "'":
         value = value[1:].strip()
+    if len(value) < PLACEHOLDER_MAX and value in PLACEHOLDERS:
+        return ""
     return value
+
+
+# Cells that mean "nothing", as exports and spreadsheets write them, in the casings people type.
+_PLACEHOLDER_WORDS: Final = ("null", "none", "-", "--", "n/a", "na", "#n/a", "(blank)", "(none)")
+PLACEHOLDERS: Final[frozenset[str]] = frozenset(
+    variant
+    for word in _PLACEHOLDER_WORDS
+    for variant in (word, word.upper(), word.capitalize(), word.title())
+)
+PLACEHOLDER_MAX: Final = max(len(word) for word in _PLACEHOLDER_WORDS) + 1
+# In a country column "NA" is Namibia, not "not available".
+COUNTRY_PLACEHOLDERS: Final[frozenset[str]] = PLACEHOLDERS - {"na", "NA", "Na"}
 
 
 def to_text(value: Any, field: str) -> str | None:
@@ -37,10 +53,36 @@ def to_text(value: Any, field: str) -> str | None:
     raise FieldError(f'"{field}" must be a string')
 
 
+def to_country(value: Any, field: str) -> str | None:
+    """Text, but ``NA`` (Namibia) is a country, not a placeholder."""
+    if type(value) is str:
+        text = value.strip().removeprefix("'").strip()
+        return None if not text or text in COUNTRY_PLACEHOLDERS else text
+    if value is None:
+        return None
+    raise FieldError(f'"{field}" must be a string')
+
+
+# Excel shows a long number as 7.02255E+12 and saves it so in CSV: the digits after the sixth are gone.
+_SCIENTIFIC: Final = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?[eE]\+?[0-9]+")
+scientific_match: Final = _SCIENTIFIC.fullmatch
+
+
+def scientific_message(field: str) -> str:
+    return (
+        f'"{field}" is in scientific notation (like 7.02255E+12): Excel turned the number into '
+        "scientific notation and its last digits are lost; export the file again and open it in "
+        "Excel with the column formatted as Text (Data > From Text/CSV), or upload the export unopened"
+    )
+
+
 def to_identifier(value: Any, field: str) -> str | None:
     """A string, or a whole number as systems send ids (``"id": 7210448301122``)."""
     if type(value) is str:
-        return clean(value) or None
+        text = clean(value)
+        if ("E" in text or "e" in text) and scientific_match(text):
+            raise FieldError(scientific_message(field))
+        return text or None
     if value is None:
         return None
     if type(value) is int:
@@ -49,10 +91,12 @@ def to_identifier(value: Any, field: str) -> str | None:
 
 
 # Dot-separated atoms, "@", then labels of 1-63 letters, digits and inner hyphens, and a TLD of
-# letters. Possessive runs and look-arounds (not nested optional groups) keep it from backtracking.
+# letters. Like Joi's email rule, letters beyond ASCII are allowed in both parts (josé@example.com,
+# a@bücher.de) and a TLD may be punycode (xn--p1ai). Possessive runs and look-arounds (not nested
+# optional groups) keep it from backtracking.
 _EMAIL: Final = re.compile(
-    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]++(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]++)*+"
-    r"@(?:(?!-)[a-z0-9-]{1,63}+(?<!-)\.)+[a-z]{2,63}"
+    r"[a-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]++(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]++)*+"
+    r"@(?:(?!-)[a-z0-9\u00a0-\uffff-]{1,63}+(?<!-)\.)+(?:[a-z\u00a0-\uffff]{2,63}|xn--[a-z0-9-]{1,59})"
 )
 email_match: Final = _EMAIL.fullmatch
 
@@ -94,6 +138,7 @@ BOOLEAN_WORDS: Final[dict[str, bool]] = {
     "redacted": False,
     "invalid": False,
     "opted_out": False,
+    "never_subscribed": False,  # Klaviyo's consent states
 }
 
 
@@ -117,7 +162,8 @@ def to_boolean(value: Any, field: str) -> bool | None:
 
 def to_tags(value: Any, field: str) -> list[str] | None:
     if type(value) is str:
-        parts = value.split(",")
+        # Google Contacts joins several labels with " ::: "; everyone else with commas.
+        parts = value.replace(":::", ",").split(",") if ":::" in value else value.split(",")
     elif type(value) is list:
         parts = []
         for index, item in enumerate(value):
@@ -136,52 +182,136 @@ def to_tags(value: Any, field: str) -> list[str] | None:
     return tags or None
 
 
-_DAY_FIRST: Final = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+# Day, month and year in either order with a 2- or 4-digit year, an optional clock and AM/PM.
+_SLASH_DATE: Final = re.compile(
+    r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})"
+    r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?"
+)
 _YEAR_FIRST_SLASH: Final = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 _TEXT_DATE_FORMATS: Final = ("%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y")
+#: Where dates are written month first (4/20/2009); everywhere else day first (20/4/2009).
+MONTH_FIRST_REGIONS: Final = frozenset({"US", "PR", "GU", "VI", "AS", "MP", "UM", "PH", "FM", "MH", "PW"})
+DAY_FIRST, MONTH_FIRST = "day first", "month first"
+# A two-digit year up to next year's is this century's ("24" -> 2024); later ones the last ("85" -> 1985).
+_PIVOT: Final = (date.today().year + 1) % 100
 
 
-def _iso(parts: tuple[int, int, int], clock: tuple[str | None, str | None, str | None]) -> str:
-    year, month, day = parts
-    hour, minute, second = clock
-    if hour is None:
+def slash_date_order(values: Any) -> str | None:
+    """The order a file writes its slash dates in, when its values decide it; None when they do not.
+
+    A first part over 12 can only be a day, a second part over 12 only a day: either decides for
+    the whole file. A file that shows both decides nothing.
+    """
+    found: set[str] = set()
+    for value in values:
+        match = _SLASH_DATE.fullmatch(value.strip()) if isinstance(value, str) else None
+        if match:
+            first, second = int(match[1]), int(match[2])
+            if first > 12 >= second:
+                found.add(DAY_FIRST)
+            elif second > 12 >= first:
+                found.add(MONTH_FIRST)
+    return found.pop() if len(found) == 1 else None
+
+
+def _year(text: str) -> int:
+    year = int(text)
+    if len(text) == 2:
+        year += 2000 if year <= _PIVOT else 1900
+    return year
+
+
+def _clock(match: re.Match[str]) -> tuple[int, int, int] | None:
+    if match[4] is None:
+        return None
+    hour = int(match[4])
+    if match[7]:  # 12-hour clock
+        if not 1 <= hour <= 12:
+            raise ValueError("hour")
+        hour = hour % 12 + (12 if match[7] in "Pp" else 0)
+    return hour, int(match[5]), int(match[6] or 0)
+
+
+def _iso(year: int, month: int, day: int, clock: tuple[int, int, int] | None) -> str:
+    if clock is None:
         return date(year, month, day).isoformat()
-    return datetime(year, month, day, int(hour), int(minute or 0), int(second or 0)).isoformat()
+    return datetime(year, month, day, *clock).isoformat()
 
 
-def to_date(value: Any, field: str) -> str | None:
+class DateReader:
     """Dates to ISO-8601: a date stays a date (``2024-03-05``), a time keeps its offset if it had one.
 
-    Slash dates are read day first (India, UK) unless only month-first makes sense (``03/25/2024``).
+    ``order`` is the file's slash-date order when the file decides it (:func:`slash_date_order`);
+    otherwise each row's region decides: month first for US rows, day first elsewhere. A value that
+    only makes sense in the other order than the file's is rejected, never read the other way.
     """
-    if type(value) is not str:
-        if value is None:
+
+    __slots__ = ("default_region", "order")
+
+    def __init__(self, order: str | None = None, default_region: str = "IN") -> None:
+        self.order = order
+        self.default_region = default_region.upper()
+
+    def __call__(self, value: Any, field: str, region: str | None = None) -> str | None:
+        if type(value) is not str:
+            if value is None:
+                return None
+            raise FieldError(f'"{field}" must be a valid date')
+        text = clean(value)
+        if not text:
             return None
-        raise FieldError(f'"{field}" must be a valid date')
-    text = clean(value)
-    if not text:
-        return None
-    try:
+        try:
+            found = self._parse(text, region)
+        except ValueError:
+            found = None
+        if found is None:
+            raise FieldError(self._message(field, text))
+        return found
+
+    def _message(self, field: str, text: str) -> str:
+        match = _SLASH_DATE.fullmatch(text)
+        if match and self.order and max(int(match[1]), int(match[2])) > 12:
+            example = "25/12/2024" if self.order == DAY_FIRST else "12/25/2024"
+            return f'"{field}" must be a valid date (this file writes dates {self.order}, as in {example})'
+        return f'"{field}" must be a valid date'
+
+    def _parse(self, text: str, region: str | None) -> str | None:
         if len(text) == 10 and text[4] == "-":
             return date.fromisoformat(text).isoformat()
         if text[:4].isdigit() and text[4:5] == "-":
             return datetime.fromisoformat(text).isoformat()
-        match = _DAY_FIRST.fullmatch(text)
+        match = _SLASH_DATE.fullmatch(text)
         if match:
-            first, second, year = int(match[1]), int(match[2]), int(match[3])
-            day, month = (second, first) if second > 12 >= first else (first, second)
-            return _iso((year, month, day), (match[4], match[5], match[6]))
+            first, second, year = int(match[1]), int(match[2]), _year(match[3])
+            order = self.order
+            if order is None:
+                if first > 12 >= second:
+                    order = DAY_FIRST  # only one order makes sense of this value
+                elif second > 12 >= first:
+                    order = MONTH_FIRST
+                else:
+                    row_region = region or self.default_region
+                    order = MONTH_FIRST if row_region in MONTH_FIRST_REGIONS else DAY_FIRST
+            day, month = (first, second) if order == DAY_FIRST else (second, first)
+            return _iso(year, month, day, _clock(match))
         match = _YEAR_FIRST_SLASH.fullmatch(text)
         if match:
-            return _iso((int(match[1]), int(match[2]), int(match[3])), (match[4], match[5], match[6]))
+            clock = None if match[4] is None else (int(match[4]), int(match[5]), int(match[6] or 0))
+            return _iso(int(match[1]), int(match[2]), int(match[3]), clock)
         for pattern in _TEXT_DATE_FORMATS:
             try:
                 return datetime.strptime(text, pattern).date().isoformat()
             except ValueError:
                 continue
-    except ValueError:
-        pass
-    raise FieldError(f'"{field}" must be a valid date')
+        return None
+
+
+_DEFAULT_DATES: Final = DateReader()
+
+
+def to_date(value: Any, field: str) -> str | None:
+    """A date read with no file-wide order and the default region (see :class:`DateReader`)."""
+    return _DEFAULT_DATES(value, field)
 
 
 # --- phone numbers ---------------------------------------------------------------------------
@@ -193,61 +323,40 @@ _FORMATS: Final = {
     "NATIONAL": phonenumbers.PhoneNumberFormat.NATIONAL,
 }
 
-# Country names people write in a Country column, for the phone region when there is no ISO code.
-_COUNTRY_NAMES: Final[dict[str, str]] = {
-    "india": "IN",
-    "bharat": "IN",
-    "unitedstates": "US",
-    "unitedstatesofamerica": "US",
-    "usa": "US",
-    "unitedkingdom": "GB",
-    "uk": "GB",
-    "greatbritain": "GB",
-    "england": "GB",
-    "unitedarabemirates": "AE",
-    "uae": "AE",
-    "singapore": "SG",
-    "australia": "AU",
-    "canada": "CA",
-    "nepal": "NP",
-    "bangladesh": "BD",
-    "srilanka": "LK",
-    "pakistan": "PK",
-    "bhutan": "BT",
-    "maldives": "MV",
-    "saudiarabia": "SA",
-    "qatar": "QA",
-    "oman": "OM",
-    "kuwait": "KW",
-    "bahrain": "BH",
-    "malaysia": "MY",
-    "newzealand": "NZ",
-    "germany": "DE",
-    "france": "FR",
-    "netherlands": "NL",
-    "ireland": "IE",
-    "southafrica": "ZA",
-    "kenya": "KE",
-    "indonesia": "ID",
-    "thailand": "TH",
-    "japan": "JP",
-    "hongkong": "HK",
-}
-_SUPPORTED_REGIONS: Final = frozenset(phonenumbers.SUPPORTED_REGIONS)
-_NON_LETTERS: Final = re.compile(r"[^a-z]+")
+
+@dataclass(frozen=True, slots=True)
+class RowCountry:
+    """The country a row names, as the phone and date rules need it."""
+
+    region: str | None = None  # the ISO code of a country we recognise
+    unrecognised: str | None = None  # what the row wrote, when it names a country we do not know
+
+
+NO_COUNTRY: Final = RowCountry()
+
+
+def country_of(value: Any) -> RowCountry:
+    """What one country cell says: a known country, an unknown one, or nothing (empty, placeholder)."""
+    if type(value) is not str:
+        return NO_COUNTRY
+    text = value.strip().removeprefix("'").strip()
+    if not text or text in COUNTRY_PLACEHOLDERS:
+        return NO_COUNTRY
+    code = country_code(text)
+    return RowCountry(region=code) if code else RowCountry(unrecognised=text)
 
 
 def region_of(country: Any) -> str | None:
-    """The phonenumbers region of a country cell (``IN``, ``in``, ``India``), or None."""
-    if type(country) is not str:
-        return None
-    text = clean(country)
-    if len(text) == 2:
-        code = text.upper()
-        return code if code in _SUPPORTED_REGIONS else None
-    if not text:
-        return None
-    return _COUNTRY_NAMES.get(_NON_LETTERS.sub("", text.lower()))
+    """The ISO code of a country cell (``IN``, ``IND``, ``India``, ``Republic of India``), or None."""
+    return country_of(country).region
+
+
+def no_country_code_message(field: str, country: str) -> str:
+    shown = country if len(country) <= 40 else country[:40] + "..."
+    return (
+        f'"{field}" has no country code and the row\'s country "{shown}" is not a country we recognise: '
+        "write the number with its country code (+44...) or the country as a name or ISO code"
+    )
 
 
 class PhoneNormaliser:
@@ -274,7 +383,14 @@ class PhoneNormaliser:
 
             self.indian = indian
 
-    def __call__(self, value: Any, field: str, region: str | None = None) -> str | None:
+    def __call__(
+        self, value: Any, field: str, region: str | None = None, unrecognised: str | None = None
+    ) -> str | None:
+        """``region``: the row's country, when recognised; ``unrecognised``: what it said otherwise.
+
+        A number without a country code takes the row's country, the default region only when the
+        row names no country at all, and is rejected when the row names one we do not know.
+        """
         if type(value) is str:
             text = clean(value)
             if not text:
@@ -285,7 +401,8 @@ class PhoneNormaliser:
             return None
         else:
             raise FieldError(f'"{field}" must be a string')
-        region = region or self._default_region
+        if region is None and unrecognised is None:
+            region = self._default_region
         digits = text.translate(_PHONE_JUNK)
         # Fast path: Indian mobiles ([6-9] + 9 digits, all valid) as 10 digits, 0/91/+91/0091-prefixed.
         size = len(digits)
@@ -299,11 +416,17 @@ class PhoneNormaliser:
                     return self.indian(digits[2:])
                 if size == 11 and digits[0] == "0" and digits[1] in "6789":
                     return self.indian(digits[1:])
-        return self._slow(text, field, region)
+        return self._slow(text, field, region, unrecognised)
 
-    def _slow(self, text: str, field: str, region: str) -> str:
+    def _slow(self, text: str, field: str, region: str | None, unrecognised: str | None) -> str:
+        if ":::" in text:  # Google Contacts joins a contact's numbers with " ::: ": the first is theirs
+            text = text.split(":::", 1)[0].strip()
+        if ("E" in text or "e" in text) and scientific_match(text.replace(" ", "")):
+            raise FieldError(scientific_message(field))
         if text.startswith("00") and text[2:3].isdigit():
             text = "+" + text[2:]
+        if region is None and not text.startswith("+"):
+            raise FieldError(no_country_code_message(field, unrecognised or ""))
         try:
             number = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException:
@@ -330,6 +453,8 @@ def converter_for(field: str) -> Converter:
         return to_tags
     if field == "partnerCustomerId":
         return to_identifier
+    if field == "country":
+        return to_country
     if field in PHONE_FIELDS:
         raise ValueError("phone fields are normalised by PhoneNormaliser")
     return to_text

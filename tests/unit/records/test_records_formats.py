@@ -186,13 +186,18 @@ def test_a_non_seekable_stream_is_read_a_few_bytes_at_a_time() -> None:
     assert [row.number for row in record_file] == [2, 3, 4]
 
 
-def test_a_row_with_the_wrong_number_of_cells_is_a_reject_not_a_crash(read: Reader) -> None:
-    _, rows = read(b"First Name,Last Name,Email\nA,B,a@example.in\nC,D\nE,F,e@example.in,extra\n")
+def test_a_short_row_is_padded_and_a_long_one_is_a_reject(read: Reader) -> None:
+    _, rows = read(
+        b"First Name,Last Name,Email,City\nA,B,a@example.in\nC,D\nE,F,e@example.in,Pune,extra\n"
+        b"G,H,g@example.in,Pune,,\n"
+    )
     assert [row.errors for row in rows] == [
-        (),
-        ("the row has 2 cells, the header has 3",),
-        ("the row has 4 cells, the header has 3",),
+        (),  # short by one cell: padded, as every spreadsheet reads it
+        ("needs at least one of phoneNumber, email or partnerCustomerId",),
+        ("the row has 5 cells, the header has 4",),  # its data is shifted: no guess puts it back
+        (),  # extra cells that are all empty (trailing delimiters) carry nothing
     ]
+    assert rows[0].record == {"firstName": "A", "lastName": "B", "email": "a@example.in"}
 
 
 def test_blank_lines_and_empty_rows_are_skipped_but_keep_row_numbers(read: Reader) -> None:
@@ -256,7 +261,7 @@ def test_format_option_overrides_detection(read: Reader) -> None:
         (b"PK\x03\x04\x14\x00\x06\x00", "Excel workbook (.xlsx)"),
         (b"\x00\x01\x02\x03binary\x00\xff" * 50, "binary"),
         (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage", "gzip"),
-        (b"Name,Mobile\nAsha,9811122233\n", "no column maps to firstName or lastName"),
+        (b"Nom,Mobile\nAsha,9811122233\n", "no column maps to firstName or lastName"),
         (b"Email,Last Name\na@example.in,B\n", "no column maps to firstName"),
     ],
 )

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bik_sync.records import JsonlRejectsWriter, RejectsWriter, guard_cell, open_records
+from bik_sync.records.normalise import PLACEHOLDERS
 
 from .conftest import Reader, read_bytes
 
@@ -72,7 +73,13 @@ def test_a_rejects_file_fixed_and_uploaded_again_goes_in(read: Reader) -> None:
 def test_rows_with_the_wrong_number_of_cells_are_written_without_losing_cells() -> None:
     written, _ = _rejects_of(b"First Name,Last Name,Email\nA,B\nC,D,c@example.in,extra\n")
     lines = list(csv.reader(io.StringIO(written.decode("utf-8-sig"))))
-    assert lines[1][:5] == ["A", "B", "", "2", "the row has 2 cells, the header has 3"]
+    assert lines[1][:5] == [
+        "A",
+        "B",
+        "",
+        "2",
+        "needs at least one of phoneNumber, email or partnerCustomerId",
+    ]
     assert lines[2][:4] == ["C", "D", "c@example.in", "extra"]
 
 
@@ -97,7 +104,7 @@ def test_json_input_gets_json_lines_rejects_with_the_original_object() -> None:
         "emial": "a@example.in",
         "_row": 1,
         "_error": '"lastName" is required; "emial" is not allowed; '
-        '"value" must contain at least one of [phoneNumber, email, partnerCustomerId]',
+        "needs at least one of phoneNumber, email or partnerCustomerId",
     }
     assert lines[1] == {"_raw": "text", "_row": 2, "_error": '"value" must be of type object'}
 
@@ -170,6 +177,8 @@ def test_the_reader_returns_any_field_text_as_written(first: str, note: str) -> 
     assert rows[0].source == [unguard(first), "Verma", "a@example.in", unguard(note)]
     expected_first = unguard(first).strip()
     expected_first = (expected_first[1:] if expected_first.startswith("'") else expected_first).strip()
+    if expected_first in PLACEHOLDERS:  # "null", "N/A", "-"... mean "nothing"
+        expected_first = ""
     if expected_first:
         assert rows[0].record is not None and rows[0].record["firstName"] == expected_first
     else:

@@ -43,7 +43,7 @@ def test_json_output_is_one_object_with_the_counts(capsys: pytest.CaptureFixture
     }
     assert summary["reasons"] == {
         '"emial" is not allowed': 1,
-        '"value" must contain at least one of [phoneNumber, email, partnerCustomerId]': 1,
+        "needs at least one of phoneNumber, email or partnerCustomerId": 1,
     }
 
 
@@ -115,5 +115,5 @@ def test_a_bad_mapping_file_exits_2_naming_the_entry(
     assert err == f"bik-sync validate: {mapping}: 'Mobile' maps to 'mobile', which is not a BIK field " + (
         "(fields: firstName, lastName, source, phoneNumber, alternatePhoneNumber, email, address1, address2, "
         "city, state, country, createdAt, updatedAt, emailMarketingConsent, smsMarketingConsent, tags, "
-        "partnerCustomerId)"
+        "partnerCustomerId, fullName)"
     )

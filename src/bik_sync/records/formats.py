@@ -22,6 +22,7 @@ from itertools import repeat
 from typing import Any, BinaryIO, Final, Protocol
 
 from bik_sync.records.errors import UnreadableFile
+from bik_sync.records.mapping import name_key
 from bik_sync.records.normalise import slash_date_order
 from bik_sync.records.options import ReadOptions
 from bik_sync.records.validate import RecordBuilder
@@ -205,14 +206,22 @@ def _detect_format(text: str, name: str) -> str:
             first = json.loads(first_line)
         except ValueError:
             return "json"  # a pretty-printed document, or one line longer than the sample
-        if (
-            isinstance(first, dict)
-            and "userProperties" in first
-            and not lower.endswith((".jsonl", ".ndjson"))
-        ):
+        if isinstance(first, dict) and _is_wrapper(first) and not lower.endswith((".jsonl", ".ndjson")):
             return "json"
         return "jsonl"
     return "csv"
+
+
+def _is_wrapper(obj: dict[str, Any]) -> bool:
+    """An object that holds records rather than being one (see ``_object_rows``)."""
+    if any(name_key(key) in _WRAPPERS and isinstance(value, list) for key, value in obj.items()):
+        return True
+    if len(obj) != 1:
+        return False
+    (inner,) = obj.values()
+    return isinstance(inner, dict) or (
+        isinstance(inner, list) and bool(inner) and all(isinstance(item, dict) for item in inner)
+    )
 
 
 def _detect_delimiter(header_line: str) -> str:
@@ -574,11 +583,23 @@ def _array_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[Ro
             raise cursor.invalid("expected ',' or ']' after an array element")
 
 
+# Keys under which systems wrap their list of records: {"customers": [...]}, {"data": [...], "meta": ...}.
+_WRAPPERS: Final = frozenset(
+    name_key(key)
+    for key in (
+        "userProperties", "customers", "contacts", "data", "results", "records", "items", "users",
+        "members", "subscribers", "profiles", "people", "leads", "rows", "entries",
+    )
+)  # fmt: skip
+
+
 def _object_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[Row]:
-    """``{"userProperties": [...], ...}`` (the API body; other keys are metadata), or one record."""
+    """An object holding one list of records (the API body ``{"userProperties": [...]}``, or
+    ``{"customers": [...]}`` and the like; other keys are metadata), one wrapped record
+    (``{"customer": {...}}``), or one record."""
     cursor.expect("{")
     single: dict[str, Any] = {}
-    found_records = False
+    records_key = ""
     if cursor.peek() == "}":
         cursor.pos += 1
     else:
@@ -587,8 +608,13 @@ def _object_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[R
                 raise cursor.truncated() if not cursor.peek() else cursor.invalid("expected a key")
             key = cursor.value()
             cursor.expect(":")
-            if key == "userProperties" and cursor.peek() == "[":
-                found_records = True
+            if isinstance(key, str) and name_key(key) in _WRAPPERS and cursor.peek() == "[":
+                if records_key:
+                    raise UnreadableFile(
+                        f'the JSON object holds two lists of records ("{records_key}" and "{key}"): '
+                        "upload one list per file"
+                    )
+                records_key = key
                 yield from _array_rows(cursor, check)
             else:
                 single[key] = cursor.value()
@@ -602,6 +628,16 @@ def _object_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[R
                 raise cursor.truncated()
             else:
                 raise cursor.invalid("expected ',' or '}'")
-    if not found_records:
-        record, errors = check(single)
-        yield Row(1, single, record, errors)
+    if records_key:
+        return
+    if len(single) == 1:
+        (inner,) = single.values()
+        if isinstance(inner, dict):  # {"customer": {...}}: one record, wrapped
+            single = inner
+        elif isinstance(inner, list) and inner and all(isinstance(item, dict) for item in inner):
+            for number, element in enumerate(inner, 1):  # {"anything": [{...}, ...]}
+                record, errors = check(element)
+                yield Row(number, element, record, errors)
+            return
+    record, errors = check(single)
+    yield Row(1, single, record, errors)

@@ -111,6 +111,8 @@ def _spool(raw: _Readable) -> IO[bytes]:
 
 def _check_archive(spool: IO[bytes]) -> None:
     """Refuse a zip that is not a workbook, or one whose strings table would not fit in memory."""
+    if spool.read(4) != b"PK\x03\x04":  # format="xlsx" was asked for a file that is no zip at all
+        raise UnreadableFile("the file is not an Excel workbook (.xlsx)")
     try:
         with zipfile.ZipFile(spool) as archive:
             infos = archive.infolist()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -126,6 +127,15 @@ def _check_archive(spool: IO[bytes]) -> None:
         spool.seek(0)
     names = {info.filename.lower() for info in infos}
     if "[content_types].xml" not in names or not any(name.endswith("workbook.xml") for name in names):
+        # Other spreadsheets that are zips too: say what to save them as.
+        if any(name.endswith("workbook.bin") for name in names):
+            raise UnreadableFile(
+                "the file is an Excel binary workbook (.xlsb), not .xlsx: save it as .xlsx or CSV"
+            )
+        if "content.xml" in names and "mimetype" in names:
+            raise UnreadableFile(
+                "the file is an OpenDocument file (.ods), not .xlsx: save it as .xlsx or CSV"
+            )
         raise UnreadableFile(_NOT_A_WORKBOOK)
     strings = sum(info.file_size for info in infos if info.filename.lower().endswith("sharedstrings.xml"))
     if strings > MAX_SHARED_STRINGS_BYTES:
@@ -176,7 +186,10 @@ def open_xlsx(raw: _Readable, name: str, options: ReadOptions, builder: RecordBu
     try:
         _check_archive(spool)
         try:
-            workbook = openpyxl.load_workbook(spool, read_only=True, data_only=True, keep_links=False)
+            with warnings.catch_warnings():
+                # Its notes on parts it skips (data validation, no default style) are not the user's.
+                warnings.simplefilter("ignore", UserWarning)
+                workbook = openpyxl.load_workbook(spool, read_only=True, data_only=True, keep_links=False)
         except errors as exc:
             raise UnreadableFile(f"corrupt Excel workbook: {_one_line(exc)}") from None
         try:

@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import warnings
 import zipfile
 from collections.abc import Callable
 from datetime import date, datetime, time
@@ -229,6 +230,29 @@ def test_a_zip_that_is_not_a_workbook_is_refused_in_one_line() -> None:
         assert _unreadable(data) == "the file is a zip archive, not CSV, JSON or an Excel workbook"
 
 
+@pytest.mark.parametrize(
+    ("parts", "reason"),
+    [
+        (
+            ("[Content_Types].xml", "xl/workbook.bin"),
+            "the file is an Excel binary workbook (.xlsb), not .xlsx: save it as .xlsx or CSV",
+        ),
+        (
+            ("mimetype", "content.xml"),
+            "the file is an OpenDocument file (.ods), not .xlsx: save it as .xlsx or CSV",
+        ),
+    ],
+)
+def test_other_zipped_spreadsheets_are_refused_with_what_to_save_them_as(
+    parts: tuple[str, ...], reason: str
+) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for part in parts:
+            archive.writestr(part, "x")
+    assert _unreadable(out.getvalue()) == reason
+
+
 def test_a_truncated_workbook_is_refused_in_one_line() -> None:
     data = _workbook({"Sheet1": _shopify_rows()})
     reason = _unreadable(data[: len(data) // 2])
@@ -372,3 +396,14 @@ def test_validate_reads_a_named_sheet_and_refuses_an_unknown_one(
     # An unknown sheet exits 2 with the sheets there are
     assert main([str(path), "--sheet", "Contacts"]) == 2
     assert "its sheets are 'Summary', 'Customers'" in capsys.readouterr().err
+
+
+def test_openpyxl_notes_on_what_it_fills_in_do_not_reach_the_logs() -> None:
+    # Given a workbook from a writer that left its stylesheet empty (openpyxl warns about it)
+    bare = b'<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>'
+    data = _rewrite(_workbook({"Sheet1": _shopify_rows()}), "xl/styles.xml", lambda xml: bare)
+    # When it is read with warnings turned into errors, it reads
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, rows = _read(data)
+    assert len(rows) == 2

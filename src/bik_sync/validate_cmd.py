@@ -31,11 +31,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bik-sync validate", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("file", help="a CSV, JSON or JSON lines file, optionally gzip-compressed")
+    parser.add_argument("file", help="a CSV, JSON, JSON lines or .xlsx file, optionally gzip-compressed")
     parser.add_argument("--mapping", metavar="M", help='a JSON mapping file: {"source column": "apiField"}')
     parser.add_argument("--rejects", metavar="OUT", help="write the rejected rows here (CSV or JSON lines)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     parser.add_argument("--format", choices=FORMATS, help="the file's format (default: detected)")
+    parser.add_argument("--sheet", metavar="NAME", help="the workbook sheet to read (default: the first)")
     parser.add_argument("--region", default="IN", help="default phone region, ISO code (default: IN)")
     parser.add_argument(
         "--phone-format", default="E164", choices=PHONE_FORMATS, type=str.upper, help="default: E164"
@@ -66,6 +67,7 @@ def main(argv: list[str]) -> int:
             mapping=mapping,
             default_region=args.region.upper(),
             phone_format=args.phone_format,
+            sheet=args.sheet,
         )
     except ValueError as exc:
         return _fail(str(exc))

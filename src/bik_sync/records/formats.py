@@ -260,6 +260,10 @@ def open_records(stream: BinaryIO, name: str, options: ReadOptions = ReadOptions
             raise _gzip_error(exc) from None
     if not head.strip():
         raise UnreadableFile("the file is empty" if not head else "the file holds only blank lines")
+    if options.format == "xlsx" or (options.format is None and head.startswith(b"PK\x03\x04")):
+        from bik_sync.records.xlsx import open_xlsx  # here: xlsx imports this module
+
+        return open_xlsx(raw, name, options, RecordBuilder(options))
     encoding = _detect_encoding(head)
     sample = _decode_sample(head, encoding)
     if not sample.strip("\ufeff \t\r\n"):

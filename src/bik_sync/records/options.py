@@ -7,16 +7,17 @@ from dataclasses import dataclass
 
 from phonenumbers import SUPPORTED_REGIONS
 
-FORMATS = ("csv", "json", "jsonl")
+FORMATS = ("csv", "json", "jsonl", "xlsx")
 PHONE_FORMATS = ("E164", "INTERNATIONAL", "NATIONAL")
 
 
 @dataclass(frozen=True)
 class ReadOptions:
-    format: str | None = None  # "csv" | "json" | "jsonl"; None = detect from content, name as a hint
+    format: str | None = None  # "csv" | "json" | "jsonl" | "xlsx"; None = detect from content, name as a hint
     mapping: Mapping[str, str] | None = None  # user mapping: source column/key -> API field name
     default_region: str = "IN"
     phone_format: str = "E164"  # E164 | INTERNATIONAL | NATIONAL
+    sheet: str | None = None  # a workbook's sheet by name; None = the first visible sheet
 
     def __post_init__(self) -> None:
         if self.format is not None and self.format not in FORMATS:

@@ -1,9 +1,9 @@
 """Rejects files: what could not go in, with why, ready to fix and upload again.
 
-CSV input gets a CSV in its own columns plus ``_row`` and ``_error`` (same delimiter, UTF-8 with a
-BOM so Excel opens it); any other input gets JSON lines with ``_row`` and ``_error``. A cell that a
-spreadsheet would run as a formula is written with a leading apostrophe, which the reader strips
-again, so a fixed rejects file reads back exactly as it was written.
+CSV and .xlsx input get a CSV in the input's own columns plus ``_row`` and ``_error`` (same delimiter,
+UTF-8 with a BOM so Excel opens it); any other input gets JSON lines with ``_row`` and ``_error``. A
+cell that a spreadsheet would run as a formula is written with a leading apostrophe, which the
+reader strips again, so a fixed rejects file reads back exactly as it was written.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class RejectsWriter:
     def __init__(self, out: BinaryIO, record_file: RecordFile) -> None:
         self._out = out
         self.count = 0
-        self._csv = record_file.format == "csv"
+        self._csv = record_file.format in ("csv", "xlsx")  # a workbook's rejects are a CSV
         if self._csv:
             self.extension = ".csv"
             self.content_type = "text/csv; charset=utf-8"

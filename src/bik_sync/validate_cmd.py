@@ -11,10 +11,12 @@ import argparse
 import json
 import sys
 from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
-from bik_sync.records import ReadOptions, RejectsWriter, UnreadableFile, open_records
+from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
 from bik_sync.records.options import FORMATS, PHONE_FORMATS
 from bik_sync.storage import MappingError, read_mapping
 
@@ -34,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("file", help="a CSV, JSON, JSON lines or .xlsx file, optionally gzip-compressed")
     parser.add_argument("--mapping", metavar="M", help='a JSON mapping file: {"source column": "apiField"}')
     parser.add_argument("--rejects", metavar="OUT", help="write the rejected rows here (CSV or JSON lines)")
+    parser.add_argument(
+        "--records",
+        metavar="OUT",
+        help="write every valid record here as it would be sent to BIK: JSON lines, each with its _row",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     parser.add_argument("--format", choices=FORMATS, help="the file's format (default: detected)")
     parser.add_argument("--sheet", metavar="NAME", help="the workbook sheet to read (default: the first)")
@@ -49,78 +56,93 @@ def _fail(message: str) -> int:
     return EXIT_UNREADABLE
 
 
+@dataclass
+class _Tally:
+    rows: int = 0
+    valid: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+def _options(args: argparse.Namespace) -> ReadOptions:
+    """Raises MappingError or ValueError with a message for the user."""
+    # A local file: s3:// mappings are the Lambda's.
+    mapping = read_mapping(args.mapping) if args.mapping else None
+    return ReadOptions(
+        format=args.format,
+        mapping=mapping,
+        default_region=args.region.upper(),
+        phone_format=args.phone_format,
+        sheet=args.sheet,
+    )
+
+
+def _read(record_file: RecordFile, rejects: BinaryIO | None, records: TextIO | None) -> _Tally:
+    """Count every row; write rejected rows to ``rejects`` and valid records to ``records``."""
+    tally = _Tally()
+    writer = RejectsWriter(rejects, record_file) if rejects else None
+    for row in record_file:
+        tally.rows += 1
+        if row.record is None:
+            tally.rejected += 1
+            tally.reasons.update(row.errors)
+            if writer:
+                writer.write(row)
+        else:
+            tally.valid += 1
+            if records:
+                # What would be sent to BIK, with the row number the rejects use.
+                records.write(json.dumps({"_row": row.number, **row.record}, ensure_ascii=False) + "\n")
+    return tally
+
+
 def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_UNREADABLE
-
-    mapping = None
-    if args.mapping:
-        try:
-            mapping = read_mapping(args.mapping)  # a local file: s3:// mappings are the Lambda's
-        except MappingError as exc:
-            return _fail(str(exc))
     try:
-        options = ReadOptions(
-            format=args.format,
-            mapping=mapping,
-            default_region=args.region.upper(),
-            phone_format=args.phone_format,
-            sheet=args.sheet,
-        )
-    except ValueError as exc:
+        options = _options(args)
+    except (MappingError, ValueError) as exc:
         return _fail(str(exc))
-
     path = Path(args.file)
     try:
         handle = path.open("rb")
     except OSError as exc:
         return _fail(f"cannot open {args.file}: {exc.strerror or exc}")
-
-    reasons: Counter[str] = Counter()
-    rows = valid = rejected = 0
-    rejects_path = Path(args.rejects) if args.rejects else None
     try:
-        with handle:
+        with ExitStack() as outputs, handle:
             record_file = open_records(handle, path.name, options)
-            rejects_out = rejects_path.open("wb") if rejects_path else None
-            try:
-                writer = RejectsWriter(rejects_out, record_file) if rejects_out else None
-                for row in record_file:
-                    rows += 1
-                    if row.errors:
-                        rejected += 1
-                        reasons.update(row.errors)
-                        if writer:
-                            writer.write(row)
-                    else:
-                        valid += 1
-            finally:
-                if rejects_out:
-                    rejects_out.close()
+            rejects = outputs.enter_context(Path(args.rejects).open("wb")) if args.rejects else None
+            records = (
+                outputs.enter_context(Path(args.records).open("w", encoding="utf-8"))
+                if args.records
+                else None
+            )
+            tally = _read(record_file, rejects, records)
     except UnreadableFile as exc:
         return _fail(f"{args.file}: {exc}")
     except OSError as exc:
-        return _fail(f"cannot read {args.file} or write the rejects: {exc.strerror or exc}")
+        return _fail(f"cannot read {args.file} or write the outputs: {exc.strerror or exc}")
 
     summary: dict[str, Any] = {
         "file": args.file,
         "format": record_file.format,
         "encoding": record_file.encoding,
         "delimiter": record_file.delimiter,
-        "rows": rows,
-        "valid": valid,
-        "rejected": rejected,
-        "reasons": dict(reasons.most_common()),
+        "rows": tally.rows,
+        "valid": tally.valid,
+        "rejected": tally.rejected,
+        "reasons": dict(tally.reasons.most_common()),
         "ignored_columns": record_file.ignored_columns,
-        "rejects": str(rejects_path) if rejects_path else None,
+        "rejects": args.rejects,
+        "records": args.records,
     }
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
-        _print_summary(summary, reasons)
-    return EXIT_REJECTED if rejected else EXIT_VALID
+        _print_summary(summary, tally.reasons)
+    return EXIT_REJECTED if tally.rejected else EXIT_VALID
 
 
 def _print_summary(summary: dict[str, Any], reasons: Counter[str]) -> None:
@@ -139,3 +161,5 @@ def _print_summary(summary: dict[str, Any], reasons: Counter[str]) -> None:
         print(f"  ignored columns: {', '.join(summary['ignored_columns'])}")
     if summary["rejects"]:
         print(f"  rejects written to {summary['rejects']}")
+    if summary["records"]:
+        print(f"  records written to {summary['records']}")

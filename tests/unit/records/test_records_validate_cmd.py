@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 from pathlib import Path
@@ -117,3 +118,28 @@ def test_a_bad_mapping_file_exits_2_naming_the_entry(
         "city, state, country, createdAt, updatedAt, emailMarketingConsent, smsMarketingConsent, tags, "
         "partnerCustomerId, fullName)"
     )
+
+
+def test_records_out_writes_every_valid_record_as_it_would_be_sent_with_its_row(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a Shopify export with one rejected row among valid ones
+    out = tmp_path / "records.jsonl"
+    rejects = tmp_path / "rejects.csv"
+    # When it is validated with --records
+    code = main([str(FIXTURES / "shopify_current.csv"), "--records", str(out), "--rejects", str(rejects)])
+    # Then each valid row is one JSON line with its _row, and the rejected row is not among them
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    rejected_rows = [int(row["_row"]) for row in csv.DictReader(rejects.open(encoding="utf-8-sig"))]
+    assert code == 1
+    assert lines and all(set(line) >= {"_row", "firstName", "lastName"} for line in lines)
+    assert {line["_row"] for line in lines}.isdisjoint(rejected_rows)
+    assert len(lines) + len(rejected_rows) == 3  # every row of the file, once
+    assert lines[0] == {
+        "_row": 2,
+        **{key: value for key, value in lines[0].items() if key != "_row"},
+        "firstName": "Priya",
+        "phoneNumber": "+919876543210",
+        "email": "priya.sharma@gmail.com",
+    }
+    assert f"records written to {out}" in capsys.readouterr().out

@@ -24,7 +24,7 @@ from bik_sync.records import ReadOptions, RejectsWriter, UnreadableFile, open_re
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
 from bik_sync.settings import INCOMING_PREFIX, REJECTS_PREFIX, Settings, get_settings
-from bik_sync.storage import InputMissing, MappingError, open_input, put_file, read_mapping
+from bik_sync.storage import InputMissing, MappingError, open_input, put_file, resolve_mapping
 
 # SendMessageBatch takes at most 10 entries; keep a batch's total under SQS's classic 256 KiB.
 _SQS_BATCH_ENTRIES = 10
@@ -130,8 +130,9 @@ def _run_job(
 ) -> IngestResult:
     settings = deps.settings
     try:
+        mapping, mapping_origin = resolve_mapping(deps.s3, ref.bucket, ref.key, settings.mapping_uri)
         options = ReadOptions(
-            mapping=read_mapping(settings.mapping_uri, deps.s3) if settings.mapping_uri else None,
+            mapping=mapping,
             default_region=settings.default_phone_region,
             phone_format=settings.phone_format,
         )
@@ -179,6 +180,7 @@ def _run_job(
         "encoding": record_file.encoding,
         "delimiter": record_file.delimiter,
         "ignored_columns": list(record_file.ignored_columns),
+        "mapping": mapping_origin,
     }
     if error:
         details["error"] = error

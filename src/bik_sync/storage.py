@@ -50,6 +50,40 @@ def open_input(s3: Any, ref: S3ObjectRef) -> InputObject:
     )
 
 
+MAPPINGS_PREFIX = "mappings/"
+
+
+def folder_mapping_keys(key: str, incoming_prefix: str = "incoming/") -> list[str]:
+    """The mapping files a key's folders may have, nearest first.
+
+    ``incoming/hubspot/2024/x.csv`` -> ``mappings/hubspot/2024.json``, ``mappings/hubspot.json``.
+    """
+    folders = key.removeprefix(incoming_prefix).split("/")[:-1]
+    return [
+        f"{MAPPINGS_PREFIX}{'/'.join(folders[:depth])}.json"
+        for depth in range(len(folders), 0, -1)
+        if all(folders[:depth])
+    ]
+
+
+def resolve_mapping(s3: Any, bucket: str, key: str, default_uri: str) -> tuple[dict[str, str] | None, str]:
+    """The mapping an input uses, and where it came from (an ``s3://`` URI, or ``"presets"``).
+
+    A file under ``incoming/<folder>/`` uses ``mappings/<folder>.json`` when it exists (the nearest
+    folder's first), else the deployment's default mapping, else the built-in presets alone.
+    """
+    for candidate in folder_mapping_keys(key):
+        uri = f"s3://{bucket}/{candidate}"
+        try:
+            text = _s3_text(s3, bucket, candidate, uri)
+        except s3.exceptions.NoSuchKey:
+            continue
+        return _parse_mapping(text, uri), uri
+    if default_uri:
+        return read_mapping(default_uri, s3), default_uri
+    return None, "presets"
+
+
 def read_mapping(uri: str, s3: Any | None = None) -> dict[str, str]:
     """A user mapping file from a local path or (given an S3 client) an ``s3://bucket/key`` URI."""
     if uri.startswith("s3://"):
@@ -57,7 +91,7 @@ def read_mapping(uri: str, s3: Any | None = None) -> dict[str, str]:
             raise MappingError(f"{uri}: validate reads a local mapping file (s3:// is for the Lambda)")
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         try:
-            text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8-sig")
+            text = _s3_text(s3, bucket, key, uri)
         except s3.exceptions.NoSuchKey:
             raise MappingError(f"cannot read the mapping file {uri}: it does not exist") from None
     else:
@@ -68,6 +102,25 @@ def read_mapping(uri: str, s3: Any | None = None) -> dict[str, str]:
             raise MappingError(f"cannot read the mapping file {uri}: {exc.strerror}") from None
         except UnicodeDecodeError:
             raise MappingError(f"cannot read the mapping file {uri}: it is not UTF-8 text") from None
+    return _parse_mapping(text, uri)
+
+
+# A mapping is a few hundred bytes; anything far larger is not one.
+_MAX_MAPPING_BYTES = 1 << 20
+
+
+def _s3_text(s3: Any, bucket: str, key: str, uri: str) -> str:
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    data: bytes = body.read(_MAX_MAPPING_BYTES + 1)
+    if len(data) > _MAX_MAPPING_BYTES:
+        raise MappingError(f"cannot read the mapping file {uri}: it is larger than 1 MiB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise MappingError(f"cannot read the mapping file {uri}: it is not UTF-8 text") from None
+
+
+def _parse_mapping(text: str, uri: str) -> dict[str, str]:
     try:
         return load_mapping(text, uri)
     except ValueError as exc:

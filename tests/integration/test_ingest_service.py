@@ -117,3 +117,42 @@ def test_a_missing_mapping_file_makes_an_unreadable_report_that_names_it(deps):
     )
     assert result.status == report["status"] == "unreadable"
     assert "mappings/missing.json: it does not exist" in report["error"]
+
+
+def test_a_folder_of_its_own_uses_its_own_mapping_and_the_report_names_it(deps, user):
+    # Given a HubSpot folder with its own mapping, beside a Shopify file that has none
+    deps.s3.put_object(
+        Bucket=QUIET_BUCKET,
+        Key="mappings/hubspot.json",
+        Body=json.dumps({"Kontakt": "fullName", "Handy": "phoneNumber"}).encode(),
+    )
+    deps.s3.put_object(
+        Bucket=QUIET_BUCKET,
+        Key="incoming/hubspot/2026/week48.csv",
+        Body="Kontakt,Handy,Country/Region\nJosé Álvarez,612 345 678,Spain\n".encode(),
+    )
+    deps.s3.put_object(
+        Bucket=QUIET_BUCKET,
+        Key="incoming/shopify/export.csv",
+        Body=b"First Name,Last Name,Phone\nTara,Bose,9830012345\n",
+    )
+    user.bik("POST", "/__emulator/reset")
+    # When both are ingested
+    ingest_event(put_event("incoming/hubspot/2026/week48.csv"), deps)
+    ingest_event(put_event("incoming/shopify/export.csv"), deps)
+    # Then the HubSpot file used the folder's mapping (the nearest folder with one) and says so,
+    # and the Shopify file used the presets alone
+    hubspot = json.loads(
+        user.stack.wait_for_object("reports/incoming/hubspot/2026/week48.csv.json", 60, bucket=QUIET_BUCKET)
+        or "{}"
+    )
+    shopify = json.loads(
+        user.stack.wait_for_object("reports/incoming/shopify/export.csv.json", 60, bucket=QUIET_BUCKET)
+        or "{}"
+    )
+    assert (hubspot["mapping"], hubspot["created"]) == (f"s3://{QUIET_BUCKET}/mappings/hubspot.json", 1)
+    assert (shopify["mapping"], shopify["created"]) == ("presets", 1)
+    stored = {user_["phoneNumber"]: user_ for user_ in user.bik("GET", "/__emulator/users")}
+    assert stored["+34612345678"]["firstName"] == "José"
+    assert stored["+34612345678"]["lastName"] == "Álvarez"
+    assert "+919830012345" in stored

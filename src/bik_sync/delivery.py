@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bik_sync.bik_client import (
+from bik_sync.bik import (
     BODY_PREFIX,
     BODY_SUFFIX,
     AuthFailed,
@@ -37,16 +37,18 @@ from bik_sync.observability import logger
 class DeliveryOutcome:
     """What happened to each input record.
 
-    ``created + updated + len(rejected) + len(failed) == len(records)``. ``rejected`` and ``failed``
-    hold ``(index into the input records, reason)``, sorted by index; a rejected index of -1 is an
-    entry BIK reported that could not be matched to a record (kept, never dropped; it stands in
-    for one of the records sent, which is then not counted as created or updated).
+    ``created + updated + len(rejected) + len(unmatched) + len(failed) == len(records)``.
+    ``rejected`` and ``failed`` hold ``(index into the input records, reason)``, sorted by index;
+    ``unmatched`` the reasons of entries BIK reported that could not be matched to a record (kept,
+    never dropped; each stands in for one of the records sent, which is then not counted as
+    created or updated, and has no index: no record may be blamed for it).
     """
 
     created: int = 0
     updated: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
     requests: int = 0
     retries: int = 0
 
@@ -56,7 +58,7 @@ class DeliveryOutcome:
 
     def accounted(self) -> int:
         """How many input records this outcome accounts for (equals ``len(records)``)."""
-        return self.created + self.updated + len(self.rejected) + len(self.failed)
+        return self.created + self.updated + len(self.rejected) + len(self.unmatched) + len(self.failed)
 
 
 # A reason kept between tries is cut to this length: progress must stay a small DynamoDB item.
@@ -68,7 +70,8 @@ class DeliveryProgress:
     """What earlier tries at the same records settled, so that a retry sends only the rest.
 
     A record is settled once BIK confirmed it (counted in ``created``/``updated``) or refused it (in
-    ``rejected``, by index into all the records; -1 for an entry BIK reported that matched none).
+    ``rejected``, by index into all the records; an entry BIK reported that matched none is kept in
+    ``unmatched``).
     Failed records are not settled: they are sent again. Resending a record BIK already holds would
     be harmless (an upsert), but it would count it again, as an update.
     """
@@ -77,6 +80,7 @@ class DeliveryProgress:
     created: int = 0
     updated: int = 0
     rejected: tuple[tuple[int, str], ...] = ()
+    unmatched: tuple[str, ...] = ()
 
     def pending(self, count: int) -> list[int]:
         """The indices of ``count`` records still to send, in order."""
@@ -88,13 +92,14 @@ class DeliveryProgress:
         """This progress plus a try at ``sent`` (the indices the try's records had among all records),
         and the whole outcome so far, by index into all records."""
         failed = [(sent[j], reason) for j, reason in outcome.failed]
-        rejected = [(sent[j] if j >= 0 else -1, reason) for j, reason in outcome.rejected]
+        rejected = [(sent[j], reason) for j, reason in outcome.rejected]
         failed_now = {i for i, _ in failed}
         progress = DeliveryProgress(
             settled=self.settled | {i for i in sent if i not in failed_now},
             created=self.created + outcome.created,
             updated=self.updated + outcome.updated,
             rejected=self.rejected + tuple(rejected),
+            unmatched=self.unmatched + tuple(outcome.unmatched),
         )
         total = replace(
             outcome,
@@ -102,6 +107,7 @@ class DeliveryProgress:
             updated=progress.updated,
             rejected=sorted(progress.rejected, key=lambda item: item[0]),
             failed=failed,
+            unmatched=list(progress.unmatched),
         )
         return progress, total
 
@@ -112,6 +118,7 @@ class DeliveryProgress:
                 "created": self.created,
                 "updated": self.updated,
                 "rejected": [[i, reason[:_MAX_KEPT_REASON]] for i, reason in self.rejected],
+                "unmatched": [reason[:_MAX_KEPT_REASON] for reason in self.unmatched],
             },
             separators=(",", ":"),
         )
@@ -123,7 +130,11 @@ class DeliveryProgress:
             doc = json.loads(text)
             settled = frozenset(i for start, end in doc["settled"] for i in range(int(start), int(end)))
             rejected = tuple((int(i), str(reason)) for i, reason in doc["rejected"])
-            return cls(settled, int(doc["created"]), int(doc["updated"]), rejected)
+            unmatched = tuple(str(reason) for reason in doc.get("unmatched", ()))
+            # Progress saved before unmatched entries had a field of their own marked them with -1.
+            unmatched += tuple(reason for i, reason in rejected if i < 0)
+            rejected = tuple((i, reason) for i, reason in rejected if i >= 0)
+            return cls(settled, int(doc["created"]), int(doc["updated"]), rejected, unmatched)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"delivery progress is not readable ({type(exc).__name__})") from exc
 
@@ -248,9 +259,8 @@ def deliver(
                         outcome.retries += result.retries
                         outcome.created += result.created
                         outcome.updated += result.updated
-                        outcome.rejected.extend(
-                            (batch[j] if j >= 0 else -1, reason) for j, reason in result.rejected
-                        )
+                        outcome.rejected.extend((batch[j], reason) for j, reason in result.rejected)
+                        outcome.unmatched.extend(result.unmatched)
                 if not auth_failure:
                     fill()
         finally:
@@ -265,7 +275,7 @@ def deliver(
         delivery_splits=splits,
         delivery_created=outcome.created,
         delivery_updated=outcome.updated,
-        delivery_rejected=len(outcome.rejected),
+        delivery_rejected=len(outcome.rejected) + len(outcome.unmatched),
         delivery_failed=len(outcome.failed),
         delivery_requests=outcome.requests,
         delivery_retries=outcome.retries,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bik_sync.bik_client import BODY_PREFIX, encode_record
+from bik_sync.bik import BODY_PREFIX, encode_record
 
 __all__ = [
     "JobMeta",

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from bik_sync.bik_client import check_api_url
+from bik_sync.bik import check_api_url
 from bik_sync.records import ReadOptions
 
 DEFAULT_BIK_API_URL = (

@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bik_sync.bik_client import BikClient
+from bik_sync.bik import BikClient
 from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver
 from bik_sync.jobs import BatchCounts, BatchStatus, JobStore
 from bik_sync.messages import JobMeta, MalformedMessage, parse_work_message
@@ -206,16 +206,15 @@ def _process(
             f"{len(outcome.failed)} of {len(valid)} records not delivered; SQS will retry"
         )
     invalid = len(rejects)
-    rejects += [
-        (valid_rows[i] if i >= 0 else 0, valid[i] if i >= 0 else {}, reason) for i, reason in outcome.rejected
-    ]
+    rejects += [(valid_rows[i], valid[i], reason) for i, reason in outcome.rejected]
+    rejects += [(0, {}, reason) for reason in outcome.unmatched]  # no row or record is BIK's to blame
     failed = [(valid_rows[i], valid[i], reason) for i, reason in outcome.failed]
 
     counts = BatchCounts(
         created=outcome.created,
         updated=outcome.updated,
         rejected_invalid=invalid,
-        rejected_by_bik=len(outcome.rejected),
+        rejected_by_bik=len(outcome.rejected) + len(outcome.unmatched),
         failed=len(failed),
         rejects_key=_write_jsonl(deps, job, REJECTS_PREFIX, "rejects", rejects),
         failed_key=_write_jsonl(deps, job, FAILED_PREFIX, "failed", failed),

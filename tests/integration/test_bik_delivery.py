@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bik_local.emulator import Emulator
-from bik_sync.bik_client import BikClient
+from bik_sync.bik import BikClient
 from bik_sync.delivery import DeliveryOutcome, deliver
 
 pytestmark = pytest.mark.integration
@@ -95,7 +95,8 @@ def deliver_like_sqs(
         total.updated += outcome.updated
         total.requests += outcome.requests
         total.retries += outcome.retries
-        total.rejected += [(todo[i] if i >= 0 else -1, reason) for i, reason in outcome.rejected]
+        total.rejected += [(todo[i], reason) for i, reason in outcome.rejected]
+        total.unmatched += outcome.unmatched
         todo = [todo[i] for i, _ in outcome.failed]
     total.failed = [(i, "still failing") for i in todo]
     return total, used
@@ -110,7 +111,7 @@ def assert_store_holds_exactly(emulator: Emulator, records: Sequence[Mapping[str
 def assert_accounted_once(outcome: DeliveryOutcome, records: Sequence[Mapping[str, Any]]) -> None:
     rejected = [i for i, _ in outcome.rejected]
     assert len(rejected) == len(set(rejected))
-    assert -1 not in rejected
+    assert outcome.unmatched == []
     assert outcome.failed == []
     assert set(rejected) == {i for i, r in enumerate(records) if not is_valid(r)}
     assert outcome.accounted() == len(records)

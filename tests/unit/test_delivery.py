@@ -13,7 +13,7 @@ import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bik_sync.bik_client import (
+from bik_sync.bik import (
     AuthFailed,
     BadRequest,
     BatchResult,
@@ -89,6 +89,7 @@ def far() -> float:
 def assert_each_index_once(outcome: DeliveryOutcome, n: int) -> None:
     indices = [i for i, _ in outcome.rejected] + [i for i, _ in outcome.failed]
     assert len(indices) == len(set(indices)), "an index was accounted twice"
+    assert all(0 <= i < n for i in indices), "an index names no input record"
     assert outcome.accounted() == n
 
 
@@ -287,14 +288,41 @@ def test_invalid_records_in_a_200_are_rejects_at_their_input_index_across_batche
     assert outcome.created == 247
 
 
-def test_an_unmatched_bik_reject_is_kept_with_index_minus_one_and_not_counted_as_delivered() -> None:
-    client = ScriptedClient(lambda records: BatchResult(len(records) - 1, 0, [(-1, "mystery")], 1, 0))
+def test_an_unmatched_bik_reject_is_kept_without_an_index_and_not_counted_as_delivered() -> None:
+    client = ScriptedClient(lambda records: BatchResult(len(records) - 1, 0, [], 1, 0, ["mystery"]))
 
     outcome = deliver(people(10), client, deadline=far())
 
-    assert outcome.rejected == [(-1, "mystery")]
+    assert outcome.unmatched == ["mystery"]
+    assert outcome.rejected == []
     assert outcome.created == 9
     assert outcome.accounted() == 10
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=6), batch_size=st.integers(1, 12))
+def test_an_unmatched_bik_reject_is_never_blamed_on_a_record_through_delivery_and_progress(
+    sizes: list[int], batch_size: int
+) -> None:
+    # Given BIK answering every batch with one entry that matches none of its records
+    def answer(records: Sequence[Mapping[str, Any]]) -> BatchResult:
+        return BatchResult(len(records) - 1, 0, [], 1, 0, [f"mystery of {len(records)}"])
+
+    # When tries at parts of the records are delivered and folded into progress, as receives are
+    progress, total, start = DeliveryProgress(), DeliveryOutcome(), 0
+    for size in sizes:
+        sent = list(range(start, start + size))
+        start += size
+        attempt = deliver(people(size), ScriptedClient(answer), batch_size=batch_size, deadline=far())
+        progress, total = progress.after(sent, attempt)
+        progress = DeliveryProgress.from_json(progress.to_json())
+
+    # Then no record, the last of a batch least of all, carries an unmatched entry's reason
+    assert total.rejected == [] and progress.rejected == ()
+    batches = sum(-(-size // batch_size) for size in sizes)
+    assert len(total.unmatched) == len(progress.unmatched) == batches
+    assert total.created == start - batches
+    assert total.accounted() == start
 
 
 # -- failures ---------------------------------------------------------------------------------------
@@ -446,18 +474,32 @@ def test_progress_settles_confirmed_and_refused_records_and_leaves_failed_ones_p
 
 def test_progress_keeps_an_unmatched_bik_entry_and_settles_its_batch() -> None:
     # Given BIK reported an entry that matched none of the two records sent (it stands in for one)
-    progress, total = DeliveryProgress().after([3, 7], DeliveryOutcome(created=1, rejected=[(-1, "odd")]))
+    progress, total = DeliveryProgress().after([3, 7], DeliveryOutcome(created=1, unmatched=["odd"]))
     assert progress.settled == frozenset({3, 7})
-    assert total.rejected == [(-1, "odd")]
+    assert total.unmatched == ["odd"]
+    assert total.rejected == []  # record 7, the last sent, is not blamed
+    assert total.accounted() == 2
 
 
 def test_progress_survives_its_json_form_with_settled_records_as_runs() -> None:
     progress = DeliveryProgress(
-        settled=frozenset({0, 1, 2, 3, 7, 9, 10}), created=5, updated=1, rejected=((7, "bad"), (-1, "odd"))
+        settled=frozenset({0, 1, 2, 3, 7, 9, 10}),
+        created=5,
+        updated=1,
+        rejected=((7, "bad"),),
+        unmatched=("odd",),
     )
     text = progress.to_json()
     assert json.loads(text)["settled"] == [[0, 4], [7, 8], [9, 11]]
     assert DeliveryProgress.from_json(text) == progress
+
+
+def test_progress_saved_with_an_unmatched_entry_as_index_minus_one_reads_it_as_unmatched() -> None:
+    # Given progress written before unmatched entries had a field of their own
+    saved = '{"settled":[[0,3]],"created":1,"updated":0,"rejected":[[-1,"odd"],[2,"bad"]]}'
+    assert DeliveryProgress.from_json(saved) == DeliveryProgress(
+        settled=frozenset({0, 1, 2}), created=1, rejected=((2, "bad"),), unmatched=("odd",)
+    )
 
 
 def test_progress_cuts_long_reasons_so_that_it_stays_a_small_item() -> None:

@@ -29,7 +29,7 @@ from typing import Any
 import urllib3
 
 from bik_local.emulator import DEFAULT_TOKEN, STATE_PATH
-from bik_sync.bik_client import BikClient
+from bik_sync.bik import BikClient
 from bik_sync.delivery import deliver
 from bik_sync.observability import logger, metrics
 
@@ -141,7 +141,7 @@ def run() -> dict[str, Any]:
         "requests": requests,
         "seconds": round(delivered_s, 3),
         "delivered_records": delivered,
-        "undelivered_records": len(outcome.failed) + len(outcome.rejected),
+        "undelivered_records": len(outcome.failed) + len(outcome.rejected) + len(outcome.unmatched),
         "delivered_records_per_s": round(delivered_rate, 1),
         "bound_records_per_s": round(bound_rate, 1),
         "naive_records": naive_n,

@@ -1,4 +1,5 @@
-"""BikClient against a scripted in-process HTTP fake: retries, backoff, deadline, auth, response mapping."""
+"""BikClient against a scripted in-process HTTP fake: retries, backoff, deadline, auth; and the pure
+step that decides what each answer means."""
 
 from __future__ import annotations
 
@@ -12,21 +13,19 @@ import pytest
 import urllib3
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 
-from bik_sync import bik_client, observability
-from bik_sync.bik_client import (
+from bik_sync import observability
+from bik_sync.bik import (
     AuthFailed,
     BadRequest,
     BikClient,
     PayloadTooLarge,
     RetryableFailure,
     UnexpectedStatus,
+    Verdict,
     check_api_url,
-    encode_body,
-    error_message,
-    match_rejections,
-    parse_retry_after,
-    parse_success,
+    make_pool,
 )
+from bik_sync.bik.client import Answer, GiveUp, Landed, TryAgain, interpret, out_of_budget
 
 URL = "https://bik.example/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
 
@@ -474,164 +473,96 @@ def test_a_loopback_http_url_is_accepted_when_allowed(url: str) -> None:
 
 
 def test_the_default_pool_verifies_tls_certificates() -> None:
-    pool = bik_client.make_pool(4)
+    pool = make_pool(4)
 
     assert pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
     assert pool.connection_pool_kw["maxsize"] == 4
 
 
-# -- pure helpers -----------------------------------------------------------------------------------
+# -- what one answer means, decided without a client ---------------------------------------------------
+
+NOW = 1_700_000_000.0
+
+
+def step_for(answer: Answer, *, attempts: int = 1, token_refreshed: bool = False) -> object:
+    return interpret(answer, RECORDS, attempts=attempts, token_refreshed=token_refreshed, now=NOW)
+
+
+def test_a_200_with_biks_json_lands_with_its_verdict() -> None:
+    step = step_for(Answer(200, ok(created=2, updated=1).data))
+
+    assert step == Landed(Verdict(2, 1, [], []))
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"),
+    ("answer", "expected"),
     [
-        ("3", 3.0),
-        (" 0.5 ", 0.5),
-        ("0", 0.0),
-        (formatdate(1_700_000_030.0, usegmt=True), 30.0),
-        (formatdate(1_699_999_000.0, usegmt=True), 0.0),  # in the past: go now
-        ("-1", None),
-        ("soon", None),
-        ("", None),
-        (None, None),
+        (Answer(None, transport_error="ReadTimeoutError"), TryAgain("ReadTimeoutError talking to BIK")),
+        (Answer(503), TryAgain("BIK answered 503")),
+        (Answer(429, retry_after="7"), TryAgain("BIK answered 429", retry_after=7.0)),
+        (
+            Answer(502, retry_after=formatdate(NOW + 12, usegmt=True)),
+            TryAgain("BIK answered 502", retry_after=12.0),
+        ),
+        (Answer(408, retry_after="soon"), TryAgain("BIK answered 408")),
+        (Answer(401), TryAgain("BIK answered 401", refresh_token=True)),
     ],
+    ids=["transport", "503", "429-seconds", "502-date", "408-unreadable-retry-after", "first-401"],
 )
-def test_retry_after_is_read_as_seconds_or_an_http_date(raw: str | None, expected: float | None) -> None:
-    assert parse_retry_after(raw, now=1_700_000_000.0) == (pytest.approx(expected) if expected else expected)
+def test_answers_worth_another_try_say_why_and_how_long_to_wait(answer: Answer, expected: TryAgain) -> None:
+    assert step_for(answer) == expected
 
 
-def test_the_body_is_the_api_shape_in_compact_utf8_json() -> None:
-    body = encode_body([{"firstName": "Zoë", "lastName": "X"}])
+def test_a_200_whose_body_is_not_biks_json_is_tried_again_without_a_token_refresh() -> None:
+    step = step_for(Answer(200, b'{"status": 200, "data": {"invalidUserProp'))
 
-    assert body == '{"userProperties":[{"firstName":"Zoë","lastName":"X"}]}'.encode()
-
-
-def test_a_400_message_falls_back_to_the_text_when_the_body_is_not_json() -> None:
-    assert error_message(b"bad things", 400) == "bad things"
-    assert error_message(b"", 400) == "BIK answered 400"
-    assert error_message(b'{"error": {"message": "nope"}}', 400) == "nope"
+    assert isinstance(step, TryAgain)
+    assert "not the expected JSON" in step.problem
+    assert (step.retry_after, step.refresh_token) == (None, False)
 
 
-def test_invalid_records_are_matched_back_despite_reformatted_phone_and_email_case() -> None:
-    # Given BIK echoes two records back changed: the phone reformatted, the email upper-cased
-    records = [
-        {"firstName": "A", "lastName": "A", "phoneNumber": "+919876543210"},
-        {"firstName": "B", "lastName": "B", "email": "b@example.com"},
-        {"firstName": "C", "lastName": "C", "partnerCustomerId": "c-1"},
-    ]
-    body = json.dumps(
-        {
-            "status": 200,
-            "data": {
-                "invalidUserProperties": [
-                    {"email": "B@EXAMPLE.COM", "storeId": "s", "customerId": None, "error": '"lastName" bad'},
-                    {"phoneNumber": "98765 43210", "storeId": "s", "customerId": None, "error": '"tags" bad'},
-                ],
-                "bulkUpsertUPResponse": {"createCount": 1, "updateCount": 0, "docsFailedToUpdate": []},
-            },
-        }
-    ).encode()
+@pytest.mark.parametrize(
+    ("answer", "token_refreshed", "error_type", "message"),
+    [
+        (Answer(401), True, AuthFailed, "BIK answered 401 with a freshly fetched token"),
+        (
+            Answer(400, b'{"message": "\\"emil\\" is not allowed"}'),
+            False,
+            BadRequest,
+            '"emil" is not allowed',
+        ),
+        (Answer(413, b"Payload Too Large"), False, PayloadTooLarge, "Payload Too Large"),
+        (Answer(404), False, UnexpectedStatus, "BIK answered 404; check BIK_API_URL and the BIK account"),
+    ],
+    ids=["second-401", "400", "413", "404"],
+)
+def test_answers_no_retry_can_fix_give_up_with_the_error_and_its_cost(
+    answer: Answer, token_refreshed: bool, error_type: type[Exception], message: str
+) -> None:
+    step = step_for(answer, attempts=3, token_refreshed=token_refreshed)
 
-    # When the response is read
-    result = parse_success(body, records)
-
-    # Then each error lands on the record it belongs to
-    assert result == (1, 0, [(1, '"lastName" bad'), (0, '"tags" bad')])
+    assert isinstance(step, GiveUp)
+    assert type(step.error) is error_type
+    assert (step.error.message, step.error.attempts, step.error.retries) == (message, 3, 2)
 
 
-def test_an_entry_without_identity_is_placed_by_position_between_its_matched_neighbours() -> None:
-    records = [{"firstName": str(i), "lastName": "x", "email": f"{i}@x.io"} for i in range(5)]
-    entries = [
-        {"email": "1@x.io", "error": "e1"},
-        {"firstName": "nobody", "error": "e2"},  # identity stripped by BIK: must be record 2
-        {"email": "3@x.io", "error": "e3"},
-    ]
-    records[2] = {"firstName": "2", "lastName": "x"}
+def test_a_further_try_is_allowed_only_within_the_attempts_and_the_time_left() -> None:
+    def budget(attempts: int, starts_at: float) -> RetryableFailure | None:
+        return out_of_budget(
+            attempts=attempts,
+            max_attempts=3,
+            starts_at=starts_at,
+            min_try_s=0.5,
+            deadline=100.0,
+            problem="BIK answered 503",
+        )
 
-    assert match_rejections(records, entries, default_reason="r") == [(1, "e1"), (2, "e2"), (3, "e3")]
+    assert budget(2, starts_at=99.5) is None
+    too_many, too_late = budget(3, starts_at=10.0), budget(2, starts_at=99.6)
 
-
-def test_a_leftover_entry_prefers_the_candidate_sharing_field_values() -> None:
-    records = [{"firstName": n, "lastName": "x"} for n in ("Ann", "Bob", "Cid")]
-    entries = [{"firstName": "Bob", "error": "bad"}]
-
-    assert match_rejections(records, entries, default_reason="r") == [(1, "bad")]
-
-
-def test_an_entry_that_cannot_be_matched_is_kept_with_index_minus_one() -> None:
-    records = [{"firstName": n, "lastName": "x"} for n in ("Ann", "Bob", "Cid")]
-    entries = [{"storeId": "s", "error": "mystery"}]
-
-    assert match_rejections(records, entries, default_reason="r") == [(-1, "mystery")]
-
-
-def test_two_entries_for_the_same_identity_match_two_different_records() -> None:
-    records = [{"firstName": "A", "lastName": "x", "email": "same@x.io"}] * 2
-    entries = [{"email": "same@x.io", "error": "e1"}, {"email": "same@x.io", "error": "e2"}]
-
-    assert match_rejections(records, entries, default_reason="r") == [(0, "e1"), (1, "e2")]
-
-
-def test_docs_failed_to_update_as_bare_identities_become_rejects_with_a_default_reason() -> None:
-    records = [
-        {"firstName": "A", "lastName": "x", "partnerCustomerId": "P-1"},
-        {"firstName": "B", "lastName": "x", "email": "b@x.io"},
-    ]
-    body = json.dumps(
-        {
-            "status": "200",
-            "data": {
-                "invalidUserProperties": [],
-                "bulkUpsertUPResponse": {
-                    "createCount": 1,
-                    "updateCount": 0,
-                    "docsFailedToUpdate": ["b@x.io"],
-                },
-            },
-        }
-    ).encode()
-
-    assert parse_success(body, records) == (1, 0, [(1, "BIK could not update this record")])
-
-
-def test_a_record_in_both_lists_is_rejected_once_with_both_reasons() -> None:
-    records = [{"firstName": "A", "lastName": "x", "email": "a@x.io"}]
-    body = json.dumps(
-        {
-            "status": 200,
-            "data": {
-                "invalidUserProperties": [{"email": "a@x.io", "error": "bad"}],
-                "bulkUpsertUPResponse": {"docsFailedToUpdate": [{"email": "a@x.io", "error": "also"}]},
-            },
-        }
-    ).encode()
-
-    created, updated, rejected = parse_success(body, records) or (None, None, None)
-
-    assert rejected == [(0, "bad; also")]
-    assert (created, updated) == (0, 0)
-
-
-def test_more_unmatched_entries_than_records_left_keep_every_reason_without_outnumbering_records() -> None:
-    records = [{"firstName": n, "lastName": "x"} for n in ("Ann", "Bob")]
-    body = json.dumps(
-        {
-            "status": 200,
-            "data": {"invalidUserProperties": [{"error": "e1"}, {"error": "e2"}, {"error": "e3"}]},
-        }
-    ).encode()
-
-    assert parse_success(body, records) == (0, 0, [(-1, "e1"), (-1, "e2; e3")])
-
-
-def test_counts_are_reconciled_so_every_sent_record_is_counted_exactly_once() -> None:
-    # Given two rows of one person in a batch: BIK says 1 created and 0 updated for 2 accepted records
-    records = [{"firstName": "A", "lastName": "x", "email": "a@x.io"}] * 2
-    short = json.dumps({"status": 200, "data": {"bulkUpsertUPResponse": {"createCount": 1}}}).encode()
-    over = json.dumps(
-        {"status": 200, "data": {"bulkUpsertUPResponse": {"createCount": 5, "updateCount": 4}}}
-    ).encode()
-
-    assert parse_success(short, records) == (1, 1, [])
-    assert parse_success(over, records) == (2, 0, [])
+    assert too_many is not None and too_late is not None
+    assert (too_many.message, too_many.retries) == ("gave up after 3 attempts: BIK answered 503", 2)
+    assert (too_late.message, too_late.retries) == (
+        "time budget exhausted after 2 attempts: BIK answered 503",
+        1,
+    )

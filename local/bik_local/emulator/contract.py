@@ -1,0 +1,141 @@
+"""The API as DESIGN.md describes it: paths, the UserProperty schema with Joi-style messages, identities.
+
+Written from the contract, not imported from bik_sync: the emulator is BIK's side of the wire, and
+sharing the client's definitions would make a drift between the two invisible to the tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Final
+
+UPSERT_PATH: Final = "/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
+AUTH_PATH: Final = "/integrations/bikPlatformFunctions-authPartnerViaKey"
+STATE_PATH: Final = "/__emulator/state"
+USERS_PATH: Final = "/__emulator/users"
+RESET_PATH: Final = "/__emulator/reset"
+FAULTS_PATH: Final = "/__emulator/faults"
+
+#: The Basic token accepted unless another is given: base64 of ``local-key:local-secret``.
+DEFAULT_TOKEN: Final = base64.b64encode(b"local-key:local-secret").decode("ascii")
+STORE_ID: Final = "emulator-store"
+
+# Field name -> kind, in the order the API's Joi schema checks them (the first problem wins).
+SCHEMA: Final[Mapping[str, str]] = {
+    "firstName": "name",
+    "lastName": "name",
+    "source": "string",
+    "phoneNumber": "string",
+    "alternatePhoneNumber": "string",
+    "email": "string",
+    "address1": "string",
+    "address2": "string",
+    "city": "string",
+    "state": "string",
+    "country": "string",
+    "createdAt": "date",
+    "updatedAt": "date",
+    "emailMarketingConsent": "boolean",
+    "smsMarketingConsent": "boolean",
+    "tags": "tags",
+    "partnerCustomerId": "string",
+}
+# Matching order for upserts: the most specific identity first.
+IDENTITY_KEYS: Final = ("partnerCustomerId", "phoneNumber", "email")
+NO_IDENTITY_MESSAGE: Final = '"value" must contain at least one of [phoneNumber, email, partnerCustomerId]'
+
+
+def identity(record: Mapping[str, object], key: str) -> str | None:
+    """The record's value for identity ``key``, or None when it has none (absent, empty, not text)."""
+    value = record.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def validate_record(record: object) -> str | None:
+    """The first problem with one user property, as a Joi-style message, or None when valid."""
+    if not isinstance(record, dict):
+        return '"value" must be of type object'
+    for key, kind in SCHEMA.items():
+        if key not in record:
+            if kind == "name":
+                return f'"{key}" is required'
+            continue
+        problem = _field_problem(key, kind, record[key])
+        if problem:
+            return problem
+    for key in record:
+        if key not in SCHEMA:
+            return f'"{key}" is not allowed'
+    if not any(identity(record, key) for key in IDENTITY_KEYS):
+        return NO_IDENTITY_MESSAGE
+    return None
+
+
+def parse_payload(body: bytes) -> list[object] | str:
+    """The ``userProperties`` list of an upsert body, or the 400 message for a body that is not one."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return '"value" must be valid JSON'
+    if not isinstance(payload, dict):
+        return '"value" must be of type object'
+    if "userProperties" not in payload:
+        return '"userProperties" is required'
+    records = payload["userProperties"]
+    if not isinstance(records, list):
+        return '"userProperties" must be an array'
+    for key in payload:
+        # Job metadata has no business reaching BIK; a strict Joi schema refuses it.
+        if key != "userProperties":
+            return f'"{key}" is not allowed'
+    return records
+
+
+def find_value(records: list[object], wanted: str) -> str | None:
+    """The Joi-style path of the first field holding ``wanted`` (not the value itself), or None."""
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            continue
+        for key, value in record.items():
+            if value == wanted or (isinstance(value, list) and wanted in value):
+                return f"userProperties[{index}].{key}"
+    return None
+
+
+def _field_problem(key: str, kind: str, value: object) -> str | None:
+    if kind == "name":
+        if not isinstance(value, str):
+            return f'"{key}" must be a string'
+        if not value.strip():
+            return f'"{key}" is not allowed to be empty'
+    elif kind == "string":
+        # Empty optional strings pass: the real API's stance is unknown and refusing them would
+        # turn blank CSV cells into rejects.
+        if not isinstance(value, str):
+            return f'"{key}" must be a string'
+    elif kind == "date":
+        if not _is_date(value):
+            return f'"{key}" must be a valid date'
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return f'"{key}" must be a boolean'
+    elif kind == "tags":
+        if not isinstance(value, list):
+            return f'"{key}" must be an array'
+        for index, tag in enumerate(value):
+            if not isinstance(tag, str):
+                return f'"{key}[{index}]" must be a string'
+    return None
+
+
+def _is_date(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True

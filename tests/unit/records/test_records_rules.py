@@ -265,3 +265,23 @@ def test_tags_come_from_comma_strings_or_lists_trimmed_and_deduplicated() -> Non
 )
 def test_dates_become_iso_8601(raw: str, expected: str) -> None:
     assert to_date(raw, "createdAt") == expected
+
+
+def test_the_readme_lists_every_preset_column_name() -> None:
+    # Given the README's section on the files it reads
+    from pathlib import Path
+
+    from bik_sync.records.mapping import PRESET_GROUPS
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Files it reads", 1)[1].split("\n## ", 1)[0]
+    # Then every preset column name stands in it, quoted as a user would type it
+    missing = [
+        name
+        for tool, entries in PRESET_GROUPS
+        if not tool.startswith("BIK API")
+        for _, _, names in entries
+        for name in names
+        if f"`{name}`" not in section
+    ]
+    assert missing == []

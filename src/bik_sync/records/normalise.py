@@ -64,7 +64,7 @@ def to_country(value: Any, field: str) -> str | None:
 
 
 # Excel shows a long number as 7.02255E+12 and saves it so in CSV: the digits after the sixth are gone.
-_SCIENTIFIC: Final = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?[eE]\+?[0-9]+")
+_SCIENTIFIC: Final = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?[eE]\+[0-9]+")
 scientific_match: Final = _SCIENTIFIC.fullmatch
 
 
@@ -80,7 +80,7 @@ def to_identifier(value: Any, field: str) -> str | None:
     """A string, or a whole number as systems send ids (``"id": 7210448301122``)."""
     if type(value) is str:
         text = clean(value)
-        if ("E" in text or "e" in text) and scientific_match(text):
+        if "+" in text and scientific_match(text):
             raise FieldError(scientific_message(field))
         return text or None
     if value is None:
@@ -421,7 +421,7 @@ class PhoneNormaliser:
     def _slow(self, text: str, field: str, region: str | None, unrecognised: str | None) -> str:
         if ":::" in text:  # Google Contacts joins a contact's numbers with " ::: ": the first is theirs
             text = text.split(":::", 1)[0].strip()
-        if ("E" in text or "e" in text) and scientific_match(text.replace(" ", "")):
+        if "+" in text and scientific_match(text.replace(" ", "")):
             raise FieldError(scientific_message(field))
         if text.startswith("00") and text[2:3].isdigit():
             text = "+" + text[2:]

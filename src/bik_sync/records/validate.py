@@ -371,7 +371,7 @@ if x[:1] in _SPECIAL:
 """
 _IDENTIFIER_CODE = """\
 x = CELL.strip()
-if x[:1] in _SPECIAL or "E" in x or "e" in x:
+if x[:1] in _SPECIAL or "+" in x:  # Excel's 7.02255E+12 has a "+"
     x = _to_identifier(x, FIELD)
 """
 _EMAIL_CODE = """\
@@ -480,11 +480,14 @@ def _compile(
             lines += _field_code(field, indices, builder)
     phone_columns = field_columns.get("phoneNumber", ())
     if len(phone_columns) > 1:
-        # Only a cell that is neither empty nor written as the primary already can be a second phone.
-        other = " or ".join(f"cells[{index}] not in (x, '')" for index in phone_columns)
+        # Only where two phone cells hold different text can there be a second phone.
+        if len(phone_columns) == 2:
+            a, b = (f"cells[{index}]" for index in phone_columns)
+            differ = f"{a} != {b} and {a} and {b}"
+        else:
+            differ = f"len({{{', '.join(f'cells[{index}]' for index in phone_columns)}}} - _EMPTY) > 1"
         lines += [
-            '    x = record.get("phoneNumber")',
-            f'    if x is not None and "alternatePhoneNumber" not in record and ({other}):',
+            f'    if {differ} and "phoneNumber" in record and "alternatePhoneNumber" not in record:',
             "        _second_phone(record, cells)",
         ]
     lines += [
@@ -553,6 +556,7 @@ def _compile(
         "_email_match": _email_match,
         "_BOOLEANS": _FAST_BOOLEANS,
         "_SPECIAL": _SPECIAL_FIRST,
+        "_EMPTY": frozenset({""}),
         "_e164_mobile": _e164_mobile,
         "_TAG_SETS": _TAG_SETS,
         "_tag_set": _tag_set,

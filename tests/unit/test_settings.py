@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bik_sync.settings import DEFAULT_BIK_API_URL, Settings, SettingsError
+from bik_sync.settings import DEFAULT_BIK_API_URL, IngestSettings, Settings, SettingsError
 
 
 def test_defaults_need_nothing_but_the_function_specific_names():
@@ -48,6 +48,6 @@ def test_invalid_settings_name_the_variable(env, message):
         Settings.from_env(env)
 
 
-def test_require_lists_every_missing_variable():
+def test_a_functions_settings_list_every_missing_required_variable():
     with pytest.raises(SettingsError, match="WORK_QUEUE_URL, JOBS_TABLE_NAME"):
-        Settings.from_env({}).require("work_queue_url", "jobs_table_name")
+        IngestSettings.from_env({})

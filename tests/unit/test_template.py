@@ -6,10 +6,10 @@ form), the code is imported or read, nothing talks to AWS.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import re
+import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,16 +18,16 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the dev pins
 
 from bik_local.resources import RESOURCES, LocalResources
-from bik_sync import settings as settings_module
-from bik_sync.settings import FAILED_PREFIX, INCOMING_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX, Settings
+from bik_sync.layout import FAILED_PREFIX, INCOMING_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX
+from bik_sync.settings import ENVIRONMENT, Settings, env_table
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SRC = ROOT / "src"
 
 FUNCTIONS = ("IngestFunction", "UpsertFunction")
-# Settings each function cannot run without, whatever else the code asks for (see also the scan of
-# Settings.require calls below).
+# Settings each function cannot run without, whatever else the code asks for (see also the required
+# fields of each function's settings class below).
 REQUIRED_ENV = {
     "IngestFunction": {"WORK_QUEUE_URL", "JOBS_TABLE_NAME"},
     "UpsertFunction": {"BIK_SECRET_ID", "JOBS_TABLE_NAME", "BIK_MAX_RECEIVE_COUNT"},
@@ -136,81 +136,18 @@ def _s3_object_prefixes(resource: Any) -> str | None:
 # --- reading the code ----------------------------------------------------------------------------
 
 
-class _RecordingEnv(dict[str, str]):
-    """An empty environment that remembers every variable name asked for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: set[str] = set()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self.asked.add(key)
-        return super().get(key, default)
-
-    def __getitem__(self, key: str) -> str:
-        self.asked.add(key)
-        return super().__getitem__(key)
+def _settings_class_of(handler_module: str) -> type[Settings]:
+    """The settings class a function runs with: the type of the settings in its handler's deps."""
+    module = importlib.import_module(handler_module)
+    deps_type = typing.get_type_hints(module.default_deps)["return"]
+    kind: type[Settings] = typing.get_type_hints(deps_type)["settings"]
+    assert issubclass(kind, Settings), kind
+    return kind
 
 
-def _env_vars_read_by_settings() -> set[str]:
-    env = _RecordingEnv()
-    Settings.from_env(env)
-    return env.asked
-
-
-def _env_var_of_each_setting() -> dict[str, str]:
-    """Settings field -> the environment variable Settings.from_env reads it from."""
-    tree = ast.parse(Path(settings_module.__file__).read_text())
-    from_env = next(
-        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "from_env"
-    )
-    result: dict[str, str] = {}
-    for call in ast.walk(from_env):
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "cls"):
-            continue
-        for keyword in call.keywords:
-            names = [
-                node.value
-                for node in ast.walk(keyword.value)
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isupper()
-            ]
-            if keyword.arg and names:
-                result[keyword.arg] = names[0]
-    return result
-
-
-def _module_source(module: str) -> Path | None:
-    path = SRC.joinpath(*module.split(".")).with_suffix(".py")
-    if path.exists():
-        return path
-    package = SRC.joinpath(*module.split("."), "__init__.py")
-    return package if package.exists() else None
-
-
-def _required_settings(handler_module: str) -> set[str]:
-    """Fields named in Settings.require(...) calls of the handler module and the modules it imports."""
-    handler_path = _module_source(handler_module)
-    assert handler_path is not None, f"{handler_module} has no source under src/"
-    paths = {handler_path}
-    for node in ast.walk(ast.parse(handler_path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bik_sync"):
-            imported = _module_source(node.module)
-            if imported is not None:
-                paths.add(imported)
-    fields: set[str] = set()
-    for path in paths:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "require"
-            ):
-                fields |= {
-                    arg.value
-                    for arg in node.args
-                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-                }
-    return fields
+def _required_env(handler_module: str) -> set[str]:
+    """The variables of the function's settings table that have no default."""
+    return {var.name for var in env_table(_settings_class_of(handler_module)).values() if var.required}
 
 
 # --- the tests -----------------------------------------------------------------------------------
@@ -268,7 +205,7 @@ def test_given_each_function_when_importing_its_handler_path_then_it_names_a_cal
 def test_given_each_functions_environment_when_compared_with_settings_then_settings_reads_every_variable(
     template: dict[str, Any],
 ) -> None:
-    read = _env_vars_read_by_settings()
+    read = set(ENVIRONMENT)
 
     for name in FUNCTIONS:
         unread = {
@@ -295,11 +232,9 @@ def test_given_powertools_when_reading_the_environment_then_service_namespace_an
 def test_given_each_function_when_listing_what_its_code_requires_then_the_template_sets_all_of_it(
     template: dict[str, Any],
 ) -> None:
-    env_var_of = _env_var_of_each_setting()
-
     for name in FUNCTIONS:
         handler_module = _resources(template)[name]["Properties"]["Handler"].rpartition(".")[0]
-        required = {env_var_of[field] for field in _required_settings(handler_module)} | REQUIRED_ENV[name]
+        required = _required_env(handler_module) | REQUIRED_ENV[name]
 
         missing = required - set(_environment(template, name))
 

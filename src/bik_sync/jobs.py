@@ -14,15 +14,18 @@ import contextlib
 import enum
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from bik_sync import layout
 from bik_sync.observability import logger
-from bik_sync.settings import FAILED_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -93,7 +96,7 @@ class JobState:
 
     @property
     def report_key(self) -> str:
-        return f"{REPORTS_PREFIX}{self.key}.json"
+        return layout.report_key(self.key)
 
     def report(self, finished_at: str) -> dict[str, Any]:
         invalid = self.rejected_at_ingest + self.rejected_in_worker
@@ -114,18 +117,46 @@ class JobState:
             # A huge job lists its first files; the prefixes find them all.
             "rejects_files": sorted(self.rejects_keys),
             "rejects_file_count": self.rejects_files,
-            "rejects_prefix": f"{REJECTS_PREFIX}{self.key}.",
+            "rejects_prefix": layout.rejects_prefix(self.key),
             "failed_files": sorted(self.failed_keys),
             "failed_file_count": self.failed_files,
-            "failed_prefix": f"{FAILED_PREFIX}{self.key}.",
+            "failed_prefix": layout.failed_prefix(self.key),
             "started_at": self.started_at,
             "finished_at": finished_at,
             **{k: v for k, v in self.details.items() if k != "status"},
         }
 
+    @classmethod
+    def from_item(cls, doc: Mapping[str, Any]) -> JobState:
+        """A job's state from its item, as plain Python values (attribute names as stored)."""
+        return cls(
+            job_id=str(doc["pk"]).removeprefix("job#"),
+            bucket=str(doc.get("bucket", "")),
+            key=str(doc.get("key", "")),
+            source=str(doc.get("source", "s3")),
+            started_at=str(doc.get("started_at", "")),
+            ingest_done=bool(doc.get("ingest_done", False)),
+            rows=int(doc.get("rows", 0)),
+            rejected_at_ingest=int(doc.get("rejected_at_ingest", 0)),
+            batches_total=int(doc.get("batches_total", 0)),
+            batches_done=int(doc.get("batches_done", 0)),
+            created=int(doc.get("created", 0)),
+            updated=int(doc.get("updated", 0)),
+            rejected_in_worker=int(doc.get("rejected_in_worker", 0)),
+            rejected_by_bik=int(doc.get("rejected_by_bik", 0)),
+            failed=int(doc.get("failed", 0)),
+            rejects_keys=tuple(sorted(doc.get("rejects_keys", set()))),
+            failed_keys=tuple(sorted(doc.get("failed_keys", set()))),
+            rejects_files=int(doc.get("rejects_files", 0)) + int(doc.get("ingest_rejects_files", 0)),
+            failed_files=int(doc.get("failed_files", 0)),
+            details=_plain(doc.get("details", {})),
+        )
+
 
 class JobStore:
-    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, table_name: str, client: DynamoDBClient, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._table = table_name
         self._db = client
         self._clock = clock
@@ -140,7 +171,7 @@ class JobStore:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key=_serialise({"pk": _job_pk(job_id)}),
+                Key=_serialise({"pk": job_pk(job_id)}),
                 UpdateExpression=(
                     "SET #bucket = :bucket, #key = :key, #source = :source, ingest_done = :no,"
                     " started_at = if_not_exists(started_at, :now_iso),"
@@ -170,7 +201,7 @@ class JobStore:
         """Extend the running ingest's lease; a dead ingest's lease soon expires and a retry takes over."""
         self._db.update_item(
             TableName=self._table,
-            Key=_serialise({"pk": _job_pk(job_id)}),
+            Key=_serialise({"pk": job_pk(job_id)}),
             UpdateExpression="SET lease_until = :lease",
             ExpressionAttributeValues=_serialise({":lease": int(self._clock() + lease_s)}),
         )
@@ -178,7 +209,7 @@ class JobStore:
     def batch_status(self, job_id: str, batch: int) -> BatchStatus:
         """Whether this batch is counted and, if not, the delivery progress its last receive saved."""
         item = self._db.get_item(
-            TableName=self._table, Key=_serialise({"pk": _batch_pk(job_id, batch)}), ConsistentRead=True
+            TableName=self._table, Key=_serialise({"pk": batch_pk(job_id, batch)}), ConsistentRead=True
         ).get("Item")
         if item is None:
             return BatchStatus(counted=False)
@@ -201,7 +232,7 @@ class JobStore:
         with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self._table,
-                Key=_serialise({"pk": _batch_pk(job_id, batch)}),
+                Key=_serialise({"pk": batch_pk(job_id, batch)}),
                 UpdateExpression="SET digest = :digest, progress = :progress, expiresAt = :expires",
                 ConditionExpression=_NOT_COUNTED,
                 ExpressionAttributeValues=_serialise(
@@ -219,7 +250,7 @@ class JobStore:
         with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self._table,
-                Key=_serialise({"pk": _job_pk(job_id)}),
+                Key=_serialise({"pk": job_pk(job_id)}),
                 UpdateExpression="SET lease_until = :zero",
                 ConditionExpression="ingest_done = :no",
                 ExpressionAttributeValues=_serialise({":zero": 0, ":no": False}),
@@ -254,7 +285,7 @@ class JobStore:
             values[":nk"] = len(keys)
         response = self._db.update_item(
             TableName=self._table,
-            Key=_serialise({"pk": _job_pk(job_id)}),
+            Key=_serialise({"pk": job_pk(job_id)}),
             UpdateExpression=update,
             ExpressionAttributeNames={"#rows": "rows"},
             ExpressionAttributeValues=_serialise(values),
@@ -266,7 +297,7 @@ class JobStore:
         """A message from another system is a job of one batch, complete once that batch is counted."""
         now = self._clock()
         item = {
-            "pk": _job_pk(job_id),
+            "pk": job_pk(job_id),
             "bucket": bucket,
             "key": key,
             "source": "sqs",
@@ -313,20 +344,16 @@ class JobStore:
                         # The batch's item: its delivery progress (if any) gives way to the mark.
                         "Update": {
                             "TableName": self._table,
-                            "Key": _serialise({"pk": _batch_pk(job_id, batch)}),
-                            "UpdateExpression": (
-                                "SET counted = :yes, expiresAt = :expires REMOVE progress, digest"
-                            ),
+                            "Key": _serialise({"pk": batch_pk(job_id, batch)}),
+                            "UpdateExpression": ("SET expiresAt = :expires REMOVE progress, digest"),
                             "ConditionExpression": _NOT_COUNTED,
-                            "ExpressionAttributeValues": _serialise(
-                                {":yes": True, ":expires": int(now + JOB_TTL_S)}
-                            ),
+                            "ExpressionAttributeValues": _serialise({":expires": int(now + JOB_TTL_S)}),
                         }
                     },
                     {
                         "Update": {
                             "TableName": self._table,
-                            "Key": _serialise({"pk": _job_pk(job_id)}),
+                            "Key": _serialise({"pk": job_pk(job_id)}),
                             "UpdateExpression": update,
                             "ConditionExpression": "attribute_exists(pk)",
                             "ExpressionAttributeValues": _serialise(values),
@@ -345,7 +372,7 @@ class JobStore:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key=_serialise({"pk": _job_pk(job_id)}),
+                Key=_serialise({"pk": job_pk(job_id)}),
                 UpdateExpression="SET report_claimed = :yes",
                 ConditionExpression="attribute_not_exists(report_claimed)",
                 ExpressionAttributeValues=_serialise({":yes": True}),
@@ -356,7 +383,7 @@ class JobStore:
 
     def get(self, job_id: str) -> JobState | None:
         item = self._db.get_item(
-            TableName=self._table, Key=_serialise({"pk": _job_pk(job_id)}), ConsistentRead=True
+            TableName=self._table, Key=_serialise({"pk": job_pk(job_id)}), ConsistentRead=True
         )
         return _state(item["Item"]) if "Item" in item else None
 
@@ -364,11 +391,11 @@ class JobStore:
         return _iso(self._clock())
 
 
-def _job_pk(job_id: str) -> str:
+def job_pk(job_id: str) -> str:
     return f"job#{job_id}"
 
 
-def _batch_pk(job_id: str, batch: int) -> str:
+def batch_pk(job_id: str, batch: int) -> str:
     return f"job#{job_id}#batch#{batch}"
 
 
@@ -380,30 +407,8 @@ def _serialise(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(v) for k, v in doc.items()}
 
 
-def _state(raw: dict[str, Any]) -> JobState:
-    doc = {k: _de.deserialize(v) for k, v in raw.items()}
-    return JobState(
-        job_id=str(doc["pk"]).removeprefix("job#"),
-        bucket=str(doc.get("bucket", "")),
-        key=str(doc.get("key", "")),
-        source=str(doc.get("source", "s3")),
-        started_at=str(doc.get("started_at", "")),
-        ingest_done=bool(doc.get("ingest_done", False)),
-        rows=int(doc.get("rows", 0)),
-        rejected_at_ingest=int(doc.get("rejected_at_ingest", 0)),
-        batches_total=int(doc.get("batches_total", 0)),
-        batches_done=int(doc.get("batches_done", 0)),
-        created=int(doc.get("created", 0)),
-        updated=int(doc.get("updated", 0)),
-        rejected_in_worker=int(doc.get("rejected_in_worker", 0)),
-        rejected_by_bik=int(doc.get("rejected_by_bik", 0)),
-        failed=int(doc.get("failed", 0)),
-        rejects_keys=tuple(sorted(doc.get("rejects_keys", set()))),
-        failed_keys=tuple(sorted(doc.get("failed_keys", set()))),
-        rejects_files=int(doc.get("rejects_files", 0)) + int(doc.get("ingest_rejects_files", 0)),
-        failed_files=int(doc.get("failed_files", 0)),
-        details=_plain(doc.get("details", {})),
-    )
+def _state(raw: Mapping[str, Any]) -> JobState:
+    return JobState.from_item({k: _de.deserialize(v) for k, v in raw.items()})
 
 
 def _plain(value: Any) -> Any:

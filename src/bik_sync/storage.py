@@ -1,13 +1,23 @@
-"""S3 adapter: read an input object as a stream, write outputs. The client is passed in."""
+"""S3: the :class:`~bik_sync.ports.ObjectStore` adapter, and reading inputs, mappings and JSON outputs.
+
+The adapter takes its boto3 client as an argument; the helpers take any object store.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import IO, Any, BinaryIO
+from contextlib import closing
+from typing import IO, TYPE_CHECKING, Any
 
+from bik_sync.ports import ObjectMissing, ObjectStore, StoredObject
 from bik_sync.records import load_mapping
 from bik_sync.s3_events import S3ObjectRef
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+# The name ingest and the tests have always used for an opened input.
+InputObject = StoredObject
 
 
 class MappingError(ValueError):
@@ -18,47 +28,57 @@ class InputMissing(LookupError):
     """The object announced by the event is gone (deleted or overwritten before we read it)."""
 
 
-@dataclass(frozen=True, slots=True)
-class InputObject:
-    body: BinaryIO
-    version_id: str
-    etag: str
+class S3ObjectStore:
+    """The object store on S3."""
 
-    @property
-    def identity(self) -> str:
-        """What names this content: the version where the bucket is versioned, else the ETag."""
-        return self.version_id or self.etag
+    def __init__(self, client: S3Client) -> None:
+        self._s3 = client
+
+    def open(self, bucket: str, key: str, *, version_id: str = "") -> StoredObject:
+        try:
+            if version_id:
+                response = self._s3.get_object(Bucket=bucket, Key=key, VersionId=version_id)
+            else:
+                response = self._s3.get_object(Bucket=bucket, Key=key)
+        except self._s3.exceptions.NoSuchKey:
+            raise ObjectMissing(f"s3://{bucket}/{key}") from None
+        return StoredObject(
+            body=response["Body"],  # type: ignore[arg-type]  # a StreamingBody reads like a binary file
+            version_id=str(response.get("VersionId") or ""),
+            etag=str(response.get("ETag", "")).strip('"'),
+        )
+
+    def put_file(self, bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> None:
+        """Upload from the file's start; large ones go up in parts."""
+        fileobj.seek(0)
+        self._s3.upload_fileobj(fileobj, bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
 
-def open_input(s3: Any, ref: S3ObjectRef) -> InputObject:
-    """The object's body as a stream (not yet read), with the version and ETag S3 served.
+def open_input(objects: ObjectStore, ref: S3ObjectRef) -> StoredObject:
+    """The object's body as a stream (not yet read), with the version and ETag the store served.
 
     The event's version is used when it has one; moto's notifications (and unversioned buckets)
-    have none, so the identity always comes from S3's answer, which is the same for every shape.
+    have none, so the identity always comes from the store's answer, which is the same for every shape.
     """
-    kwargs: dict[str, str] = {"Bucket": ref.bucket, "Key": ref.key}
-    if ref.version_id:
-        kwargs["VersionId"] = ref.version_id
     try:
-        response = s3.get_object(**kwargs)
-    except s3.exceptions.NoSuchKey:
+        return objects.open(ref.bucket, ref.key, version_id=ref.version_id)
+    except ObjectMissing:
         raise InputMissing(f"{ref.uri} no longer exists") from None
-    return InputObject(
-        body=response["Body"],
-        version_id=str(response.get("VersionId") or ""),
-        etag=str(response.get("ETag", "")).strip('"'),
-    )
 
 
-def read_mapping(uri: str, s3: Any | None = None) -> dict[str, str]:
-    """A user mapping file from a local path or (given an S3 client) an ``s3://bucket/key`` URI."""
+def read_mapping(uri: str, objects: ObjectStore | None = None) -> dict[str, str]:
+    """A user mapping file from a local path or (given an object store) an ``s3://bucket/key`` URI."""
     if uri.startswith("s3://"):
-        if s3 is None:
+        if objects is None:
             raise MappingError(f"{uri}: validate reads a local mapping file (s3:// is for the Lambda)")
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         try:
-            text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8-sig")
-        except s3.exceptions.NoSuchKey:
+            with closing(objects.open(bucket, key).body) as body:
+                text = body.read().decode("utf-8-sig")
+        except ObjectMissing:
             raise MappingError(f"cannot read the mapping file {uri}: it does not exist") from None
     else:
         try:
@@ -74,12 +94,6 @@ def read_mapping(uri: str, s3: Any | None = None) -> dict[str, str]:
         raise MappingError(str(exc)) from None
 
 
-def put_file(s3: Any, bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> None:
-    """Upload a (spooled) file from its start; large ones go up in parts."""
-    fileobj.seek(0)
-    s3.upload_fileobj(fileobj, bucket, key, ExtraArgs={"ContentType": content_type})
-
-
-def put_json(s3: Any, bucket: str, key: str, document: Any) -> None:
+def put_json(objects: ObjectStore, bucket: str, key: str, document: Any) -> None:
     body = json.dumps(document, indent=2, sort_keys=True).encode()
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    objects.put_bytes(bucket, key, body, "application/json")

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from bik_sync.ingest import IngestDeps, ingest_event
-from bik_sync.jobs import JobStore
-from bik_sync.settings import Settings
+from bik_sync.clock import Deadline
+from bik_sync.ingest import IngestDeps, ingest_deps, ingest_event
+from bik_sync.settings import IngestSettings
 
 pytestmark = pytest.mark.integration
 
@@ -20,13 +20,15 @@ QUIET_BUCKET = "bik-sync-direct-calls"
 def deps(stack) -> IngestDeps:
     s3 = stack.client("s3")
     s3.create_bucket(Bucket=QUIET_BUCKET)
-    settings = Settings(work_queue_url=stack.info["work_queue_url"], jobs_table_name=stack.info["jobs_table"])
-    return IngestDeps(
-        settings=settings,
-        s3=s3,
-        sqs=stack.client("sqs"),
-        jobs=JobStore(settings.jobs_table_name, stack.client("dynamodb")),
+    settings = IngestSettings(
+        work_queue_url=stack.info["work_queue_url"], jobs_table_name=stack.info["jobs_table"]
     )
+    return ingest_deps(settings, s3=s3, sqs=stack.client("sqs"), dynamodb=stack.client("dynamodb"))
+
+
+@pytest.fixture(scope="module")
+def s3(stack):
+    return stack.client("s3")
 
 
 def put_event(key: str) -> dict:
@@ -41,13 +43,13 @@ def put_event(key: str) -> dict:
     }
 
 
-def test_ingest_stops_cleanly_when_the_invocation_runs_out_of_time(deps, user):
+def test_ingest_stops_cleanly_when_the_invocation_runs_out_of_time(s3, deps, user):
     # Given a 3,000-row file and an invocation with little time left after the first thousand rows
     lines = ["First Name,Last Name,Email"] + [f"F{i},L{i},time{i}@example.in" for i in range(3000)]
-    deps.s3.put_object(Bucket=QUIET_BUCKET, Key="incoming/huge.csv", Body="\n".join(lines).encode())
+    s3.put_object(Bucket=QUIET_BUCKET, Key="incoming/huge.csv", Body="\n".join(lines).encode())
     clock = iter([120_000] + [30_000] * 10)
     # When ingest runs
-    [result] = ingest_event(put_event("incoming/huge.csv"), deps, remaining_ms=lambda: next(clock))
+    [result] = ingest_event(put_event("incoming/huge.csv"), deps, Deadline(lambda: next(clock)))
     # Then it stops at a row boundary, sends what it read, and its report says where it stopped
     assert result.rows == 1999
     body = user.stack.wait_for_object("reports/incoming/huge.csv.json", 60, bucket=QUIET_BUCKET)
@@ -62,8 +64,8 @@ def test_ingest_stops_cleanly_when_the_invocation_runs_out_of_time(deps, user):
     )
 
 
-def test_a_second_event_for_the_same_object_version_is_a_duplicate(deps):
-    deps.s3.put_object(
+def test_a_second_event_for_the_same_object_version_is_a_duplicate(s3, deps):
+    s3.put_object(
         Bucket=QUIET_BUCKET, Key="incoming/twice.csv", Body=b"First Name,Last Name,Email\nA,B,a@b.in\n"
     )
     first = ingest_event(put_event("incoming/twice.csv"), deps)
@@ -76,9 +78,9 @@ def test_objects_outside_incoming_and_events_of_other_shapes_are_ignored(deps):
     assert ingest_event({"detail-type": "Object Created"}, deps) == []
 
 
-def test_a_mapping_file_in_s3_maps_a_crm_export(deps, user):
+def test_a_mapping_file_in_s3_maps_a_crm_export(s3, deps, user):
     # Given a CRM export with its own column names, and a mapping file for it in the bucket
-    deps.s3.put_object(
+    s3.put_object(
         Bucket=QUIET_BUCKET,
         Key="mappings/crm.json",
         Body=json.dumps({"Given": "firstName", "Family": "lastName", "Cell": "phoneNumber"}).encode(),
@@ -87,7 +89,7 @@ def test_a_mapping_file_in_s3_maps_a_crm_export(deps, user):
         deps,
         settings=dataclasses.replace(deps.settings, mapping_uri=f"s3://{QUIET_BUCKET}/mappings/crm.json"),
     )
-    deps.s3.put_object(
+    s3.put_object(
         Bucket=QUIET_BUCKET,
         Key="incoming/crm.csv",
         Body=b"Given,Family,Cell,Loyalty Tier\nTara,Bose,9830012345,gold\n",
@@ -103,17 +105,17 @@ def test_a_mapping_file_in_s3_maps_a_crm_export(deps, user):
     assert (stored["firstName"], stored["phoneNumber"]) == ("Tara", "+919830012345")
 
 
-def test_a_missing_mapping_file_makes_an_unreadable_report_that_names_it(deps):
+def test_a_missing_mapping_file_makes_an_unreadable_report_that_names_it(s3, deps):
     broken = dataclasses.replace(
         deps,
         settings=dataclasses.replace(deps.settings, mapping_uri=f"s3://{QUIET_BUCKET}/mappings/missing.json"),
     )
-    deps.s3.put_object(
+    s3.put_object(
         Bucket=QUIET_BUCKET, Key="incoming/orphan.csv", Body=b"First Name,Last Name,Email\nA,B,a@b.in\n"
     )
     [result] = ingest_event(put_event("incoming/orphan.csv"), broken)
     report = json.loads(
-        deps.s3.get_object(Bucket=QUIET_BUCKET, Key="reports/incoming/orphan.csv.json")["Body"].read()
+        s3.get_object(Bucket=QUIET_BUCKET, Key="reports/incoming/orphan.csv.json")["Body"].read()
     )
     assert result.status == report["status"] == "unreadable"
     assert "mappings/missing.json: it does not exist" in report["error"]

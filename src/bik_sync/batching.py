@@ -26,7 +26,7 @@ class BatchPacker:
         self._bytes = BODY_OVERHEAD
 
     def add(self, size: int) -> bool:
-        """Count in a record of ``size`` encoded bytes; True when it starts a new batch (the open one is full)."""
+        """Count in a record of ``size`` encoded bytes; True when it opens a new batch (the last is full)."""
         full = self._count > 0 and (
             self._count >= self.max_records or self._bytes + 1 + size > self.max_bytes
         )

@@ -54,7 +54,8 @@ class Deadline:
         return self._remaining_ms() / 1000
 
     def expired(self) -> bool:
-        return self.remaining_s() <= 0
+        """True once the time left has gone below zero."""
+        return self.remaining_s() < 0
 
     def reserve(self, seconds: float) -> Deadline:
         """This deadline, ``seconds`` earlier: the time kept back for finishing."""

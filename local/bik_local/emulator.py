@@ -38,7 +38,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -166,25 +166,27 @@ def _field_problem(key: str, kind: str, value: object) -> str | None:
     if kind == "name":
         if not isinstance(value, str):
             return f'"{key}" must be a string'
-        if not value.strip():
-            return f'"{key}" is not allowed to be empty'
-    elif kind == "string":
-        # Empty optional strings pass: the real API's stance is unknown and refusing them would
-        # turn blank CSV cells into rejects.
-        if not isinstance(value, str):
-            return f'"{key}" must be a string'
-    elif kind == "date":
-        if not _is_date(value):
-            return f'"{key}" must be a valid date'
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            return f'"{key}" must be a boolean'
-    elif kind == "tags":
-        if not isinstance(value, list):
-            return f'"{key}" must be an array'
-        for index, tag in enumerate(value):
-            if not isinstance(tag, str):
-                return f'"{key}[{index}]" must be a string'
+        return f'"{key}" is not allowed to be empty' if not value.strip() else None
+    if kind == "tags":
+        return _tags_problem(key, value)
+    # Empty optional strings pass: the real API's stance is unknown and refusing them would
+    # turn blank CSV cells into rejects.
+    checks: dict[str, tuple[Callable[[object], bool], str]] = {
+        "string": (lambda v: isinstance(v, str), "must be a string"),
+        "date": (_is_date, "must be a valid date"),
+        "boolean": (lambda v: isinstance(v, bool), "must be a boolean"),
+    }
+    if kind in checks and not checks[kind][0](value):
+        return f'"{key}" {checks[kind][1]}'
+    return None
+
+
+def _tags_problem(key: str, value: object) -> str | None:
+    if not isinstance(value, list):
+        return f'"{key}" must be an array'
+    for index, tag in enumerate(value):
+        if not isinstance(tag, str):
+            return f'"{key}[{index}]" must be a string'
     return None
 
 

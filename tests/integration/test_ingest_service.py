@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
+from bik_local.stack import RunningStack
 from bik_sync.clock import Deadline
 from bik_sync.ingest import IngestDeps, ingest_deps, ingest_event
 from bik_sync.settings import IngestSettings
+from tests.integration.conftest import User
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +20,7 @@ QUIET_BUCKET = "bik-sync-direct-calls"
 
 
 @pytest.fixture(scope="module")
-def deps(stack) -> IngestDeps:
+def deps(stack: RunningStack) -> IngestDeps:
     s3 = stack.client("s3")
     s3.create_bucket(Bucket=QUIET_BUCKET)
     settings = IngestSettings(
@@ -27,11 +30,11 @@ def deps(stack) -> IngestDeps:
 
 
 @pytest.fixture(scope="module")
-def s3(stack):
+def s3(stack: RunningStack) -> Any:
     return stack.client("s3")
 
 
-def put_event(key: str) -> dict:
+def put_event(key: str) -> dict[str, Any]:
     return {
         "Records": [
             {
@@ -43,7 +46,9 @@ def put_event(key: str) -> dict:
     }
 
 
-def test_ingest_stops_cleanly_when_the_invocation_runs_out_of_time(s3, deps, user):
+def test_ingest_stops_cleanly_when_the_invocation_runs_out_of_time(
+    s3: Any, deps: IngestDeps, user: User
+) -> None:
     # Given a 3,000-row file and an invocation with little time left after the first thousand rows
     lines = ["First Name,Last Name,Email"] + [f"F{i},L{i},time{i}@example.in" for i in range(3000)]
     s3.put_object(Bucket=QUIET_BUCKET, Key="incoming/huge.csv", Body="\n".join(lines).encode())
@@ -64,7 +69,7 @@ def test_ingest_stops_cleanly_when_the_invocation_runs_out_of_time(s3, deps, use
     )
 
 
-def test_a_second_event_for_the_same_object_version_is_a_duplicate(s3, deps):
+def test_a_second_event_for_the_same_object_version_is_a_duplicate(s3: Any, deps: IngestDeps) -> None:
     s3.put_object(
         Bucket=QUIET_BUCKET, Key="incoming/twice.csv", Body=b"First Name,Last Name,Email\nA,B,a@b.in\n"
     )
@@ -73,12 +78,12 @@ def test_a_second_event_for_the_same_object_version_is_a_duplicate(s3, deps):
     assert [r.status for r in first + second] == ["queued", "duplicate"]
 
 
-def test_objects_outside_incoming_and_events_of_other_shapes_are_ignored(deps):
+def test_objects_outside_incoming_and_events_of_other_shapes_are_ignored(deps: IngestDeps) -> None:
     assert [r.status for r in ingest_event(put_event("reports/x.json"), deps)] == ["skipped"]
     assert ingest_event({"detail-type": "Object Created"}, deps) == []
 
 
-def test_a_mapping_file_in_s3_maps_a_crm_export(s3, deps, user):
+def test_a_mapping_file_in_s3_maps_a_crm_export(s3: Any, deps: IngestDeps, user: User) -> None:
     # Given a CRM export with its own column names, and a mapping file for it in the bucket
     s3.put_object(
         Bucket=QUIET_BUCKET,
@@ -105,7 +110,7 @@ def test_a_mapping_file_in_s3_maps_a_crm_export(s3, deps, user):
     assert (stored["firstName"], stored["phoneNumber"]) == ("Tara", "+919830012345")
 
 
-def test_a_missing_mapping_file_makes_an_unreadable_report_that_names_it(s3, deps):
+def test_a_missing_mapping_file_makes_an_unreadable_report_that_names_it(s3: Any, deps: IngestDeps) -> None:
     broken = dataclasses.replace(
         deps,
         settings=dataclasses.replace(deps.settings, mapping_uri=f"s3://{QUIET_BUCKET}/mappings/missing.json"),

@@ -153,7 +153,7 @@ def _required_env(handler_module: str) -> set[str]:
 # --- the tests -----------------------------------------------------------------------------------
 
 
-def test_given_the_template_when_listing_resources_then_every_logical_name_the_code_and_docs_use_is_there(
+def test_every_logical_name_the_code_and_docs_use_is_a_template_resource(
     template: dict[str, Any],
 ) -> None:
     expected = {
@@ -173,7 +173,7 @@ def test_given_the_template_when_listing_resources_then_every_logical_name_the_c
     assert sum(1 for kind in types.values() if kind == "AWS::CloudWatch::Alarm") >= 3
 
 
-def test_given_the_functions_when_reading_runtime_then_both_run_python313_on_arm64_from_src(
+def test_both_functions_run_python313_on_arm64_from_src(
     template: dict[str, Any],
 ) -> None:
     for name in FUNCTIONS:
@@ -185,7 +185,7 @@ def test_given_the_functions_when_reading_runtime_then_both_run_python313_on_arm
         assert properties["Tracing"] == "Active", name
 
 
-def test_given_each_function_when_importing_its_handler_path_then_it_names_a_callable(
+def test_each_functions_handler_path_names_a_callable(
     template: dict[str, Any],
 ) -> None:
     # Imported here, lazily: a handler that cannot be imported fails this test, not the whole file.
@@ -202,7 +202,7 @@ def test_given_each_function_when_importing_its_handler_path_then_it_names_a_cal
         assert callable(getattr(module, attribute)), handler
 
 
-def test_given_each_functions_environment_when_compared_with_settings_then_settings_reads_every_variable(
+def test_settings_read_every_variable_the_template_gives_a_function(
     template: dict[str, Any],
 ) -> None:
     read = set(ENVIRONMENT)
@@ -217,7 +217,7 @@ def test_given_each_functions_environment_when_compared_with_settings_then_setti
         assert not unread, f"{name} sets variables Settings.from_env never reads: {sorted(unread)}"
 
 
-def test_given_powertools_when_reading_the_environment_then_service_namespace_and_tracer_match_the_code(
+def test_powertools_service_namespace_and_tracer_in_the_environment_match_the_code(
     template: dict[str, Any],
 ) -> None:
     for name in FUNCTIONS:
@@ -229,7 +229,7 @@ def test_given_powertools_when_reading_the_environment_then_service_namespace_an
         assert "POWERTOOLS_LOG_LEVEL" in env
 
 
-def test_given_each_function_when_listing_what_its_code_requires_then_the_template_sets_all_of_it(
+def test_the_template_sets_every_variable_a_functions_settings_require(
     template: dict[str, Any],
 ) -> None:
     for name in FUNCTIONS:
@@ -241,7 +241,7 @@ def test_given_each_function_when_listing_what_its_code_requires_then_the_templa
         assert not missing, f"{name} needs {sorted(missing)} set"
 
 
-def test_given_the_bucket_notification_when_read_then_every_object_created_on_incoming_only_invokes_ingest(
+def test_the_bucket_notification_invokes_ingest_for_every_object_created_on_incoming_only(
     template: dict[str, Any],
 ) -> None:
     notification = _resources(template)["DataBucket"]["Properties"]["NotificationConfiguration"]
@@ -256,12 +256,12 @@ def test_given_the_bucket_notification_when_read_then_every_object_created_on_in
     assert config["Function"] == {"Fn::GetAtt": ["IngestFunction", "Arn"]}
 
 
-def test_given_the_output_prefixes_when_compared_with_the_trigger_then_none_can_retrigger_ingest() -> None:
+def test_no_output_prefix_can_retrigger_ingest() -> None:
     for prefix in (REJECTS_PREFIX, REPORTS_PREFIX, FAILED_PREFIX):
         assert not prefix.startswith(INCOMING_PREFIX), prefix
 
 
-def test_given_the_invoke_permission_when_read_then_only_s3_of_this_account_may_invoke_ingest(
+def test_only_s3_of_this_account_may_invoke_ingest(
     template: dict[str, Any],
 ) -> None:
     permission = _resources(template)["IngestS3InvokePermission"]["Properties"]
@@ -273,7 +273,7 @@ def test_given_the_invoke_permission_when_read_then_only_s3_of_this_account_may_
     assert "IngestS3InvokePermission" in _as_list(_resources(template)["DataBucket"]["DependsOn"])
 
 
-def test_given_the_redrive_policy_when_compared_with_the_worker_and_local_stack_then_max_receive_count_agrees(
+def test_max_receive_count_agrees_in_the_redrive_policy_the_worker_and_the_local_stack(
     template: dict[str, Any],
 ) -> None:
     redrive = _resources(template)["WorkQueue"]["Properties"]["RedrivePolicy"]
@@ -285,7 +285,7 @@ def test_given_the_redrive_policy_when_compared_with_the_worker_and_local_stack_
     assert in_queue == in_worker == RESOURCES.max_receive_count
 
 
-def test_given_the_work_queue_when_compared_with_the_worker_timeout_then_visibility_is_at_least_six_times_it(
+def test_work_queue_visibility_is_at_least_six_times_the_worker_timeout(
     template: dict[str, Any],
 ) -> None:
     queue = _resources(template)["WorkQueue"]["Properties"]
@@ -298,7 +298,7 @@ def test_given_the_work_queue_when_compared_with_the_worker_timeout_then_visibil
     assert int(_function_properties(template, "IngestFunction")["Timeout"]) == 900
 
 
-def test_given_the_worker_event_source_when_read_then_it_reports_partial_failures_and_caps_concurrency(
+def test_the_worker_event_source_reports_partial_failures_and_caps_concurrency(
     template: dict[str, Any],
 ) -> None:
     events = _resources(template)["UpsertFunction"]["Properties"]["Events"]
@@ -313,7 +313,7 @@ def test_given_the_worker_event_source_when_read_then_it_reports_partial_failure
     assert 1 <= int(properties["BatchSize"]) <= 10
 
 
-def test_given_the_local_stack_when_mapping_its_resources_then_each_stands_for_a_template_resource(
+def test_each_local_stack_resource_stands_for_a_template_resource(
     template: dict[str, Any],
 ) -> None:
     resources = _resources(template)
@@ -331,7 +331,7 @@ def test_given_the_local_stack_when_mapping_its_resources_then_each_stands_for_a
         assert resources.get(name, {}).get("Type") == kind, f"{field} -> {name}"
 
 
-def test_given_the_roles_when_listing_s3_grants_then_each_function_touches_only_its_own_prefixes(
+def test_each_function_role_touches_only_its_own_s3_prefixes(
     template: dict[str, Any],
 ) -> None:
     expected = {
@@ -361,7 +361,7 @@ def test_given_the_roles_when_listing_s3_grants_then_each_function_touches_only_
         assert (read, write) == (grants["read"], grants["write"]), role
 
 
-def test_given_the_roles_when_listing_resources_then_a_wildcard_is_used_only_for_x_ray(
+def test_role_resources_use_a_wildcard_only_for_x_ray(
     template: dict[str, Any],
 ) -> None:
     for role in ("IngestFunctionRole", "UpsertFunctionRole"):
@@ -372,7 +372,7 @@ def test_given_the_roles_when_listing_resources_then_a_wildcard_is_used_only_for
                 assert all(action.startswith("xray:") for action in actions), f"{role}: {actions} on *"
 
 
-def test_given_the_bucket_when_read_then_it_is_encrypted_private_versioned_tls_only_and_expires_outputs(
+def test_the_bucket_is_encrypted_private_versioned_tls_only_and_expires_outputs(
     template: dict[str, Any],
 ) -> None:
     bucket = _resources(template)["DataBucket"]["Properties"]
@@ -399,7 +399,7 @@ def test_given_the_bucket_when_read_then_it_is_encrypted_private_versioned_tls_o
     assert tls_denials
 
 
-def test_given_the_queues_when_reading_encryption_then_each_is_encrypted_at_rest(
+def test_each_queue_is_encrypted_at_rest(
     template: dict[str, Any],
 ) -> None:
     queues = {
@@ -411,7 +411,7 @@ def test_given_the_queues_when_reading_encryption_then_each_is_encrypted_at_rest
         assert properties.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in properties, name
 
 
-def test_given_the_jobs_table_when_read_then_it_has_the_key_ttl_and_protection_the_job_store_uses(
+def test_the_jobs_table_has_the_key_ttl_and_protection_the_job_store_uses(
     template: dict[str, Any],
 ) -> None:
     table = _resources(template)["JobsTable"]["Properties"]
@@ -424,7 +424,7 @@ def test_given_the_jobs_table_when_read_then_it_has_the_key_ttl_and_protection_t
     assert table["SSESpecification"]["SSEEnabled"] is True
 
 
-def test_given_the_dashboard_and_alarms_when_read_then_they_watch_the_metrics_the_code_emits(
+def test_the_dashboard_and_alarms_watch_the_metrics_the_code_emits(
     template: dict[str, Any],
 ) -> None:
     resources = _resources(template)
@@ -451,7 +451,7 @@ def test_given_the_dashboard_and_alarms_when_read_then_they_watch_the_metrics_th
     )
 
 
-def test_given_the_checkov_skips_when_read_then_each_carries_its_justification(
+def test_each_checkov_skip_carries_its_justification(
     template: dict[str, Any],
 ) -> None:
     skips = [

@@ -11,12 +11,11 @@ import hashlib
 import io
 import json
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from bik_sync.bik_client import BatchResult, RetryableFailure
-from bik_sync.jobs import (
+from bik_sync.job_state import (
     JOB_TTL_S,
     LISTED_BATCH_FILES,
     MAX_PROGRESS_CHARS,
@@ -25,6 +24,7 @@ from bik_sync.jobs import (
     JobState,
     StartOutcome,
     batch_pk,
+    iso_time,
     job_pk,
 )
 from bik_sync.ports import ObjectMissing, QueueEntry, StoredObject
@@ -203,7 +203,7 @@ class InMemoryJobStore:
         return JobState.from_item(item) if item is not None else None
 
     def now_iso(self) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
+        return iso_time(self.clock())
 
 
 def _identity(record: Mapping[str, Any]) -> str:

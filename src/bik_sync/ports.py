@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, Protocol
 
 from bik_sync.bik_client import BatchResult
-from bik_sync.jobs import BatchCounts, BatchStatus, JobState, StartOutcome
+from bik_sync.job_state import BatchCounts, BatchStatus, JobState, StartOutcome
 
 
 class ObjectMissing(LookupError):

@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bik_sync.batching import BatchPacker
 from bik_sync.bik import (
     BODY_PREFIX,
     BODY_SUFFIX,
@@ -158,22 +159,12 @@ def plan_batches(
     ``sizes[i]`` is record i's encoded size. A record too large for the byte cap on its own still
     gets a batch of its own: the cap is ours, BIK may well take it.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    overhead = len(BODY_PREFIX) + len(BODY_SUFFIX)
+    packer = BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes)
     batches: list[list[int]] = []
-    current: list[int] = []
-    current_bytes = overhead
     for i in indices:
-        added = sizes[i] + (1 if current else 0)  # the comma between records
-        if current and (len(current) >= batch_size or current_bytes + added > max_batch_bytes):
-            batches.append(current)
-            current, current_bytes = [], overhead
-            added = sizes[i]
-        current.append(i)
-        current_bytes += added
-    if current:
-        batches.append(current)
+        if packer.add(sizes[i]) or not batches:
+            batches.append([])
+        batches[-1].append(i)
     return batches
 
 

@@ -3,6 +3,9 @@
 The object is streamed through the record core (read, map, normalise, validate); valid records go
 to the work queue in batches of the API body's shape, invalid rows to ``rejects/`` in the input's
 own format. A file that cannot be read still gets a report that says why.
+
+Everything outside is reached through the ports in :class:`IngestDeps`: :func:`ingest_deps` builds
+them over boto3 clients, and the unit tests over in-memory fakes.
 """
 
 from __future__ import annotations
@@ -13,26 +16,34 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 import boto3
 
+from bik_sync import layout
+from bik_sync.batching import BatchPacker
+from bik_sync.clock import INGEST_FINISH_S, Deadline
 from bik_sync.jobs import JobStore, StartOutcome, job_id_for
 from bik_sync.messages import JobMeta, build_work_message, encode_record
 from bik_sync.observability import add_metric, logger
-from bik_sync.records import ReadOptions, RejectsWriter, UnreadableFile, open_records
+from bik_sync.ports import Jobs, ObjectStore, QueueEntry, WorkQueue
+from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
-from bik_sync.settings import INCOMING_PREFIX, REJECTS_PREFIX, Settings, get_settings
-from bik_sync.storage import InputMissing, MappingError, open_input, put_file, resolve_mapping
+from bik_sync.settings import IngestSettings, get_settings
+from bik_sync.storage import InputMissing, MappingError, S3ObjectStore, open_input, resolve_mapping
+from bik_sync.work_queue import SqsWorkQueue
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 # SendMessageBatch takes at most 10 entries; keep a batch's total under SQS's classic 256 KiB.
 _SQS_BATCH_ENTRIES = 10
 _SQS_BATCH_BYTES = 250_000
 _SEND_ATTEMPTS = 3
 _SPOOL_BYTES = 8 * 1024 * 1024
-# Time kept for sending the last batches, the rejects file, the counters and the report.
-_STOP_MARGIN_MS = 60_000
 _TIME_CHECK_EVERY = 1000
 
 
@@ -42,12 +53,13 @@ class JobBusy(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class IngestDeps:
-    settings: Settings
-    s3: Any
-    sqs: Any
-    jobs: JobStore
+    settings: IngestSettings
+    objects: ObjectStore
+    queue: WorkQueue
+    jobs: Jobs
     # Short, and renewed while reading: a dead ingest's lease expires before Lambda's last retry.
     lease_s: float = 120.0
+    sleep: Callable[[float], None] = time.sleep  # the backoff between sends the queue throttled
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,25 +72,31 @@ class IngestResult:
     batches: int = 0
 
 
-@functools.cache
-def default_deps() -> IngestDeps:
-    """Clients built once per execution environment, on first use (not at import)."""
-    settings = get_settings()
-    settings.require("work_queue_url", "jobs_table_name")
+def ingest_deps(
+    settings: IngestSettings, *, s3: S3Client, sqs: SQSClient, dynamodb: DynamoDBClient
+) -> IngestDeps:
+    """The ports over real clients."""
     return IngestDeps(
         settings=settings,
-        s3=boto3.client("s3"),
-        sqs=boto3.client("sqs"),
-        jobs=JobStore(settings.jobs_table_name, boto3.client("dynamodb")),
+        objects=S3ObjectStore(s3),
+        queue=SqsWorkQueue(sqs, settings.work_queue_url),
+        jobs=JobStore(settings.jobs_table_name, dynamodb),
     )
 
 
-def _no_deadline() -> int:
-    return 900_000
+@functools.cache
+def default_deps() -> IngestDeps:
+    """Clients built once per execution environment, on first use (not at import)."""
+    return ingest_deps(
+        get_settings(IngestSettings),
+        s3=boto3.client("s3"),
+        sqs=boto3.client("sqs"),
+        dynamodb=boto3.client("dynamodb"),
+    )
 
 
 def ingest_event(
-    event: dict[str, Any], deps: IngestDeps, remaining_ms: Callable[[], int] = _no_deadline
+    event: dict[str, Any], deps: IngestDeps, deadline: Deadline | None = None
 ) -> list[IngestResult]:
     """Every object the event announces becomes a job; an event of another shape is logged, not retried."""
     try:
@@ -86,18 +104,16 @@ def ingest_event(
     except EventShapeError as exc:
         logger.error("event is not an S3 object notification; ignored", reason=str(exc))
         return []
-    return [ingest_object(ref, deps, remaining_ms) for ref in objects]
+    return [ingest_object(ref, deps, deadline) for ref in objects]
 
 
-def ingest_object(
-    ref: S3ObjectRef, deps: IngestDeps, remaining_ms: Callable[[], int] = _no_deadline
-) -> IngestResult:
-    """``remaining_ms``: the invocation's time left (Lambda's context); ingest stops before the end."""
-    if not ref.key.startswith(INCOMING_PREFIX) or ref.key.endswith("/"):
+def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None = None) -> IngestResult:
+    """``deadline``: the invocation's time left (Lambda's context); ingest stops before the end."""
+    if not layout.is_input(ref.key):
         logger.warning("object outside incoming/ ignored", key=ref.key)
         return IngestResult(job_id="", key=ref.key, status="skipped")
     try:
-        source = open_input(deps.s3, ref)
+        source = open_input(deps.objects, ref)
     except InputMissing as exc:
         logger.warning("input gone before it could be read; nothing to do", key=ref.key, reason=str(exc))
         return IngestResult(job_id="", key=ref.key, status="skipped")
@@ -114,11 +130,11 @@ def ingest_object(
             raise JobBusy(f"another ingest of {ref.key} holds the job's lease")
         logger.info("job already ingested; event ignored", key=ref.key)
         # Its report may have failed to be written the first time: write it now if it is due.
-        write_report_if_complete(deps.jobs.get(job_id), deps.jobs, deps.s3)
+        write_report_if_complete(deps.jobs.get(job_id), deps.jobs, deps.objects)
         return IngestResult(job_id=job_id, key=ref.key, status="duplicate")
     try:
         with closing(source.body):
-            return _run_job(job_id, ref, source.body, deps, remaining_ms)
+            return _run_job(job_id, ref, source.body, deps, deadline or Deadline.unlimited())
     except BaseException:
         # Let the retried event run the job again at once instead of waiting for the lease.
         deps.jobs.release(job_id)
@@ -126,55 +142,24 @@ def ingest_object(
 
 
 def _run_job(
-    job_id: str, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps, remaining_ms: Callable[[], int]
+    job_id: str, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps, deadline: Deadline
 ) -> IngestResult:
-    settings = deps.settings
     try:
-        mapping, mapping_origin = resolve_mapping(deps.s3, ref.bucket, ref.key, settings.mapping_uri)
-        options = ReadOptions(
-            mapping=mapping,
-            default_region=settings.default_phone_region,
-            phone_format=settings.phone_format,
-        )
+        options, mapping_origin = _read_options(deps, ref)
         record_file = open_records(stream, ref.key, options)
     except (UnreadableFile, MappingError) as exc:
         return _unreadable(job_id, ref, deps, str(exc))
 
     sender = _BatchSender(deps, JobMeta(job_id=job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=()))
-    lease = _Lease(deps, job_id)
-    rows = rejected = 0
-    error = ""
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
-        try:
-            for row in record_file:
-                if (rows + 1) % _TIME_CHECK_EVERY == 0:  # before every thousandth row
-                    lease.keep_alive()
-                    if remaining_ms() < _STOP_MARGIN_MS:
-                        error = (
-                            f"stopped before row {row.number}: the file is too large to read in one "
-                            "invocation; split it and upload the rest again"
-                        )
-                        break
-                rows += 1
-                if row.record is None:
-                    rejects.write(row)
-                    rejected += 1
-                else:
-                    sender.add(row.number, row.record)
-        except UnreadableFile as exc:
-            # Rows read before the damage stay processed; the report says where reading stopped.
-            error = str(exc)
+        rows, error = _read_rows(record_file, rejects, sender, _Lease(deps, job_id), deadline)
         sender.flush()
-        rejects_keys = []
-        if rejects.count:
-            rejects_key = f"{REJECTS_PREFIX}{ref.key}.rejects{rejects.extension}"
-            put_file(deps.s3, ref.bucket, rejects_key, spool, rejects.content_type)
-            rejects_keys.append(rejects_key)
+        rejects_keys = _put_rejects(spool, rejects, ref, deps)
 
     add_metric("RowsRead", rows)
-    add_metric("RecordsRejected", rejected)
-    details = {
+    add_metric("RecordsRejected", rejects.count)
+    details: dict[str, Any] = {
         "status": "incomplete" if error else "complete",
         "format": record_file.format,
         "encoding": record_file.encoding,
@@ -187,7 +172,7 @@ def _run_job(
     state = deps.jobs.finish_ingest(
         job_id,
         rows=rows,
-        rejected=rejected,
+        rejected=rejects.count,
         batches=sender.batches,
         rejects_keys=rejects_keys,
         details=details,
@@ -196,14 +181,62 @@ def _run_job(
         "ingest finished",
         key=ref.key,
         rows=rows,
-        rejected=rejected,
+        rejected=rejects.count,
         batches=sender.batches,
         error=error or None,
     )
-    write_report_if_complete(state, deps.jobs, deps.s3)
+    write_report_if_complete(state, deps.jobs, deps.objects)
     return IngestResult(
-        job_id=job_id, key=ref.key, status="queued", rows=rows, rejected=rejected, batches=sender.batches
+        job_id=job_id, key=ref.key, status="queued", rows=rows, rejected=rejects.count, batches=sender.batches
     )
+
+
+def _read_options(deps: IngestDeps, ref: S3ObjectRef) -> tuple[ReadOptions, str]:
+    """The record core's options, and where the mapping came from; raises MappingError when the
+    mapping file cannot be read."""
+    settings = deps.settings
+    mapping, origin = resolve_mapping(deps.objects, ref.bucket, ref.key, settings.mapping_uri)
+    options = ReadOptions(
+        mapping=mapping, default_region=settings.default_phone_region, phone_format=settings.phone_format
+    )
+    return options, origin
+
+
+def _read_rows(
+    record_file: RecordFile, rejects: RejectsWriter, sender: _BatchSender, lease: _Lease, deadline: Deadline
+) -> tuple[int, str]:
+    """Every row to the sender or the rejects, until the end, damage, or time running out.
+
+    Returns the rows read and, when reading stopped early, why.
+    """
+    reading_until = deadline.reserve(INGEST_FINISH_S)
+    rows = 0
+    try:
+        for row in record_file:
+            if (rows + 1) % _TIME_CHECK_EVERY == 0:  # before every thousandth row
+                lease.keep_alive()
+                if reading_until.expired():
+                    return rows, (
+                        f"stopped before row {row.number}: the file is too large to read in one "
+                        "invocation; split it and upload the rest again"
+                    )
+            rows += 1
+            if row.record is None:
+                rejects.write(row)
+            else:
+                sender.add(row.number, row.record)
+    except UnreadableFile as exc:
+        # Rows read before the damage stay processed; the report says where reading stopped.
+        return rows, str(exc)
+    return rows, ""
+
+
+def _put_rejects(spool: IO[bytes], rejects: RejectsWriter, ref: S3ObjectRef, deps: IngestDeps) -> list[str]:
+    if not rejects.count:
+        return []
+    key = layout.ingest_rejects_key(ref.key, rejects.extension)
+    deps.objects.put_file(ref.bucket, key, spool, rejects.content_type)
+    return [key]
 
 
 def _unreadable(job_id: str, ref: S3ObjectRef, deps: IngestDeps, reason: str) -> IngestResult:
@@ -211,7 +244,7 @@ def _unreadable(job_id: str, ref: S3ObjectRef, deps: IngestDeps, reason: str) ->
     state = deps.jobs.finish_ingest(
         job_id, rows=0, rejected=0, batches=0, details={"status": "unreadable", "error": reason}
     )
-    write_report_if_complete(state, deps.jobs, deps.s3)
+    write_report_if_complete(state, deps.jobs, deps.objects)
     return IngestResult(job_id=job_id, key=ref.key, status="unreadable")
 
 
@@ -230,30 +263,26 @@ class _Lease:
 
 
 class _BatchSender:
-    """Groups valid records into work messages (<= batch size and byte cap) and sends them in SQS batches."""
+    """Groups valid records into work messages (the batching rule) and sends them in SQS batches."""
 
     def __init__(self, deps: IngestDeps, job: JobMeta) -> None:
         self._deps = deps
         self._job = job
-        self._max_records = deps.settings.bik_batch_size
-        self._max_bytes = deps.settings.bik_max_batch_bytes
+        self._packer = BatchPacker(
+            max_records=deps.settings.bik_batch_size, max_bytes=deps.settings.bik_max_batch_bytes
+        )
         self._records: list[bytes] = []  # each record encoded once: its size, then the message
         self._rows: list[int] = []
-        self._bytes = 0
-        self._entries: list[dict[str, str]] = []
+        self._entries: list[QueueEntry] = []
         self._entries_bytes = 0
         self.batches = 0
 
     def add(self, row: int, record: Mapping[str, Any]) -> None:
         encoded = encode_record(record)
-        size = len(encoded) + 1  # and its comma
-        if self._records and (
-            len(self._records) >= self._max_records or self._bytes + size > self._max_bytes
-        ):
+        if self._packer.add(len(encoded)):
             self._close_batch()
         self._records.append(encoded)
         self._rows.append(row)
-        self._bytes += size
 
     def flush(self) -> None:
         if self._records:
@@ -268,9 +297,9 @@ class _BatchSender:
             len(self._entries) >= _SQS_BATCH_ENTRIES or self._entries_bytes + len(body) > _SQS_BATCH_BYTES
         ):
             self._send_entries()
-        self._entries.append({"Id": str(self.batches), "MessageBody": body})
+        self._entries.append(QueueEntry(id=str(self.batches), body=body))
         self._entries_bytes += len(body)
-        self._records, self._rows, self._bytes = [], [], 0
+        self._records, self._rows = [], []
 
     def _send_entries(self) -> None:
         entries = self._entries
@@ -278,12 +307,9 @@ class _BatchSender:
             if not entries:
                 break
             if attempt:
-                time.sleep(0.2 * 2**attempt)  # the queue throttled or failed some entries
-            response = self._deps.sqs.send_message_batch(
-                QueueUrl=self._deps.settings.work_queue_url, Entries=entries
-            )
-            failed_ids = {f["Id"] for f in response.get("Failed", [])}
-            entries = [e for e in entries if e["Id"] in failed_ids]
+                self._deps.sleep(0.2 * 2**attempt)  # the queue throttled or failed some entries
+            failed_ids = self._deps.queue.send_batch(entries)
+            entries = [e for e in entries if e.id in failed_ids]
         if entries:
             raise RuntimeError(
                 f"work queue refused {len(entries)} batch message(s) after {_SEND_ATTEMPTS} attempts"

@@ -11,121 +11,55 @@ written twice, with the same counts).
 from __future__ import annotations
 
 import contextlib
-import enum
-import hashlib
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+# The state types live in job_state (shared with the in-memory fake); imported from here as before.
+from bik_sync.job_state import (
+    JOB_TTL_S,
+    LISTED_BATCH_FILES,
+    MAX_PROGRESS_CHARS,
+    BatchCounts,
+    BatchStatus,
+    JobState,
+    StartOutcome,
+    batch_pk,
+    iso_time,
+    job_id_for,
+    job_pk,
+)
 from bik_sync.observability import logger
-from bik_sync.settings import FAILED_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
-JOB_TTL_S = 30 * 24 * 3600
-LISTED_BATCH_FILES = 100
 # A batch's item is either its delivery progress (with a digest) or, once counted, its count mark.
 _NOT_COUNTED = "attribute_not_exists(pk) OR attribute_exists(digest)"
-# Progress larger than this is not kept (the retry then sends everything again): items stay < 400 KB.
-MAX_PROGRESS_CHARS = 300_000
 
-
-def job_id_for(bucket: str, key: str, version: str) -> str:
-    """A stable id for one version of one object: a redelivered event maps to the same job."""
-    return hashlib.sha256(f"{bucket}\0{key}\0{version}".encode()).hexdigest()[:24]
-
-
-class StartOutcome(enum.Enum):
-    STARTED = "started"
-    DONE = "done"  # ingested already: a redelivered event
-    BUSY = "busy"  # another ingest holds a live lease
-
-
-@dataclass(frozen=True, slots=True)
-class BatchCounts:
-    created: int = 0
-    updated: int = 0
-    rejected_invalid: int = 0  # failed our checks in the worker (records sent by other systems)
-    rejected_by_bik: int = 0
-    failed: int = 0
-    rejects_key: str = ""
-    failed_key: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class BatchStatus:
-    counted: bool
-    # What an earlier receive settled (as saved), and the digest of the records it was saved for.
-    digest: str = ""
-    progress: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobState:
-    job_id: str
-    bucket: str
-    key: str
-    source: str
-    started_at: str
-    ingest_done: bool = False
-    rows: int = 0
-    rejected_at_ingest: int = 0
-    batches_total: int = 0
-    batches_done: int = 0
-    created: int = 0
-    updated: int = 0
-    rejected_in_worker: int = 0
-    rejected_by_bik: int = 0
-    failed: int = 0
-    rejects_keys: tuple[str, ...] = ()
-    failed_keys: tuple[str, ...] = ()
-    rejects_files: int = 0
-    failed_files: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        return self.ingest_done and self.batches_done >= self.batches_total
-
-    @property
-    def report_key(self) -> str:
-        return f"{REPORTS_PREFIX}{self.key}.json"
-
-    def report(self, finished_at: str) -> dict[str, Any]:
-        invalid = self.rejected_at_ingest + self.rejected_in_worker
-        return {
-            "job_id": self.job_id,
-            "source": self.source,
-            "input": f"s3://{self.bucket}/{self.key}" if self.source == "s3" else self.key,
-            "status": self.details.get("status", "complete"),
-            "rows": self.rows,
-            "created": self.created,
-            "updated": self.updated,
-            "rejected": invalid + self.rejected_by_bik,
-            "failed": self.failed,
-            "rejected_invalid": invalid,
-            "rejected_by_bik": self.rejected_by_bik,
-            "batches": self.batches_total,
-            "report": self.report_key,
-            # A huge job lists its first files; the prefixes find them all.
-            "rejects_files": sorted(self.rejects_keys),
-            "rejects_file_count": self.rejects_files,
-            "rejects_prefix": f"{REJECTS_PREFIX}{self.key}.",
-            "failed_files": sorted(self.failed_keys),
-            "failed_file_count": self.failed_files,
-            "failed_prefix": f"{FAILED_PREFIX}{self.key}.",
-            "started_at": self.started_at,
-            "finished_at": finished_at,
-            **{k: v for k, v in self.details.items() if k != "status"},
-        }
+__all__ = [
+    "JOB_TTL_S",
+    "LISTED_BATCH_FILES",
+    "MAX_PROGRESS_CHARS",
+    "BatchCounts",
+    "BatchStatus",
+    "JobState",
+    "JobStore",
+    "StartOutcome",
+    "batch_pk",
+    "job_id_for",
+    "job_pk",
+]
 
 
 class JobStore:
-    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, table_name: str, client: DynamoDBClient, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._table = table_name
         self._db = client
         self._clock = clock
@@ -140,7 +74,7 @@ class JobStore:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key=_serialise({"pk": _job_pk(job_id)}),
+                Key=_serialise({"pk": job_pk(job_id)}),
                 UpdateExpression=(
                     "SET #bucket = :bucket, #key = :key, #source = :source, ingest_done = :no,"
                     " started_at = if_not_exists(started_at, :now_iso),"
@@ -154,7 +88,7 @@ class JobStore:
                         ":key": key,
                         ":source": source,
                         ":no": False,
-                        ":now_iso": _iso(now),
+                        ":now_iso": iso_time(now),
                         ":lease": int(now + lease_s),
                         ":expires": int(now + JOB_TTL_S),
                         ":now": int(now),
@@ -170,7 +104,7 @@ class JobStore:
         """Extend the running ingest's lease; a dead ingest's lease soon expires and a retry takes over."""
         self._db.update_item(
             TableName=self._table,
-            Key=_serialise({"pk": _job_pk(job_id)}),
+            Key=_serialise({"pk": job_pk(job_id)}),
             UpdateExpression="SET lease_until = :lease",
             ExpressionAttributeValues=_serialise({":lease": int(self._clock() + lease_s)}),
         )
@@ -178,7 +112,7 @@ class JobStore:
     def batch_status(self, job_id: str, batch: int) -> BatchStatus:
         """Whether this batch is counted and, if not, the delivery progress its last receive saved."""
         item = self._db.get_item(
-            TableName=self._table, Key=_serialise({"pk": _batch_pk(job_id, batch)}), ConsistentRead=True
+            TableName=self._table, Key=_serialise({"pk": batch_pk(job_id, batch)}), ConsistentRead=True
         ).get("Item")
         if item is None:
             return BatchStatus(counted=False)
@@ -201,7 +135,7 @@ class JobStore:
         with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self._table,
-                Key=_serialise({"pk": _batch_pk(job_id, batch)}),
+                Key=_serialise({"pk": batch_pk(job_id, batch)}),
                 UpdateExpression="SET digest = :digest, progress = :progress, expiresAt = :expires",
                 ConditionExpression=_NOT_COUNTED,
                 ExpressionAttributeValues=_serialise(
@@ -219,7 +153,7 @@ class JobStore:
         with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self._table,
-                Key=_serialise({"pk": _job_pk(job_id)}),
+                Key=_serialise({"pk": job_pk(job_id)}),
                 UpdateExpression="SET lease_until = :zero",
                 ConditionExpression="ingest_done = :no",
                 ExpressionAttributeValues=_serialise({":zero": 0, ":no": False}),
@@ -254,7 +188,7 @@ class JobStore:
             values[":nk"] = len(keys)
         response = self._db.update_item(
             TableName=self._table,
-            Key=_serialise({"pk": _job_pk(job_id)}),
+            Key=_serialise({"pk": job_pk(job_id)}),
             UpdateExpression=update,
             ExpressionAttributeNames={"#rows": "rows"},
             ExpressionAttributeValues=_serialise(values),
@@ -266,11 +200,11 @@ class JobStore:
         """A message from another system is a job of one batch, complete once that batch is counted."""
         now = self._clock()
         item = {
-            "pk": _job_pk(job_id),
+            "pk": job_pk(job_id),
             "bucket": bucket,
             "key": key,
             "source": "sqs",
-            "started_at": _iso(now),
+            "started_at": iso_time(now),
             "ingest_done": True,
             "rows": rows,
             "rejected_at_ingest": 0,
@@ -313,20 +247,16 @@ class JobStore:
                         # The batch's item: its delivery progress (if any) gives way to the mark.
                         "Update": {
                             "TableName": self._table,
-                            "Key": _serialise({"pk": _batch_pk(job_id, batch)}),
-                            "UpdateExpression": (
-                                "SET counted = :yes, expiresAt = :expires REMOVE progress, digest"
-                            ),
+                            "Key": _serialise({"pk": batch_pk(job_id, batch)}),
+                            "UpdateExpression": ("SET expiresAt = :expires REMOVE progress, digest"),
                             "ConditionExpression": _NOT_COUNTED,
-                            "ExpressionAttributeValues": _serialise(
-                                {":yes": True, ":expires": int(now + JOB_TTL_S)}
-                            ),
+                            "ExpressionAttributeValues": _serialise({":expires": int(now + JOB_TTL_S)}),
                         }
                     },
                     {
                         "Update": {
                             "TableName": self._table,
-                            "Key": _serialise({"pk": _job_pk(job_id)}),
+                            "Key": _serialise({"pk": job_pk(job_id)}),
                             "UpdateExpression": update,
                             "ConditionExpression": "attribute_exists(pk)",
                             "ExpressionAttributeValues": _serialise(values),
@@ -345,7 +275,7 @@ class JobStore:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key=_serialise({"pk": _job_pk(job_id)}),
+                Key=_serialise({"pk": job_pk(job_id)}),
                 UpdateExpression="SET report_claimed = :yes",
                 ConditionExpression="attribute_not_exists(report_claimed)",
                 ExpressionAttributeValues=_serialise({":yes": True}),
@@ -356,62 +286,17 @@ class JobStore:
 
     def get(self, job_id: str) -> JobState | None:
         item = self._db.get_item(
-            TableName=self._table, Key=_serialise({"pk": _job_pk(job_id)}), ConsistentRead=True
+            TableName=self._table, Key=_serialise({"pk": job_pk(job_id)}), ConsistentRead=True
         )
         return _state(item["Item"]) if "Item" in item else None
 
     def now_iso(self) -> str:
-        return _iso(self._clock())
-
-
-def _job_pk(job_id: str) -> str:
-    return f"job#{job_id}"
-
-
-def _batch_pk(job_id: str, batch: int) -> str:
-    return f"job#{job_id}#batch#{batch}"
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+        return iso_time(self._clock())
 
 
 def _serialise(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(v) for k, v in doc.items()}
 
 
-def _state(raw: dict[str, Any]) -> JobState:
-    doc = {k: _de.deserialize(v) for k, v in raw.items()}
-    return JobState(
-        job_id=str(doc["pk"]).removeprefix("job#"),
-        bucket=str(doc.get("bucket", "")),
-        key=str(doc.get("key", "")),
-        source=str(doc.get("source", "s3")),
-        started_at=str(doc.get("started_at", "")),
-        ingest_done=bool(doc.get("ingest_done", False)),
-        rows=int(doc.get("rows", 0)),
-        rejected_at_ingest=int(doc.get("rejected_at_ingest", 0)),
-        batches_total=int(doc.get("batches_total", 0)),
-        batches_done=int(doc.get("batches_done", 0)),
-        created=int(doc.get("created", 0)),
-        updated=int(doc.get("updated", 0)),
-        rejected_in_worker=int(doc.get("rejected_in_worker", 0)),
-        rejected_by_bik=int(doc.get("rejected_by_bik", 0)),
-        failed=int(doc.get("failed", 0)),
-        rejects_keys=tuple(sorted(doc.get("rejects_keys", set()))),
-        failed_keys=tuple(sorted(doc.get("failed_keys", set()))),
-        rejects_files=int(doc.get("rejects_files", 0)) + int(doc.get("ingest_rejects_files", 0)),
-        failed_files=int(doc.get("failed_files", 0)),
-        details=_plain(doc.get("details", {})),
-    )
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; reports want plain JSON values."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+def _state(raw: Mapping[str, Any]) -> JobState:
+    return JobState.from_item({k: _de.deserialize(v) for k, v in raw.items()})

@@ -1,7 +1,8 @@
 """The one place that builds Logger, Metrics and Tracer.
 
-Service name and metrics namespace come from POWERTOOLS_SERVICE_NAME and
-POWERTOOLS_METRICS_NAMESPACE where set (the template sets them), with these defaults otherwise.
+Powertools reads the service name and the metrics namespace from POWERTOOLS_SERVICE_NAME and
+POWERTOOLS_METRICS_NAMESPACE (and its other settings from POWERTOOLS_* too): template.yaml sets them
+for both functions, the local stack sets the same values, so changing the template changes them.
 Log counts, ids and reasons, never phones, emails, names or the token.
 """
 
@@ -12,12 +13,9 @@ import threading
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-SERVICE = "bik-sync"
-NAMESPACE = "BikSync"
-
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
 
 # Powertools' metric set is a plain dict that flushes itself at 100 values, and the worker adds to
 # it from several delivery threads at once: every add goes through this lock.

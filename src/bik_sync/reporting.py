@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from bik_sync.jobs import JobState, JobStore
+from bik_sync.jobs import JobState
 from bik_sync.observability import logger
+from bik_sync.ports import Jobs, ObjectStore
 from bik_sync.storage import put_json
 
 
-def write_report_if_complete(state: JobState | None, jobs: JobStore, s3: Any) -> str | None:
+def write_report_if_complete(state: JobState | None, jobs: Jobs, objects: ObjectStore) -> str | None:
     """Put the report when the job is complete; returns its key, or None when work is still out.
 
     Ingest finishing and the last batch may both see the job complete: putting the same report
@@ -18,7 +17,7 @@ def write_report_if_complete(state: JobState | None, jobs: JobStore, s3: Any) ->
     if state is None or not state.complete:
         return None
     report = state.report(finished_at=jobs.now_iso())
-    put_json(s3, state.bucket, state.report_key, report)
+    put_json(objects, state.bucket, state.report_key, report)
     if jobs.claim_report(state.job_id):
         logger.info(
             "job complete",

@@ -1,16 +1,22 @@
-"""Settings, read from the environment once into a frozen, typed object.
+"""Settings, read from the environment once into frozen, typed objects.
 
-Nothing else in the package reads ``os.environ``: handlers call :func:`get_settings`, tests build
-``Settings`` directly or through :meth:`Settings.from_env` with a dict.
+Nothing else in the package reads ``os.environ``. Each setting is declared once, as a field with
+its environment variable, its parser and (unless the function cannot run without it) its default:
+:func:`env_table` reads that table back, and :meth:`Settings.from_env` fills a settings class from it.
+
+Each function states what it needs in its type: :class:`IngestSettings` and :class:`WorkerSettings`
+add the names that function cannot run without (fields with no default), on top of the tuning in
+:class:`Settings` that both share. Handlers call :func:`get_settings` with their class; tests build
+the classes directly, or through ``from_env`` with a dict.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Self, TypeVar
 
 from bik_sync.bik import check_api_url
 from bik_sync.records import ReadOptions
@@ -19,39 +25,81 @@ DEFAULT_BIK_API_URL = (
     "https://bikapi.bikayi.app/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
 )
 MAX_BATCH_BYTES = 200_000
-_N = TypeVar("_N", int, float)
 
-# Where things live in the bucket. Outputs go under other prefixes than incoming/, so writing
-# them never re-triggers ingest.
-INCOMING_PREFIX = "incoming/"
-REJECTS_PREFIX = "rejects/"
-REPORTS_PREFIX = "reports/"
-FAILED_PREFIX = "failed/"
+Parser = Callable[[str, str], Any]  # (variable name, raw value) -> value; SettingsError when invalid
 
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the variable and what it expects."""
 
 
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _upper(name: str, raw: str) -> str:
+    return raw.upper()
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw.strip()!r}") from None
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw.strip()!r}") from None
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+def env(name: str, parse: Parser = _text) -> dict[str, Any]:
+    """A field's metadata: the environment variable it is read from and how."""
+    return {"env": name, "parse": parse}
+
+
 @dataclass(frozen=True, slots=True)
+class EnvVar:
+    """One row of the settings table: an environment variable and the field it sets."""
+
+    name: str
+    field: str
+    parse: Parser
+    default: Any  # dataclasses.MISSING when required
+
+    @property
+    def required(self) -> bool:
+        return self.default is dataclasses.MISSING
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    data_bucket: str = ""
-    work_queue_url: str = ""
-    jobs_table_name: str = ""
-    bik_secret_id: str = ""
-    bik_api_url: str = DEFAULT_BIK_API_URL
-    bik_allow_http: bool = False
-    bik_batch_size: int = 100
-    bik_max_batch_bytes: int = MAX_BATCH_BYTES
-    bik_max_in_flight: int = 8
-    bik_connect_timeout_s: float = 3.05
-    bik_read_timeout_s: float = 30.0
-    bik_max_attempts: int = 8
-    max_receive_count: int = 5
-    secret_max_age_s: int = 300
-    default_phone_region: str = "IN"
-    phone_format: str = "E164"
-    mapping_uri: str = ""
+    """The tuning both functions share; every default is written here and nowhere else."""
+
+    bik_api_url: str = field(default=DEFAULT_BIK_API_URL, metadata=env("BIK_API_URL"))
+    bik_allow_http: bool = field(default=False, metadata=env("BIK_ALLOW_HTTP", _bool))
+    bik_batch_size: int = field(default=100, metadata=env("BIK_BATCH_SIZE", _int))
+    bik_max_batch_bytes: int = field(default=MAX_BATCH_BYTES, metadata=env("BIK_MAX_BATCH_BYTES", _int))
+    bik_max_in_flight: int = field(default=8, metadata=env("BIK_MAX_IN_FLIGHT", _int))
+    bik_connect_timeout_s: float = field(default=3.05, metadata=env("BIK_CONNECT_TIMEOUT_S", _float))
+    bik_read_timeout_s: float = field(default=30.0, metadata=env("BIK_READ_TIMEOUT_S", _float))
+    bik_max_attempts: int = field(default=8, metadata=env("BIK_MAX_ATTEMPTS", _int))
+    max_receive_count: int = field(default=5, metadata=env("BIK_MAX_RECEIVE_COUNT", _int))
+    secret_max_age_s: int = field(default=300, metadata=env("BIK_SECRET_MAX_AGE_S", _int))
+    default_phone_region: str = field(default="IN", metadata=env("DEFAULT_PHONE_REGION", _upper))
+    phone_format: str = field(default="E164", metadata=env("PHONE_FORMAT", _upper))
+    mapping_uri: str = field(default="", metadata=env("MAPPING_URI"))
 
     def __post_init__(self) -> None:
         if not 1 <= self.bik_batch_size <= 1000:
@@ -76,66 +124,73 @@ class Settings:
                 f"BIK_API_URL: {exc} (set BIK_ALLOW_HTTP=true for a local emulator)"
             ) from None
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        return cls(
-            data_bucket=env.get("DATA_BUCKET_NAME", ""),
-            work_queue_url=env.get("WORK_QUEUE_URL", ""),
-            jobs_table_name=env.get("JOBS_TABLE_NAME", ""),
-            bik_secret_id=env.get("BIK_SECRET_ID", ""),
-            bik_api_url=env.get("BIK_API_URL", "") or DEFAULT_BIK_API_URL,
-            bik_allow_http=_bool(env, "BIK_ALLOW_HTTP", default=False),
-            bik_batch_size=_int(env, "BIK_BATCH_SIZE", 100),
-            bik_max_batch_bytes=_int(env, "BIK_MAX_BATCH_BYTES", MAX_BATCH_BYTES),
-            bik_max_in_flight=_int(env, "BIK_MAX_IN_FLIGHT", 8),
-            bik_connect_timeout_s=_float(env, "BIK_CONNECT_TIMEOUT_S", 3.05),
-            bik_read_timeout_s=_float(env, "BIK_READ_TIMEOUT_S", 30.0),
-            bik_max_attempts=_int(env, "BIK_MAX_ATTEMPTS", 8),
-            max_receive_count=_int(env, "BIK_MAX_RECEIVE_COUNT", 5),
-            secret_max_age_s=_int(env, "BIK_SECRET_MAX_AGE_S", 300),
-            default_phone_region=env.get("DEFAULT_PHONE_REGION", "IN").upper(),
-            phone_format=env.get("PHONE_FORMAT", "E164").upper(),
-            mapping_uri=env.get("MAPPING_URI", ""),
-        )
+    @property
+    def read_options(self) -> ReadOptions:
+        """The record core's options these settings give (a mapping is read separately, when set)."""
+        return ReadOptions(default_region=self.default_phone_region, phone_format=self.phone_format)
 
-    def require(self, *names: str) -> None:
-        """Fail with one clear message when a function's required settings are empty."""
-        missing = [name.upper() for name in names if not getattr(self, name)]
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """This class filled from the environment: an empty variable means its default."""
+        source = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        missing: list[str] = []
+        for var in env_table(cls).values():
+            raw = source.get(var.name, "")
+            if raw.strip():
+                values[var.field] = var.parse(var.name, raw)
+            elif var.required:
+                missing.append(var.name)
         if missing:
             raise SettingsError(f"missing required environment variable(s): {', '.join(missing)}")
+        return cls(**values)
 
 
-@functools.cache
-def get_settings() -> Settings:
-    """The process's settings, read once (a Lambda execution environment keeps them warm)."""
-    return Settings.from_env()
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestSettings(Settings):
+    """What IngestFunction cannot run without, and the shared tuning."""
+
+    work_queue_url: str = field(metadata=env("WORK_QUEUE_URL"))
+    jobs_table_name: str = field(metadata=env("JOBS_TABLE_NAME"))
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    return _number(env, name, default, int, "a whole number")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerSettings(Settings):
+    """What UpsertFunction cannot run without, and the shared tuning."""
+
+    jobs_table_name: str = field(metadata=env("JOBS_TABLE_NAME"))
+    bik_secret_id: str = field(metadata=env("BIK_SECRET_ID"))
+    # The bucket files arrive in; outputs of messages that came with no file go there too.
+    data_bucket: str = field(metadata=env("DATA_BUCKET_NAME"))
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    return _number(env, name, default, float, "a number")
+def env_table(kind: type[Settings]) -> dict[str, EnvVar]:
+    """The settings table of one class: environment variable name -> field, parser, default."""
+    table: dict[str, EnvVar] = {}
+    for item in dataclasses.fields(kind):
+        name = item.metadata["env"]
+        table[name] = EnvVar(name=name, field=item.name, parse=item.metadata["parse"], default=item.default)
+    return table
 
 
-def _number(env: Mapping[str, str], name: str, default: _N, kind: Callable[[str], _N], what: str) -> _N:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
+# Every variable any function reads (a variable means the same field in every class that has it).
+SETTINGS_CLASSES: tuple[type[Settings], ...] = (Settings, IngestSettings, WorkerSettings)
+ENVIRONMENT: dict[str, EnvVar] = {}
+for _kind in SETTINGS_CLASSES:
+    for _name, _var in env_table(_kind).items():
+        if ENVIRONMENT.setdefault(_name, _var).field != _var.field:
+            raise TypeError(f"{_name} sets two different fields")
+
+_S = TypeVar("_S", bound=Settings)
 
 
-def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+_LOADED: dict[type[Settings], Settings] = {}
+
+
+def get_settings(kind: type[_S]) -> _S:
+    """The process's settings of one class, read once (a Lambda execution environment keeps them warm)."""
+    settings = _LOADED.get(kind)
+    if settings is None:
+        settings = _LOADED[kind] = kind.from_env()
+    assert isinstance(settings, kind)
+    return settings

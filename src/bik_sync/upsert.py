@@ -18,10 +18,9 @@ import functools
 import hashlib
 import json
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from aws_lambda_powertools.utilities.batch import (
@@ -32,19 +31,27 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from bik_sync import layout
 from bik_sync.bik import BikClient
+from bik_sync.clock import WORKER_FINISH_S, Deadline
 from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver
 from bik_sync.jobs import BatchCounts, BatchStatus, JobStore
 from bik_sync.messages import JobMeta, MalformedMessage, parse_work_message
 from bik_sync.observability import add_metric, logger
-from bik_sync.records import JsonlRejectsWriter, ReadOptions, check_record
+from bik_sync.ports import Bik, Jobs, ObjectStore
+from bik_sync.records import JsonlRejectsWriter, check_record
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.secrets import make_token_provider
-from bik_sync.settings import FAILED_PREFIX, REJECTS_PREFIX, Settings, get_settings
-from bik_sync.storage import put_file, put_json
+from bik_sync.settings import WorkerSettings, get_settings
+from bik_sync.storage import S3ObjectStore, put_json
 
-# Time kept back from the invocation's deadline for writing rejects, counters and the report.
-_FINISH_MARGIN_S = 10.0
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+# (row number, record, reason) of a record that goes to a rejects or failed file.
+_Entry = tuple[int, Any, str]
 
 
 class DeliveryIncomplete(RuntimeError):
@@ -53,20 +60,18 @@ class DeliveryIncomplete(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class WorkerDeps:
-    settings: Settings
-    s3: Any
-    jobs: JobStore
-    client: BikClient
-    output_bucket: str
+    settings: WorkerSettings
+    objects: ObjectStore
+    jobs: Jobs
+    bik: Bik
 
 
-@functools.cache
-def default_deps() -> WorkerDeps:
-    """Clients built once per execution environment, on first use (not at import)."""
-    settings = get_settings()
-    settings.require("jobs_table_name", "bik_secret_id", "data_bucket")
+def worker_deps(
+    settings: WorkerSettings, *, s3: S3Client, dynamodb: DynamoDBClient, secretsmanager: SecretsManagerClient
+) -> WorkerDeps:
+    """The ports over real clients (the BIK client reads its token from Secrets Manager, lazily)."""
     token = make_token_provider(
-        settings.bik_secret_id, max_age_s=settings.secret_max_age_s, client=boto3.client("secretsmanager")
+        settings.bik_secret_id, max_age_s=settings.secret_max_age_s, client=secretsmanager
     )
     client = BikClient(
         settings.bik_api_url,
@@ -79,16 +84,26 @@ def default_deps() -> WorkerDeps:
     )
     return WorkerDeps(
         settings=settings,
+        objects=S3ObjectStore(s3),
+        jobs=JobStore(settings.jobs_table_name, dynamodb),
+        bik=client,
+    )
+
+
+@functools.cache
+def default_deps() -> WorkerDeps:
+    """Clients built once per execution environment, on first use (not at import)."""
+    return worker_deps(
+        get_settings(WorkerSettings),
         s3=boto3.client("s3"),
-        jobs=JobStore(settings.jobs_table_name, boto3.client("dynamodb")),
-        client=client,
-        output_bucket=settings.data_bucket,
+        dynamodb=boto3.client("dynamodb"),
+        secretsmanager=boto3.client("secretsmanager"),
     )
 
 
 def process_work_batch(event: dict[str, Any], context: LambdaContext, deps: WorkerDeps) -> dict[str, Any]:
     """Deliver a work-queue batch; returns the partial batch response SQS expects."""
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - _FINISH_MARGIN_S
+    deadline = Deadline.from_context(context).reserve(WORKER_FINISH_S)
     # Messages are delivered side by side; requests in flight stay within bik_max_in_flight in all
     # (the pressure on BIK): each message gets its share, for the rare message larger than a batch.
     in_flight = deps.settings.bik_max_in_flight
@@ -123,31 +138,19 @@ def process_work_batch(event: dict[str, Any], context: LambdaContext, deps: Work
 
 
 def process_message(
-    message_id: str, body: str, receive_count: int, deps: WorkerDeps, deadline: float, in_flight: int = 1
+    message_id: str, body: str, receive_count: int, deps: WorkerDeps, deadline: Deadline, in_flight: int = 1
 ) -> None:
-    last_try = receive_count >= deps.settings.max_receive_count
+    """One work message: checked, delivered from where earlier receives left it, counted once."""
     try:
         message = parse_work_message(body)
     except MalformedMessage as exc:
         _reject_malformed(message_id, body, str(exc), deps)
         return
-    if message.job is None:
-        # A message from another system is a job of its own, with one batch.
-        job = JobMeta(
-            job_id=f"sqs-{message_id}",
-            bucket=deps.output_bucket,
-            key=f"sqs/{message_id}",
-            batch=1,
-            rows=tuple(range(1, len(message.records) + 1)),
-        )
-        deps.jobs.open_message_job(job.job_id, bucket=job.bucket, key=job.key, rows=len(message.records))
-    else:
-        job = message.job
-        state = deps.jobs.get(job.job_id)
-        if state is None or job.batch < 1 or (state.ingest_done and job.batch > state.batches_total):
-            # Job metadata is ingest's to write; a sender cannot attach records to a job by naming it.
-            _reject_malformed(message_id, body, '"job" names no batch of a known job', deps)
-            return
+    job = message.job or _open_message_job(message_id, len(message.records), deps)
+    if message.job is not None and not _names_a_known_batch(message.job, deps):
+        # Job metadata is ingest's to write; a sender cannot attach records to a job by naming it.
+        _reject_malformed(message_id, body, '"job" names no batch of a known job', deps)
+        return
     # Messages are handled in threads side by side: keys must stay with the thread that set them.
     logger.thread_safe_append_keys(
         job_id=job.job_id, correlation_id=job.job_id, batch=job.batch, message_id=message_id
@@ -157,16 +160,37 @@ def process_message(
         if status.counted:
             _already_counted(job, deps)
         else:
+            last_try = receive_count >= deps.settings.max_receive_count
             _process(message.records, job, last_try, deps, deadline, in_flight, status)
     finally:
         logger.thread_safe_clear_keys()
+
+
+def _open_message_job(message_id: str, records: int, deps: WorkerDeps) -> JobMeta:
+    """A message from another system is a job of its own, with one batch."""
+    job = JobMeta(
+        job_id=f"sqs-{message_id}",
+        bucket=deps.settings.data_bucket,
+        key=layout.message_job_key(message_id),
+        batch=1,
+        rows=tuple(range(1, records + 1)),
+    )
+    deps.jobs.open_message_job(job.job_id, bucket=job.bucket, key=job.key, rows=records)
+    return job
+
+
+def _names_a_known_batch(job: JobMeta, deps: WorkerDeps) -> bool:
+    state = deps.jobs.get(job.job_id)
+    return (
+        state is not None and job.batch >= 1 and not (state.ingest_done and job.batch > state.batches_total)
+    )
 
 
 def _already_counted(job: JobMeta, deps: WorkerDeps) -> None:
     """A redelivery of a batch whose outcome is final: send nothing again, count nothing again."""
     logger.info("batch already counted; redelivery ignored")
     # The first delivery may have failed just after counting, before the report was written.
-    write_report_if_complete(deps.jobs.get(job.job_id), deps.jobs, deps.s3)
+    write_report_if_complete(deps.jobs.get(job.job_id), deps.jobs, deps.objects)
 
 
 def _process(
@@ -174,25 +198,12 @@ def _process(
     job: JobMeta,
     last_try: bool,
     deps: WorkerDeps,
-    deadline: float,
+    deadline: Deadline,
     in_flight: int,
     status: BatchStatus,
 ) -> None:
     """Check and deliver one batch, resuming from what earlier receives of this message settled."""
-    options = ReadOptions(
-        default_region=deps.settings.default_phone_region, phone_format=deps.settings.phone_format
-    )
-    valid: list[dict[str, Any]] = []
-    valid_rows: list[int] = []
-    rejects: list[tuple[int, Any, str]] = []
-    for row, raw in zip(job.rows, records, strict=True):
-        record, errors = check_record(raw, options)
-        if record is None:
-            rejects.append((row, raw, "; ".join(errors)))
-        else:
-            valid.append(record)
-            valid_rows.append(row)
-
+    valid, valid_rows, invalid = _check(records, job.rows, deps.settings)
     digest = records_digest(valid)
     progress = resume_progress(status, digest, len(valid))
     settled_before = len(progress.settled)
@@ -205,37 +216,59 @@ def _process(
         raise DeliveryIncomplete(
             f"{len(outcome.failed)} of {len(valid)} records not delivered; SQS will retry"
         )
-    invalid = len(rejects)
-    rejects += [(valid_rows[i], valid[i], reason) for i, reason in outcome.rejected]
+    rejects = invalid + [(valid_rows[i], valid[i], reason) for i, reason in outcome.rejected]
     rejects += [(0, {}, reason) for reason in outcome.unmatched]  # no row or record is BIK's to blame
     failed = [(valid_rows[i], valid[i], reason) for i, reason in outcome.failed]
-
     counts = BatchCounts(
         created=outcome.created,
         updated=outcome.updated,
-        rejected_invalid=invalid,
+        rejected_invalid=len(invalid),
         rejected_by_bik=len(outcome.rejected) + len(outcome.unmatched),
         failed=len(failed),
-        rejects_key=_write_jsonl(deps, job, REJECTS_PREFIX, "rejects", rejects),
-        failed_key=_write_jsonl(deps, job, FAILED_PREFIX, "failed", failed),
+        rejects_key=_write_jsonl(deps, job, layout.batch_rejects_key(job.key, job.batch), rejects),
+        failed_key=_write_jsonl(deps, job, layout.batch_failed_key(job.key, job.batch), failed),
     )
+    _count(job, counts, len(records), deps)
+
+
+def _check(
+    records: list[Any], rows: tuple[int, ...], settings: WorkerSettings
+) -> tuple[list[dict[str, Any]], list[int], list[_Entry]]:
+    """The records the record core accepts (with their rows), and the rejects with the reasons."""
+    options = settings.read_options
+    valid: list[dict[str, Any]] = []
+    valid_rows: list[int] = []
+    rejects: list[_Entry] = []
+    for row, raw in zip(rows, records, strict=True):
+        record, errors = check_record(raw, options)
+        if record is None:
+            rejects.append((row, raw, "; ".join(errors)))
+        else:
+            valid.append(record)
+            valid_rows.append(row)
+    return valid, valid_rows, rejects
+
+
+def _count(job: JobMeta, counts: BatchCounts, records: int, deps: WorkerDeps) -> None:
+    """Count the batch's final outcome once, and write the report when it was the job's last piece."""
     state = deps.jobs.record_batch(job.job_id, job.batch, counts)
     if state is None:  # another delivery of the same message counted it first
         _already_counted(job, deps)
         return
+    rejected = counts.rejected_invalid + counts.rejected_by_bik
     add_metric("RecordsCreated", counts.created)
     add_metric("RecordsUpdated", counts.updated)
-    add_metric("RecordsRejected", len(rejects))
+    add_metric("RecordsRejected", rejected)
     add_metric("RecordsFailed", counts.failed)
     logger.info(
         "batch done",
-        records=len(records),
+        records=records,
         records_created=counts.created,
         records_updated=counts.updated,
-        records_rejected=len(rejects),
+        records_rejected=rejected,
         records_failed=counts.failed,
     )
-    write_report_if_complete(state, deps.jobs, deps.s3)
+    write_report_if_complete(state, deps.jobs, deps.objects)
 
 
 def records_digest(valid: list[dict[str, Any]]) -> str:
@@ -270,37 +303,36 @@ def resume_progress(status: BatchStatus, digest: str, records: int) -> DeliveryP
 
 
 def _deliver(
-    valid: list[dict[str, Any]], deps: WorkerDeps, deadline: float, in_flight: int
+    valid: list[dict[str, Any]], deps: WorkerDeps, deadline: Deadline, in_flight: int
 ) -> DeliveryOutcome:
     if not valid:
         return DeliveryOutcome()
     settings = deps.settings
     return deliver(
         valid,
-        deps.client,
+        # deliver() is typed with the concrete client but only calls upsert(): any Bik port will do.
+        cast(BikClient, deps.bik),
         batch_size=settings.bik_batch_size,
         max_batch_bytes=settings.bik_max_batch_bytes,
         max_in_flight=in_flight,
-        deadline=deadline,
+        deadline=deadline.at(),
     )
 
 
-def _write_jsonl(
-    deps: WorkerDeps, job: JobMeta, prefix: str, label: str, rows: list[tuple[int, Any, str]]
-) -> str:
+def _write_jsonl(deps: WorkerDeps, job: JobMeta, key: str, rows: list[_Entry]) -> str:
     if not rows:
         return ""
-    key = f"{prefix}{job.key}.{label}-{job.batch:05d}.jsonl"
     with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as spool:
         writer = JsonlRejectsWriter(spool)  # type: ignore[arg-type]
         for row, record, reason in rows:
             writer.write(row or None, record if isinstance(record, dict) else {"value": record}, reason)
-        put_file(deps.s3, job.bucket, key, spool, "application/x-ndjson")
+        deps.objects.put_file(job.bucket, key, spool, "application/x-ndjson")
     return key
 
 
 def _reject_malformed(message_id: str, body: str, reason: str, deps: WorkerDeps) -> None:
-    key = f"{REJECTS_PREFIX}sqs/{message_id}.malformed.json"
-    put_json(deps.s3, deps.output_bucket, key, {"message_id": message_id, "error": reason, "body": body})
+    key = layout.malformed_key(message_id)
+    document = {"message_id": message_id, "error": reason, "body": body}
+    put_json(deps.objects, deps.settings.data_bucket, key, document)
     add_metric("MalformedMessages", 1)
     logger.warning("malformed message rejected to S3", message_id=message_id, reason=reason, rejects_key=key)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
 from bik_sync.jobs import JobStore
-from tests.integration.conftest import STACK_ENV
+from tests.integration.conftest import STACK_ENV, User
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ def customers(count: int, seed: int, bad_every: int = 0) -> tuple[bytes, int]:
     return ("\n".join(lines) + "\n").encode(), valid
 
 
-def test_every_row_is_accounted_once_under_errors_throttling_resets_and_garbage(user):
+def test_every_row_is_accounted_once_under_errors_throttling_resets_and_garbage(user: User) -> None:
     # Given BIK answering 20% errors, 429 bursts, dropped connections, broken 200s (the batch was
     # stored, the reply is garbage), a few hangs, and refusing any batch that holds one poisoned
     # record (the batch must be split to isolate it). 10,000 rows: ~200 requests, so that each kind
@@ -86,7 +87,7 @@ def test_every_row_is_accounted_once_under_errors_throttling_resets_and_garbage(
     ],
     ids=lambda faults: next(iter(faults)),
 )
-def test_each_fault_alone_still_gets_every_record_in_exactly_once(user, faults):
+def test_each_fault_alone_still_gets_every_record_in_exactly_once(user: User, faults: dict[str, Any]) -> None:
     # Given BIK showing one kind of trouble
     user.bik("POST", "/__emulator/faults", faults)
     name = next(iter(faults))
@@ -100,7 +101,7 @@ def test_each_fault_alone_still_gets_every_record_in_exactly_once(user, faults):
     assert user.bik("GET", "/__emulator/state")["users"] == valid
 
 
-def test_undeliverable_records_land_in_failed_and_can_be_dropped_again(user):
+def test_undeliverable_records_land_in_failed_and_can_be_dropped_again(user: User) -> None:
     # Given BIK failing every request
     user.bik("POST", "/__emulator/faults", {"error_rate": 1.0})
     body, _ = customers(5, seed=11)
@@ -124,7 +125,9 @@ def test_undeliverable_records_land_in_failed_and_can_be_dropped_again(user):
     assert (again["rows"], again["created"], again["rejected"], again["failed"]) == (5, 5, 0, 0)
 
 
-def test_a_retry_sends_only_what_bik_has_not_settled_and_failed_holds_only_the_unconfirmed(user):
+def test_a_retry_sends_only_what_bik_has_not_settled_and_failed_holds_only_the_unconfirmed(
+    user: User,
+) -> None:
     # Given BIK refusing any batch holding a poisoned record (a 400: the batch is split) and failing
     # every batch holding another record (a 500: it fails on every receive)
     user.bik(
@@ -155,7 +158,7 @@ def test_a_retry_sends_only_what_bik_has_not_settled_and_failed_holds_only_the_u
     assert (reject["email"], reject["_row"]) == ("poison@example.in", 1)
 
 
-def test_a_record_holding_a_lone_surrogate_is_rejected_alone_and_its_reject_reads_back(user):
+def test_a_record_holding_a_lone_surrogate_is_rejected_alone_and_its_reject_reads_back(user: User) -> None:
     # Given a message whose first record holds a lone surrogate (valid JSON text, not valid UTF-8)
     records = [
         {"firstName": "\ud800", "lastName": "Shah", "email": "odd@example.in"},
@@ -175,7 +178,7 @@ def test_a_record_holding_a_lone_surrogate_is_rejected_alone_and_its_reject_read
     }
 
 
-def test_rotated_token_is_picked_up_from_secrets_manager(user):
+def test_rotated_token_is_picked_up_from_secrets_manager(user: User) -> None:
     # Given the secret is rotated in Secrets Manager and BIK now accepts only the new token
     secrets = user.stack.client("secretsmanager")
     secrets.put_secret_value(
@@ -201,7 +204,7 @@ def _default_token() -> str:
     return DEFAULT_TOKEN
 
 
-def test_only_a_crash_leaves_a_message_for_the_dead_letter_queue(user):
+def test_only_a_crash_leaves_a_message_for_the_dead_letter_queue(user: User) -> None:
     # Given a batch of a real job whose report cannot be written (its bucket is gone): the worker crashes
     jobs = JobStore(user.stack.info["jobs_table"], user.stack.client("dynamodb"))
     jobs.start("crash-job", bucket="no-such-bucket", key="incoming/crash.csv", source="s3", lease_s=60)
@@ -237,7 +240,7 @@ def test_only_a_crash_leaves_a_message_for_the_dead_letter_queue(user):
     assert user.bik("GET", "/__emulator/state")["records_received"] == 1  # redeliveries sent nothing again
 
 
-def test_a_sender_cannot_attach_records_to_a_job_by_naming_it(user):
+def test_a_sender_cannot_attach_records_to_a_job_by_naming_it(user: User) -> None:
     body = {
         "userProperties": [{"firstName": "Eve", "lastName": "Forger", "email": "eve@example.in"}],
         "job": {"id": "no-such-job", "bucket": user.bucket, "key": "incoming/x.csv", "batch": 1, "rows": [2]},

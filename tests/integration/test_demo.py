@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.integration
 
 
-def test_demo_runs_the_sample_end_to_end_and_stops_its_servers(tmp_path):
+def test_demo_runs_the_sample_end_to_end_and_stops_its_servers(tmp_path: Path) -> None:
     # When the demo runs from a clean folder (it writes its stack log under ./out/)
     done = subprocess.run(
         [sys.executable, "-m", "bik_local.demo"],
@@ -35,7 +36,7 @@ def test_demo_runs_the_sample_end_to_end_and_stops_its_servers(tmp_path):
     assert leftovers.stdout == b""
 
 
-def test_demo_with_a_missing_file_says_so_and_exits_non_zero(tmp_path):
+def test_demo_with_a_missing_file_says_so_and_exits_non_zero(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bik_local.demo", "--file", str(tmp_path / "nope.csv")],
         cwd=tmp_path,

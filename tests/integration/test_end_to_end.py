@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.integration.conftest import User
+
 pytestmark = pytest.mark.integration
 
 CSV_HEADER = "First Name,Last Name,Email,Phone,City,Tags\n"
@@ -18,11 +20,11 @@ def customers_csv(good: int, bad_rows: str = "") -> bytes:
     return (CSV_HEADER + "".join(lines) + bad_rows).encode()
 
 
-def balanced(report: dict) -> bool:
+def balanced(report: dict[str, int]) -> bool:
     return report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
 
 
-def test_csv_file_becomes_bik_users_and_bad_rows_come_back_as_rejects(user):
+def test_csv_file_becomes_bik_users_and_bad_rows_come_back_as_rejects(user: User) -> None:
     # Given a 250-row export with two bad rows (no last name; no phone, email or id)
     bad = "Asha,,asha@example.in,9876500001,Pune,\nRavi,Kumar,,,Delhi,\n"
     user.upload("incoming/customers.csv", customers_csv(250, bad))
@@ -41,7 +43,7 @@ def test_csv_file_becomes_bik_users_and_bad_rows_come_back_as_rejects(user):
     assert rejects[1]["First Name"] == "Ravi"  # the user's own columns, ready to fix and upload again
 
 
-def test_key_with_spaces_and_unicode_is_ingested_and_reported_under_the_same_name(user):
+def test_key_with_spaces_and_unicode_is_ingested_and_reported_under_the_same_name(user: User) -> None:
     key = "incoming/Q3 customers – Mumbai é (final).csv"
     user.upload(key, customers_csv(3))
     report = user.report(f"reports/{key}.json")
@@ -49,7 +51,7 @@ def test_key_with_spaces_and_unicode_is_ingested_and_reported_under_the_same_nam
     assert (report["rows"], report["created"]) == (3, 3)
 
 
-def test_jsonl_file_with_api_field_names_is_upserted_and_a_second_upload_updates(user):
+def test_jsonl_file_with_api_field_names_is_upserted_and_a_second_upload_updates(user: User) -> None:
     records = [
         {"firstName": "Neha", "lastName": "Joshi", "phoneNumber": "+919820000001"},
         {"firstName": "Arun", "lastName": "Menon", "email": "arun@example.in", "tags": ["a"]},
@@ -63,7 +65,7 @@ def test_jsonl_file_with_api_field_names_is_upserted_and_a_second_upload_updates
     assert (second["created"], second["updated"]) == (0, 2)
 
 
-def test_unreadable_file_gets_a_report_with_the_reason_and_sends_nothing(user):
+def test_unreadable_file_gets_a_report_with_the_reason_and_sends_nothing(user: User) -> None:
     user.upload("incoming/photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
     report = user.report("reports/incoming/photo.csv.json")
     assert report["status"] == "unreadable"
@@ -72,7 +74,7 @@ def test_unreadable_file_gets_a_report_with_the_reason_and_sends_nothing(user):
     assert user.bik("GET", "/__emulator/state")["upsert_requests"] == 0
 
 
-def test_message_from_another_system_gets_its_own_report_and_rejects(user):
+def test_message_from_another_system_gets_its_own_report_and_rejects(user: User) -> None:
     # Given the API body as another system sends it, one record without any identity
     body = {
         "userProperties": [
@@ -90,7 +92,7 @@ def test_message_from_another_system_gets_its_own_report_and_rejects(user):
     assert reject["_row"] == 2 and "phoneNumber" in reject["_error"]
 
 
-def test_malformed_message_is_rejected_to_s3_and_not_retried(user):
+def test_malformed_message_is_rejected_to_s3_and_not_retried(user: User) -> None:
     message_id = user.send("this is not json")
     body = user.stack.wait_for_object(f"rejects/sqs/{message_id}.malformed.json", 30)
     assert body is not None
@@ -103,7 +105,7 @@ def test_malformed_message_is_rejected_to_s3_and_not_retried(user):
     assert dlq["Attributes"]["ApproximateNumberOfMessages"] == "0"
 
 
-def test_records_bik_refuses_become_rejects_with_bik_reason(user):
+def test_records_bik_refuses_become_rejects_with_bik_reason(user: User) -> None:
     # Given BIK refuses any batch holding this value (a 400), so the worker must isolate the record
     user.bik("POST", "/__emulator/faults", {"poison_value": "poison@example.in"})
     rows = "Bad,Apple,poison@example.in,9812345678,Goa,\n"
@@ -115,7 +117,7 @@ def test_records_bik_refuses_become_rejects_with_bik_reason(user):
     assert reject["_row"] == 7
 
 
-def test_redelivered_s3_event_does_not_run_the_job_twice(user):
+def test_redelivered_s3_event_does_not_run_the_job_twice(user: User) -> None:
     # Given a file that has been ingested
     user.upload("incoming/once.csv", customers_csv(4))
     report = user.report("reports/incoming/once.csv.json")

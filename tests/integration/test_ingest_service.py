@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
-from bik_sync.ingest import IngestDeps, ingest_event
-from bik_sync.jobs import JobStore
-from bik_sync.settings import Settings
+from bik_local.stack import RunningStack
+from bik_sync.clock import Deadline
+from bik_sync.ingest import IngestDeps, ingest_deps, ingest_event
+from bik_sync.settings import IngestSettings
+from tests.integration.conftest import User
 
 pytestmark = pytest.mark.integration
 
@@ -17,19 +20,21 @@ QUIET_BUCKET = "bik-sync-direct-calls"
 
 
 @pytest.fixture(scope="module")
-def deps(stack) -> IngestDeps:
+def deps(stack: RunningStack) -> IngestDeps:
     s3 = stack.client("s3")
     s3.create_bucket(Bucket=QUIET_BUCKET)
-    settings = Settings(work_queue_url=stack.info["work_queue_url"], jobs_table_name=stack.info["jobs_table"])
-    return IngestDeps(
-        settings=settings,
-        s3=s3,
-        sqs=stack.client("sqs"),
-        jobs=JobStore(settings.jobs_table_name, stack.client("dynamodb")),
+    settings = IngestSettings(
+        work_queue_url=stack.info["work_queue_url"], jobs_table_name=stack.info["jobs_table"]
     )
+    return ingest_deps(settings, s3=s3, sqs=stack.client("sqs"), dynamodb=stack.client("dynamodb"))
 
 
-def put_event(key: str) -> dict:
+@pytest.fixture(scope="module")
+def s3(stack: RunningStack) -> Any:
+    return stack.client("s3")
+
+
+def put_event(key: str) -> dict[str, Any]:
     return {
         "Records": [
             {
@@ -41,13 +46,15 @@ def put_event(key: str) -> dict:
     }
 
 
-def test_ingest_stops_cleanly_when_the_invocation_runs_out_of_time(deps, user):
+def test_ingest_stops_cleanly_when_the_invocation_runs_out_of_time(
+    s3: Any, deps: IngestDeps, user: User
+) -> None:
     # Given a 3,000-row file and an invocation with little time left after the first thousand rows
     lines = ["First Name,Last Name,Email"] + [f"F{i},L{i},time{i}@example.in" for i in range(3000)]
-    deps.s3.put_object(Bucket=QUIET_BUCKET, Key="incoming/huge.csv", Body="\n".join(lines).encode())
+    s3.put_object(Bucket=QUIET_BUCKET, Key="incoming/huge.csv", Body="\n".join(lines).encode())
     clock = iter([120_000] + [30_000] * 10)
     # When ingest runs
-    [result] = ingest_event(put_event("incoming/huge.csv"), deps, remaining_ms=lambda: next(clock))
+    [result] = ingest_event(put_event("incoming/huge.csv"), deps, Deadline(lambda: next(clock)))
     # Then it stops at a row boundary, sends what it read, and its report says where it stopped
     assert result.rows == 1999
     body = user.stack.wait_for_object("reports/incoming/huge.csv.json", 60, bucket=QUIET_BUCKET)
@@ -62,8 +69,8 @@ def test_ingest_stops_cleanly_when_the_invocation_runs_out_of_time(deps, user):
     )
 
 
-def test_a_second_event_for_the_same_object_version_is_a_duplicate(deps):
-    deps.s3.put_object(
+def test_a_second_event_for_the_same_object_version_is_a_duplicate(s3: Any, deps: IngestDeps) -> None:
+    s3.put_object(
         Bucket=QUIET_BUCKET, Key="incoming/twice.csv", Body=b"First Name,Last Name,Email\nA,B,a@b.in\n"
     )
     first = ingest_event(put_event("incoming/twice.csv"), deps)
@@ -71,14 +78,14 @@ def test_a_second_event_for_the_same_object_version_is_a_duplicate(deps):
     assert [r.status for r in first + second] == ["queued", "duplicate"]
 
 
-def test_objects_outside_incoming_and_events_of_other_shapes_are_ignored(deps):
+def test_objects_outside_incoming_and_events_of_other_shapes_are_ignored(deps: IngestDeps) -> None:
     assert [r.status for r in ingest_event(put_event("reports/x.json"), deps)] == ["skipped"]
     assert ingest_event({"detail-type": "Object Created"}, deps) == []
 
 
-def test_a_mapping_file_in_s3_maps_a_crm_export(deps, user):
+def test_a_mapping_file_in_s3_maps_a_crm_export(s3: Any, deps: IngestDeps, user: User) -> None:
     # Given a CRM export with its own column names, and a mapping file for it in the bucket
-    deps.s3.put_object(
+    s3.put_object(
         Bucket=QUIET_BUCKET,
         Key="mappings/crm.json",
         Body=json.dumps({"Given": "firstName", "Family": "lastName", "Cell": "phoneNumber"}).encode(),
@@ -87,7 +94,7 @@ def test_a_mapping_file_in_s3_maps_a_crm_export(deps, user):
         deps,
         settings=dataclasses.replace(deps.settings, mapping_uri=f"s3://{QUIET_BUCKET}/mappings/crm.json"),
     )
-    deps.s3.put_object(
+    s3.put_object(
         Bucket=QUIET_BUCKET,
         Key="incoming/crm.csv",
         Body=b"Given,Family,Cell,Loyalty Tier\nTara,Bose,9830012345,gold\n",
@@ -103,35 +110,37 @@ def test_a_mapping_file_in_s3_maps_a_crm_export(deps, user):
     assert (stored["firstName"], stored["phoneNumber"]) == ("Tara", "+919830012345")
 
 
-def test_a_missing_mapping_file_makes_an_unreadable_report_that_names_it(deps):
+def test_a_missing_mapping_file_makes_an_unreadable_report_that_names_it(s3: Any, deps: IngestDeps) -> None:
     broken = dataclasses.replace(
         deps,
         settings=dataclasses.replace(deps.settings, mapping_uri=f"s3://{QUIET_BUCKET}/mappings/missing.json"),
     )
-    deps.s3.put_object(
+    s3.put_object(
         Bucket=QUIET_BUCKET, Key="incoming/orphan.csv", Body=b"First Name,Last Name,Email\nA,B,a@b.in\n"
     )
     [result] = ingest_event(put_event("incoming/orphan.csv"), broken)
     report = json.loads(
-        deps.s3.get_object(Bucket=QUIET_BUCKET, Key="reports/incoming/orphan.csv.json")["Body"].read()
+        s3.get_object(Bucket=QUIET_BUCKET, Key="reports/incoming/orphan.csv.json")["Body"].read()
     )
     assert result.status == report["status"] == "unreadable"
     assert "mappings/missing.json: it does not exist" in report["error"]
 
 
-def test_a_folder_of_its_own_uses_its_own_mapping_and_the_report_names_it(deps, user):
+def test_a_folder_of_its_own_uses_its_own_mapping_and_the_report_names_it(
+    s3: Any, deps: IngestDeps, user: User
+) -> None:
     # Given a HubSpot folder with its own mapping, beside a Shopify file that has none
-    deps.s3.put_object(
+    s3.put_object(
         Bucket=QUIET_BUCKET,
         Key="mappings/hubspot.json",
         Body=json.dumps({"Kontakt": "fullName", "Handy": "phoneNumber"}).encode(),
     )
-    deps.s3.put_object(
+    s3.put_object(
         Bucket=QUIET_BUCKET,
         Key="incoming/hubspot/2026/week48.csv",
         Body="Kontakt,Handy,Country/Region\nJosé Álvarez,612 345 678,Spain\n".encode(),
     )
-    deps.s3.put_object(
+    s3.put_object(
         Bucket=QUIET_BUCKET,
         Key="incoming/shopify/export.csv",
         Body=b"First Name,Last Name,Phone\nTara,Bose,9830012345\n",

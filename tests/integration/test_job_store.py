@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from bik_local.stack import RunningStack
 from bik_sync.jobs import BatchCounts, BatchStatus, JobStore, StartOutcome
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def jobs(stack, clock) -> JobStore:
+def jobs(stack: RunningStack, clock: Clock) -> JobStore:
     return JobStore(stack.info["jobs_table"], stack.client("dynamodb"), clock=clock)
 
 
@@ -37,7 +38,7 @@ def open_job(jobs: JobStore, job_id: str, lease_s: float = 60) -> StartOutcome:
     return jobs.start(job_id, bucket="b", key="incoming/f.csv", source="s3", lease_s=lease_s)
 
 
-def test_a_job_runs_once_busy_while_leased_and_done_after_ingest(jobs):
+def test_a_job_runs_once_busy_while_leased_and_done_after_ingest(jobs: JobStore) -> None:
     job = new_job()
     assert open_job(jobs, job) is StartOutcome.STARTED
     assert open_job(jobs, job) is StartOutcome.BUSY
@@ -45,7 +46,7 @@ def test_a_job_runs_once_busy_while_leased_and_done_after_ingest(jobs):
     assert open_job(jobs, job) is StartOutcome.DONE
 
 
-def test_a_batch_is_counted_once_however_often_it_is_delivered(jobs):
+def test_a_batch_is_counted_once_however_often_it_is_delivered(jobs: JobStore) -> None:
     # Given a job of two batches
     job = new_job()
     open_job(jobs, job)
@@ -63,7 +64,9 @@ def test_a_batch_is_counted_once_however_often_it_is_delivered(jobs):
     assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
 
 
-def test_an_ingest_that_died_is_run_again_and_keeps_the_batches_already_counted(jobs, clock):
+def test_an_ingest_that_died_is_run_again_and_keeps_the_batches_already_counted(
+    jobs: JobStore, clock: Clock
+) -> None:
     # Given an ingest that sent and had counted batch 1, then died holding a 60 s lease
     job = new_job()
     open_job(jobs, job)
@@ -78,7 +81,7 @@ def test_an_ingest_that_died_is_run_again_and_keeps_the_batches_already_counted(
     assert state is not None and state.complete and state.created == 150
 
 
-def test_a_renewed_lease_keeps_a_slow_ingest_its_job(jobs, clock):
+def test_a_renewed_lease_keeps_a_slow_ingest_its_job(jobs: JobStore, clock: Clock) -> None:
     job = new_job()
     open_job(jobs, job, lease_s=60)
     clock.now += 50
@@ -87,14 +90,14 @@ def test_a_renewed_lease_keeps_a_slow_ingest_its_job(jobs, clock):
     assert open_job(jobs, job) is StartOutcome.BUSY
 
 
-def test_released_lease_lets_the_retry_start_at_once(jobs):
+def test_released_lease_lets_the_retry_start_at_once(jobs: JobStore) -> None:
     job = new_job()
     open_job(jobs, job)
     jobs.release(job)
     assert open_job(jobs, job) is StartOutcome.STARTED
 
 
-def test_a_huge_job_lists_its_first_files_and_counts_them_all(jobs):
+def test_a_huge_job_lists_its_first_files_and_counts_them_all(jobs: JobStore) -> None:
     job = new_job()
     open_job(jobs, job)
     jobs.finish_ingest(
@@ -111,7 +114,7 @@ def test_a_huge_job_lists_its_first_files_and_counts_them_all(jobs):
     assert report["rejects_file_count"] == 151
 
 
-def test_delivery_progress_is_kept_per_batch_with_the_digest_of_its_records(jobs):
+def test_delivery_progress_is_kept_per_batch_with_the_digest_of_its_records(jobs: JobStore) -> None:
     # Given progress saved for batch 2 of a job
     job_id = new_job()
     open_job(jobs, job_id)
@@ -124,13 +127,13 @@ def test_delivery_progress_is_kept_per_batch_with_the_digest_of_its_records(jobs
     assert jobs.batch_status(job_id, 2) == BatchStatus(False, "digest-b", '{"settled":[[0,9]]}')
 
 
-def test_progress_too_large_for_an_item_is_not_kept(jobs):
+def test_progress_too_large_for_an_item_is_not_kept(jobs: JobStore) -> None:
     job_id = new_job()
     jobs.save_progress(job_id, 1, "d", "x" * 300_001)
     assert jobs.batch_status(job_id, 1) == BatchStatus(counted=False)
 
 
-def test_counting_a_batch_with_progress_counts_it_once_and_drops_the_progress(jobs):
+def test_counting_a_batch_with_progress_counts_it_once_and_drops_the_progress(jobs: JobStore) -> None:
     # Given a job whose batch 1 has progress but no final outcome yet
     job_id = new_job()
     open_job(jobs, job_id)
@@ -144,7 +147,9 @@ def test_counting_a_batch_with_progress_counts_it_once_and_drops_the_progress(jo
     assert jobs.batch_status(job_id, 1) == BatchStatus(counted=True)
 
 
-def test_a_count_mark_without_progress_is_counted_and_takes_no_progress(jobs, stack):
+def test_a_count_mark_without_progress_is_counted_and_takes_no_progress(
+    jobs: JobStore, stack: RunningStack
+) -> None:
     # Given a batch marked counted as marks were first written: an item with the key alone
     job_id = new_job()
     open_job(jobs, job_id)

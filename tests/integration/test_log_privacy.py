@@ -12,6 +12,7 @@ import pytest
 
 from bik_local.emulator import DEFAULT_TOKEN
 from bik_sync.records import check_record
+from tests.integration.conftest import User
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def personal_values() -> set[str]:
     return values
 
 
-def test_no_personal_data_or_token_reaches_the_logs(user):
+def test_no_personal_data_or_token_reaches_the_logs(user: User) -> None:
     # Given a workload that touches every log path: the sample file with its bad rows, a message from
     # another system, a record BIK refuses, retries, a token rotation that forces a 401, a file
     # without a header row, an unreadable file and a malformed message

@@ -2,17 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from bik_sync.settings import DEFAULT_BIK_API_URL, Settings, SettingsError
+from bik_sync.settings import DEFAULT_BIK_API_URL, IngestSettings, Settings, SettingsError
 
 
-def test_defaults_need_nothing_but_the_function_specific_names():
+def test_defaults_need_nothing_but_the_function_specific_names() -> None:
     settings = Settings.from_env({})
     assert settings.bik_api_url == DEFAULT_BIK_API_URL
     assert settings.bik_batch_size == 100
     assert settings.default_phone_region == "IN"
 
 
-def test_environment_values_are_typed():
+def test_environment_values_are_typed() -> None:
     settings = Settings.from_env(
         {
             "BIK_BATCH_SIZE": "50",
@@ -43,11 +43,11 @@ def test_environment_values_are_typed():
         ({"DEFAULT_PHONE_REGION": "XY"}, "two-letter"),
     ],
 )
-def test_invalid_settings_name_the_variable(env, message):
+def test_invalid_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
 
 
-def test_require_lists_every_missing_variable():
+def test_a_functions_settings_list_every_missing_required_variable() -> None:
     with pytest.raises(SettingsError, match="WORK_QUEUE_URL, JOBS_TABLE_NAME"):
-        Settings.from_env({}).require("work_queue_url", "jobs_table_name")
+        IngestSettings.from_env({})

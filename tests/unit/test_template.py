@@ -6,10 +6,10 @@ form), the code is imported or read, nothing talks to AWS.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import re
+import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,16 +18,16 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the dev pins
 
 from bik_local.resources import RESOURCES, LocalResources
-from bik_sync import settings as settings_module
-from bik_sync.settings import FAILED_PREFIX, INCOMING_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX, Settings
+from bik_sync.layout import FAILED_PREFIX, INCOMING_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX
+from bik_sync.settings import ENVIRONMENT, Settings, env_table
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SRC = ROOT / "src"
 
 FUNCTIONS = ("IngestFunction", "UpsertFunction")
-# Settings each function cannot run without, whatever else the code asks for (see also the scan of
-# Settings.require calls below).
+# Settings each function cannot run without, whatever else the code asks for (see also the required
+# fields of each function's settings class below).
 REQUIRED_ENV = {
     "IngestFunction": {"WORK_QUEUE_URL", "JOBS_TABLE_NAME"},
     "UpsertFunction": {"BIK_SECRET_ID", "JOBS_TABLE_NAME", "BIK_MAX_RECEIVE_COUNT"},
@@ -136,87 +136,24 @@ def _s3_object_prefixes(resource: Any) -> str | None:
 # --- reading the code ----------------------------------------------------------------------------
 
 
-class _RecordingEnv(dict[str, str]):
-    """An empty environment that remembers every variable name asked for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: set[str] = set()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self.asked.add(key)
-        return super().get(key, default)
-
-    def __getitem__(self, key: str) -> str:
-        self.asked.add(key)
-        return super().__getitem__(key)
+def _settings_class_of(handler_module: str) -> type[Settings]:
+    """The settings class a function runs with: the type of the settings in its handler's deps."""
+    module = importlib.import_module(handler_module)
+    deps_type = typing.get_type_hints(module.default_deps)["return"]
+    kind: type[Settings] = typing.get_type_hints(deps_type)["settings"]
+    assert issubclass(kind, Settings), kind
+    return kind
 
 
-def _env_vars_read_by_settings() -> set[str]:
-    env = _RecordingEnv()
-    Settings.from_env(env)
-    return env.asked
-
-
-def _env_var_of_each_setting() -> dict[str, str]:
-    """Settings field -> the environment variable Settings.from_env reads it from."""
-    tree = ast.parse(Path(settings_module.__file__).read_text())
-    from_env = next(
-        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "from_env"
-    )
-    result: dict[str, str] = {}
-    for call in ast.walk(from_env):
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "cls"):
-            continue
-        for keyword in call.keywords:
-            names = [
-                node.value
-                for node in ast.walk(keyword.value)
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isupper()
-            ]
-            if keyword.arg and names:
-                result[keyword.arg] = names[0]
-    return result
-
-
-def _module_source(module: str) -> Path | None:
-    path = SRC.joinpath(*module.split(".")).with_suffix(".py")
-    if path.exists():
-        return path
-    package = SRC.joinpath(*module.split("."), "__init__.py")
-    return package if package.exists() else None
-
-
-def _required_settings(handler_module: str) -> set[str]:
-    """Fields named in Settings.require(...) calls of the handler module and the modules it imports."""
-    handler_path = _module_source(handler_module)
-    assert handler_path is not None, f"{handler_module} has no source under src/"
-    paths = {handler_path}
-    for node in ast.walk(ast.parse(handler_path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bik_sync"):
-            imported = _module_source(node.module)
-            if imported is not None:
-                paths.add(imported)
-    fields: set[str] = set()
-    for path in paths:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "require"
-            ):
-                fields |= {
-                    arg.value
-                    for arg in node.args
-                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-                }
-    return fields
+def _required_env(handler_module: str) -> set[str]:
+    """The variables of the function's settings table that have no default."""
+    return {var.name for var in env_table(_settings_class_of(handler_module)).values() if var.required}
 
 
 # --- the tests -----------------------------------------------------------------------------------
 
 
-def test_given_the_template_when_listing_resources_then_every_logical_name_the_code_and_docs_use_is_there(
+def test_every_logical_name_the_code_and_docs_use_is_a_template_resource(
     template: dict[str, Any],
 ) -> None:
     expected = {
@@ -236,7 +173,7 @@ def test_given_the_template_when_listing_resources_then_every_logical_name_the_c
     assert sum(1 for kind in types.values() if kind == "AWS::CloudWatch::Alarm") >= 3
 
 
-def test_given_the_functions_when_reading_runtime_then_both_run_python313_on_arm64_from_src(
+def test_both_functions_run_python313_on_arm64_from_src(
     template: dict[str, Any],
 ) -> None:
     for name in FUNCTIONS:
@@ -248,7 +185,7 @@ def test_given_the_functions_when_reading_runtime_then_both_run_python313_on_arm
         assert properties["Tracing"] == "Active", name
 
 
-def test_given_each_function_when_importing_its_handler_path_then_it_names_a_callable(
+def test_each_functions_handler_path_names_a_callable(
     template: dict[str, Any],
 ) -> None:
     # Imported here, lazily: a handler that cannot be imported fails this test, not the whole file.
@@ -265,10 +202,10 @@ def test_given_each_function_when_importing_its_handler_path_then_it_names_a_cal
         assert callable(getattr(module, attribute)), handler
 
 
-def test_given_each_functions_environment_when_compared_with_settings_then_settings_reads_every_variable(
+def test_settings_read_every_variable_the_template_gives_a_function(
     template: dict[str, Any],
 ) -> None:
-    read = _env_vars_read_by_settings()
+    read = set(ENVIRONMENT)
 
     for name in FUNCTIONS:
         unread = {
@@ -280,7 +217,7 @@ def test_given_each_functions_environment_when_compared_with_settings_then_setti
         assert not unread, f"{name} sets variables Settings.from_env never reads: {sorted(unread)}"
 
 
-def test_given_powertools_when_reading_the_environment_then_service_namespace_and_tracer_match_the_code(
+def test_powertools_service_namespace_and_tracer_in_the_environment_match_the_code(
     template: dict[str, Any],
 ) -> None:
     for name in FUNCTIONS:
@@ -292,21 +229,19 @@ def test_given_powertools_when_reading_the_environment_then_service_namespace_an
         assert "POWERTOOLS_LOG_LEVEL" in env
 
 
-def test_given_each_function_when_listing_what_its_code_requires_then_the_template_sets_all_of_it(
+def test_the_template_sets_every_variable_a_functions_settings_require(
     template: dict[str, Any],
 ) -> None:
-    env_var_of = _env_var_of_each_setting()
-
     for name in FUNCTIONS:
         handler_module = _resources(template)[name]["Properties"]["Handler"].rpartition(".")[0]
-        required = {env_var_of[field] for field in _required_settings(handler_module)} | REQUIRED_ENV[name]
+        required = _required_env(handler_module) | REQUIRED_ENV[name]
 
         missing = required - set(_environment(template, name))
 
         assert not missing, f"{name} needs {sorted(missing)} set"
 
 
-def test_given_the_bucket_notification_when_read_then_every_object_created_on_incoming_only_invokes_ingest(
+def test_the_bucket_notification_invokes_ingest_for_every_object_created_on_incoming_only(
     template: dict[str, Any],
 ) -> None:
     notification = _resources(template)["DataBucket"]["Properties"]["NotificationConfiguration"]
@@ -321,12 +256,12 @@ def test_given_the_bucket_notification_when_read_then_every_object_created_on_in
     assert config["Function"] == {"Fn::GetAtt": ["IngestFunction", "Arn"]}
 
 
-def test_given_the_output_prefixes_when_compared_with_the_trigger_then_none_can_retrigger_ingest() -> None:
+def test_no_output_prefix_can_retrigger_ingest() -> None:
     for prefix in (REJECTS_PREFIX, REPORTS_PREFIX, FAILED_PREFIX):
         assert not prefix.startswith(INCOMING_PREFIX), prefix
 
 
-def test_given_the_invoke_permission_when_read_then_only_s3_of_this_account_may_invoke_ingest(
+def test_only_s3_of_this_account_may_invoke_ingest(
     template: dict[str, Any],
 ) -> None:
     permission = _resources(template)["IngestS3InvokePermission"]["Properties"]
@@ -338,7 +273,7 @@ def test_given_the_invoke_permission_when_read_then_only_s3_of_this_account_may_
     assert "IngestS3InvokePermission" in _as_list(_resources(template)["DataBucket"]["DependsOn"])
 
 
-def test_given_the_redrive_policy_when_compared_with_the_worker_and_local_stack_then_max_receive_count_agrees(
+def test_max_receive_count_agrees_in_the_redrive_policy_the_worker_and_the_local_stack(
     template: dict[str, Any],
 ) -> None:
     redrive = _resources(template)["WorkQueue"]["Properties"]["RedrivePolicy"]
@@ -350,7 +285,7 @@ def test_given_the_redrive_policy_when_compared_with_the_worker_and_local_stack_
     assert in_queue == in_worker == RESOURCES.max_receive_count
 
 
-def test_given_the_work_queue_when_compared_with_the_worker_timeout_then_visibility_is_at_least_six_times_it(
+def test_work_queue_visibility_is_at_least_six_times_the_worker_timeout(
     template: dict[str, Any],
 ) -> None:
     queue = _resources(template)["WorkQueue"]["Properties"]
@@ -363,7 +298,7 @@ def test_given_the_work_queue_when_compared_with_the_worker_timeout_then_visibil
     assert int(_function_properties(template, "IngestFunction")["Timeout"]) == 900
 
 
-def test_given_the_worker_event_source_when_read_then_it_reports_partial_failures_and_caps_concurrency(
+def test_the_worker_event_source_reports_partial_failures_and_caps_concurrency(
     template: dict[str, Any],
 ) -> None:
     events = _resources(template)["UpsertFunction"]["Properties"]["Events"]
@@ -378,7 +313,7 @@ def test_given_the_worker_event_source_when_read_then_it_reports_partial_failure
     assert 1 <= int(properties["BatchSize"]) <= 10
 
 
-def test_given_the_local_stack_when_mapping_its_resources_then_each_stands_for_a_template_resource(
+def test_each_local_stack_resource_stands_for_a_template_resource(
     template: dict[str, Any],
 ) -> None:
     resources = _resources(template)
@@ -396,7 +331,7 @@ def test_given_the_local_stack_when_mapping_its_resources_then_each_stands_for_a
         assert resources.get(name, {}).get("Type") == kind, f"{field} -> {name}"
 
 
-def test_given_the_roles_when_listing_s3_grants_then_each_function_touches_only_its_own_prefixes(
+def test_each_function_role_touches_only_its_own_s3_prefixes(
     template: dict[str, Any],
 ) -> None:
     expected = {
@@ -426,7 +361,7 @@ def test_given_the_roles_when_listing_s3_grants_then_each_function_touches_only_
         assert (read, write) == (grants["read"], grants["write"]), role
 
 
-def test_given_the_roles_when_listing_resources_then_a_wildcard_is_used_only_for_x_ray(
+def test_role_resources_use_a_wildcard_only_for_x_ray(
     template: dict[str, Any],
 ) -> None:
     for role in ("IngestFunctionRole", "UpsertFunctionRole"):
@@ -437,7 +372,7 @@ def test_given_the_roles_when_listing_resources_then_a_wildcard_is_used_only_for
                 assert all(action.startswith("xray:") for action in actions), f"{role}: {actions} on *"
 
 
-def test_given_the_bucket_when_read_then_it_is_encrypted_private_versioned_tls_only_and_expires_outputs(
+def test_the_bucket_is_encrypted_private_versioned_tls_only_and_expires_outputs(
     template: dict[str, Any],
 ) -> None:
     bucket = _resources(template)["DataBucket"]["Properties"]
@@ -464,7 +399,7 @@ def test_given_the_bucket_when_read_then_it_is_encrypted_private_versioned_tls_o
     assert tls_denials
 
 
-def test_given_the_queues_when_reading_encryption_then_each_is_encrypted_at_rest(
+def test_each_queue_is_encrypted_at_rest(
     template: dict[str, Any],
 ) -> None:
     queues = {
@@ -476,7 +411,7 @@ def test_given_the_queues_when_reading_encryption_then_each_is_encrypted_at_rest
         assert properties.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in properties, name
 
 
-def test_given_the_jobs_table_when_read_then_it_has_the_key_ttl_and_protection_the_job_store_uses(
+def test_the_jobs_table_has_the_key_ttl_and_protection_the_job_store_uses(
     template: dict[str, Any],
 ) -> None:
     table = _resources(template)["JobsTable"]["Properties"]
@@ -489,7 +424,7 @@ def test_given_the_jobs_table_when_read_then_it_has_the_key_ttl_and_protection_t
     assert table["SSESpecification"]["SSEEnabled"] is True
 
 
-def test_given_the_dashboard_and_alarms_when_read_then_they_watch_the_metrics_the_code_emits(
+def test_the_dashboard_and_alarms_watch_the_metrics_the_code_emits(
     template: dict[str, Any],
 ) -> None:
     resources = _resources(template)
@@ -516,7 +451,7 @@ def test_given_the_dashboard_and_alarms_when_read_then_they_watch_the_metrics_th
     )
 
 
-def test_given_the_checkov_skips_when_read_then_each_carries_its_justification(
+def test_each_checkov_skip_carries_its_justification(
     template: dict[str, Any],
 ) -> None:
     skips = [

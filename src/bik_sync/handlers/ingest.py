@@ -6,13 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from bik_sync.clock import Deadline
 from bik_sync.ingest import default_deps, ingest_event
 from bik_sync.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    results = ingest_event(event, default_deps(), context.get_remaining_time_in_millis)
+    results = ingest_event(event, default_deps(), Deadline.from_context(context))
     return {"jobs": [{"job_id": r.job_id, "key": r.key, "status": r.status, "rows": r.rows} for r in results]}

@@ -12,6 +12,6 @@ from bik_sync.upsert import default_deps, process_work_batch
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_work_batch(event, context, default_deps())

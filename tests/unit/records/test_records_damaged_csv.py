@@ -6,10 +6,10 @@ import io
 
 import pytest
 
-from bik_sync.records import UnreadableFile, open_records
+from bik_sync.records import Row, UnreadableFile, open_records
 
 
-def test_a_file_without_a_header_row_is_refused_without_echoing_its_first_customer():
+def test_a_file_without_a_header_row_is_refused_without_echoing_its_first_customer() -> None:
     # Given an export saved without its header row
     body = b"Asha,Rao,+919876543210,asha.rao@example.com\nRavi,Kumar,+919812345678,ravi@example.com\n"
     # When it is opened
@@ -22,7 +22,7 @@ def test_a_file_without_a_header_row_is_refused_without_echoing_its_first_custom
         assert value not in message
 
 
-def test_an_unclosed_quote_stops_reading_at_its_row_instead_of_swallowing_the_rest():
+def test_an_unclosed_quote_stops_reading_at_its_row_instead_of_swallowing_the_rest() -> None:
     # Given a file whose third record opens a quote it never closes
     body = (
         b"First Name,Last Name,Email\n"
@@ -32,7 +32,7 @@ def test_an_unclosed_quote_stops_reading_at_its_row_instead_of_swallowing_the_re
         b"D,Four,d4@example.in\n"
     )
     record_file = open_records(io.BytesIO(body), "customers.csv")
-    rows = []
+    rows: list[Row] = []
     # When it is read
     with pytest.raises(UnreadableFile) as info:
         rows.extend(record_file)

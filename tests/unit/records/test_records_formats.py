@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bik_sync.records import ReadOptions, UnreadableFile, open_records
+from bik_sync.records import ReadOptions, Row, UnreadableFile, open_records
 
 from .conftest import FIXTURES, OneWayStream, Reader
 
@@ -275,7 +275,7 @@ def test_unreadable_files_say_why_in_one_line(data: bytes, reason: str) -> None:
 def test_truncated_json_says_where_after_yielding_the_complete_rows() -> None:
     # Given a pretty-printed array cut short inside its last element
     data = (FIXTURES / "truncated.json").read_bytes()
-    rows = []
+    rows: list[Row] = []
     # When it is read
     with pytest.raises(UnreadableFile) as caught:
         rows.extend(open_records(io.BytesIO(data), "truncated.json"))

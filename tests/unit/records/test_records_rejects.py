@@ -171,7 +171,10 @@ def test_the_reader_returns_any_field_text_as_written(first: str, note: str) -> 
     data = _csv([["First Name", "Last Name", "Email", "Note"], [first, "Verma", "a@example.in", note]], ",")
     _, rows = read_bytes(data)
     # Then the cells come back as written (one leading guard apostrophe aside)
-    unguard = lambda text: text[1:] if text.startswith("'") else text  # noqa: E731
+
+    def unguard(text: str) -> str:
+        return text[1:] if text.startswith("'") else text
+
     if not rows:  # only a row of empty cells is skipped, and this one has a last name
         raise AssertionError("row lost")
     assert rows[0].source == [unguard(first), "Verma", "a@example.in", unguard(note)]

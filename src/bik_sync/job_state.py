@@ -1,0 +1,161 @@
+"""A job's state and counts, as plain values: what the job store keeps, whatever keeps it.
+
+The job store (:mod:`bik_sync.jobs`, DynamoDB) and its in-memory fake share these types, the
+items' keys and the reading of an item into a :class:`JobState`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from bik_sync import layout
+
+JOB_TTL_S = 30 * 24 * 3600
+LISTED_BATCH_FILES = 100
+# Progress larger than this is not kept (the retry then sends everything again): items stay < 400 KB.
+MAX_PROGRESS_CHARS = 300_000
+
+
+def job_id_for(bucket: str, key: str, version: str) -> str:
+    """A stable id for one version of one object: a redelivered event maps to the same job."""
+    return hashlib.sha256(f"{bucket}\0{key}\0{version}".encode()).hexdigest()[:24]
+
+
+class StartOutcome(enum.Enum):
+    STARTED = "started"
+    DONE = "done"  # ingested already: a redelivered event
+    BUSY = "busy"  # another ingest holds a live lease
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCounts:
+    created: int = 0
+    updated: int = 0
+    rejected_invalid: int = 0  # failed our checks in the worker (records sent by other systems)
+    rejected_by_bik: int = 0
+    failed: int = 0
+    rejects_key: str = ""
+    failed_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStatus:
+    counted: bool
+    # What an earlier receive settled (as saved), and the digest of the records it was saved for.
+    digest: str = ""
+    progress: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    job_id: str
+    bucket: str
+    key: str
+    source: str
+    started_at: str
+    ingest_done: bool = False
+    rows: int = 0
+    rejected_at_ingest: int = 0
+    batches_total: int = 0
+    batches_done: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected_in_worker: int = 0
+    rejected_by_bik: int = 0
+    failed: int = 0
+    rejects_keys: tuple[str, ...] = ()
+    failed_keys: tuple[str, ...] = ()
+    rejects_files: int = 0
+    failed_files: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.ingest_done and self.batches_done >= self.batches_total
+
+    @property
+    def report_key(self) -> str:
+        return layout.report_key(self.key)
+
+    def report(self, finished_at: str) -> dict[str, Any]:
+        invalid = self.rejected_at_ingest + self.rejected_in_worker
+        return {
+            "job_id": self.job_id,
+            "source": self.source,
+            "input": f"s3://{self.bucket}/{self.key}" if self.source == "s3" else self.key,
+            "status": self.details.get("status", "complete"),
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "rejected": invalid + self.rejected_by_bik,
+            "failed": self.failed,
+            "rejected_invalid": invalid,
+            "rejected_by_bik": self.rejected_by_bik,
+            "batches": self.batches_total,
+            "report": self.report_key,
+            # A huge job lists its first files; the prefixes find them all.
+            "rejects_files": sorted(self.rejects_keys),
+            "rejects_file_count": self.rejects_files,
+            "rejects_prefix": layout.rejects_prefix(self.key),
+            "failed_files": sorted(self.failed_keys),
+            "failed_file_count": self.failed_files,
+            "failed_prefix": layout.failed_prefix(self.key),
+            "started_at": self.started_at,
+            "finished_at": finished_at,
+            **{k: v for k, v in self.details.items() if k != "status"},
+        }
+
+    @classmethod
+    def from_item(cls, doc: Mapping[str, Any]) -> JobState:
+        """A job's state from its item, as plain Python values (attribute names as stored)."""
+        return cls(
+            job_id=str(doc["pk"]).removeprefix("job#"),
+            bucket=str(doc.get("bucket", "")),
+            key=str(doc.get("key", "")),
+            source=str(doc.get("source", "s3")),
+            started_at=str(doc.get("started_at", "")),
+            ingest_done=bool(doc.get("ingest_done", False)),
+            rows=int(doc.get("rows", 0)),
+            rejected_at_ingest=int(doc.get("rejected_at_ingest", 0)),
+            batches_total=int(doc.get("batches_total", 0)),
+            batches_done=int(doc.get("batches_done", 0)),
+            created=int(doc.get("created", 0)),
+            updated=int(doc.get("updated", 0)),
+            rejected_in_worker=int(doc.get("rejected_in_worker", 0)),
+            rejected_by_bik=int(doc.get("rejected_by_bik", 0)),
+            failed=int(doc.get("failed", 0)),
+            rejects_keys=tuple(sorted(doc.get("rejects_keys", set()))),
+            failed_keys=tuple(sorted(doc.get("failed_keys", set()))),
+            rejects_files=int(doc.get("rejects_files", 0)) + int(doc.get("ingest_rejects_files", 0)),
+            failed_files=int(doc.get("failed_files", 0)),
+            details=_plain(doc.get("details", {})),
+        )
+
+
+def job_pk(job_id: str) -> str:
+    return f"job#{job_id}"
+
+
+def batch_pk(job_id: str, batch: int) -> str:
+    return f"job#{job_id}#batch#{batch}"
+
+
+def iso_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; reports want plain JSON values."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,73 @@
+"""Where everything lives in the bucket: the prefixes and every key format, in one place.
+
+Files arrive under ``incoming/`` (the only prefix that triggers ingest); every output goes under
+another prefix, so writing it never re-triggers ingest. An output's key starts with its input's
+key, so that the outputs of one input are found by prefix.
+"""
+
+from __future__ import annotations
+
+INCOMING_PREFIX = "incoming/"
+REJECTS_PREFIX = "rejects/"
+REPORTS_PREFIX = "reports/"
+FAILED_PREFIX = "failed/"
+MAPPINGS_PREFIX = "mappings/"
+# Messages other systems send have no input object: their job's key is made up from the message id.
+MESSAGE_KEY_PREFIX = "sqs/"
+
+
+def is_input(key: str) -> bool:
+    """An object ingest reads: under incoming/, and not a folder marker."""
+    return key.startswith(INCOMING_PREFIX) and not key.endswith("/")
+
+
+def message_job_key(message_id: str) -> str:
+    """The stand-in input key of a job opened for one message from another system."""
+    return f"{MESSAGE_KEY_PREFIX}{message_id}"
+
+
+def report_key(input_key: str) -> str:
+    return f"{REPORTS_PREFIX}{input_key}.json"
+
+
+def ingest_rejects_key(input_key: str, extension: str) -> str:
+    """The rows ingest rejected, in the input's own format (``extension`` such as ``.csv``)."""
+    return f"{REJECTS_PREFIX}{input_key}.rejects{extension}"
+
+
+def batch_rejects_key(input_key: str, batch: int) -> str:
+    """Records of one batch the worker or BIK rejected (JSON lines)."""
+    return f"{REJECTS_PREFIX}{input_key}.rejects-{batch:05d}.jsonl"
+
+
+def batch_failed_key(input_key: str, batch: int) -> str:
+    """Records of one batch that could not be delivered (JSON lines, re-uploadable)."""
+    return f"{FAILED_PREFIX}{input_key}.failed-{batch:05d}.jsonl"
+
+
+def malformed_key(message_id: str) -> str:
+    """A work message that can never be processed, with the reason."""
+    return f"{REJECTS_PREFIX}{MESSAGE_KEY_PREFIX}{message_id}.malformed.json"
+
+
+def rejects_prefix(input_key: str) -> str:
+    """The prefix under which every rejects file of one input is found."""
+    return f"{REJECTS_PREFIX}{input_key}."
+
+
+def failed_prefix(input_key: str) -> str:
+    """The prefix under which every failed-delivery file of one input is found."""
+    return f"{FAILED_PREFIX}{input_key}."
+
+
+def folder_mapping_keys(input_key: str) -> list[str]:
+    """The mapping files an input's folders may have, nearest first.
+
+    ``incoming/hubspot/2024/x.csv`` -> ``mappings/hubspot/2024.json``, ``mappings/hubspot.json``.
+    """
+    folders = input_key.removeprefix(INCOMING_PREFIX).split("/")[:-1]
+    return [
+        f"{MAPPINGS_PREFIX}{'/'.join(folders[:depth])}.json"
+        for depth in range(len(folders), 0, -1)
+        if all(folders[:depth])
+    ]

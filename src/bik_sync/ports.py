@@ -1,0 +1,120 @@
+"""The ports: what ingest, the worker and reporting need from the world, as small protocols.
+
+Each has an adapter over a real client (taken as an argument, never built here) and an in-memory
+fake for the unit tests (``tests/fakes.py``):
+
+============  ===========================================  ==================================
+Port          Adapter                                      Fake
+============  ===========================================  ==================================
+ObjectStore   :class:`bik_sync.storage.S3ObjectStore`      ``InMemoryObjectStore``
+WorkQueue     :class:`bik_sync.work_queue.SqsWorkQueue`    ``InMemoryWorkQueue``
+Jobs          :class:`bik_sync.jobs.JobStore` (DynamoDB)   ``InMemoryJobStore``
+Bik           :class:`bik_sync.bik.BikClient`       ``FakeBik``
+============  ===========================================  ==================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO, Protocol
+
+from bik_sync.bik import BatchResult
+from bik_sync.job_state import BatchCounts, BatchStatus, JobState, StartOutcome
+
+
+class ObjectMissing(LookupError):
+    """No object under that bucket and key (or version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """An object's body as a stream (not yet read), with the version and ETag the store served."""
+
+    body: BinaryIO
+    version_id: str
+    etag: str
+
+    @property
+    def identity(self) -> str:
+        """What names this content: the version where the bucket is versioned, else the ETag."""
+        return self.version_id or self.etag
+
+
+class ObjectStore(Protocol):
+    """Reading inputs and writing outputs (S3)."""
+
+    def open(self, bucket: str, key: str, *, version_id: str = "") -> StoredObject:
+        """The object as a stream; raises :class:`ObjectMissing` when it is not there."""
+        ...
+
+    def put_file(self, bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> None:
+        """Upload a (spooled) file from its start."""
+        ...
+
+    def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """One message of a batch send: its id within the batch and its body."""
+
+    id: str
+    body: str
+
+
+class WorkQueue(Protocol):
+    """The work queue ingest sends batches to (SQS SendMessageBatch: at most 10 entries)."""
+
+    def send_batch(self, entries: Sequence[QueueEntry]) -> set[str]:
+        """Send the entries; returns the ids of those the queue did not take (to be sent again)."""
+        ...
+
+
+class Jobs(Protocol):
+    """The job store: one item per job with its counters, one per batch (progress, then a count mark)."""
+
+    def start(self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float) -> StartOutcome: ...
+
+    def renew(self, job_id: str, *, lease_s: float) -> None: ...
+
+    def release(self, job_id: str) -> None: ...
+
+    def finish_ingest(
+        self,
+        job_id: str,
+        *,
+        rows: int,
+        rejected: int,
+        batches: int,
+        rejects_keys: Iterable[str] = (),
+        details: dict[str, Any] | None = None,
+    ) -> JobState: ...
+
+    def open_message_job(self, job_id: str, *, bucket: str, key: str, rows: int) -> None: ...
+
+    def batch_status(self, job_id: str, batch: int) -> BatchStatus: ...
+
+    def save_progress(self, job_id: str, batch: int, digest: str, progress: str) -> None: ...
+
+    def record_batch(self, job_id: str, batch: int, counts: BatchCounts) -> JobState | None:
+        """Count one batch once; None when it had already been counted."""
+        ...
+
+    def claim_report(self, job_id: str) -> bool: ...
+
+    def get(self, job_id: str) -> JobState | None: ...
+
+    def now_iso(self) -> str: ...
+
+
+class Bik(Protocol):
+    """BIK's bulk upsert, as :meth:`bik_sync.bik.BikClient.upsert` offers it.
+
+    Raises the :class:`bik_sync.bik.BikError` family when BIK does not take the batch;
+    ``deadline`` is a value of the monotonic clock.
+    """
+
+    def upsert(
+        self, records: Sequence[Mapping[str, Any]], *, deadline: float, body: bytes | None = None
+    ) -> BatchResult: ...

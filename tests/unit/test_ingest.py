@@ -1,0 +1,215 @@
+"""Ingest of one object, on the in-memory fakes: counts, work messages, rejects and reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bik_sync.clock import Deadline
+from bik_sync.ingest import IngestDeps, JobBusy, ingest_event, ingest_object
+from bik_sync.jobs import job_id_for
+from bik_sync.s3_events import S3ObjectRef
+from bik_sync.settings import IngestSettings
+from tests.fakes import InMemoryJobStore, InMemoryObjectStore, InMemoryWorkQueue
+
+BUCKET = "data"
+HEADER = "First Name,Last Name,Email"
+
+
+@pytest.fixture
+def deps() -> IngestDeps:
+    return IngestDeps(
+        settings=IngestSettings(work_queue_url="work", jobs_table_name="jobs"),
+        objects=InMemoryObjectStore(),
+        queue=InMemoryWorkQueue(),
+        jobs=InMemoryJobStore(),
+        sleep=lambda seconds: None,
+    )
+
+
+def upload(deps: IngestDeps, key: str, *lines: str) -> S3ObjectRef:
+    deps.objects.put_bytes(BUCKET, key, "\n".join(lines).encode(), "text/csv")
+    return S3ObjectRef(bucket=BUCKET, key=key)
+
+
+def objects(deps: IngestDeps) -> InMemoryObjectStore:
+    assert isinstance(deps.objects, InMemoryObjectStore)
+    return deps.objects
+
+
+def messages(deps: IngestDeps) -> list[dict[str, Any]]:
+    assert isinstance(deps.queue, InMemoryWorkQueue)
+    return [json.loads(body) for body in deps.queue.bodies]
+
+
+def rows_of(count: int, start: int = 0) -> list[str]:
+    return [f"F{i},L{i},p{i}@example.in" for i in range(start, start + count)]
+
+
+def test_valid_rows_become_work_messages_and_invalid_rows_a_rejects_file_when_a_file_is_ingested(
+    deps: IngestDeps,
+) -> None:
+    # Given a file with three good rows and one without any identity
+    ref = upload(deps, "incoming/customers.csv", HEADER, *rows_of(2), "Nobody,Known,", *rows_of(1, 2))
+    # When it is ingested
+    result = ingest_object(ref, deps)
+    # Then the good rows are one work message in the API's shape, with the job and their row numbers
+    (message,) = messages(deps)
+    assert (result.status, result.rows, result.rejected, result.batches) == ("queued", 4, 1, 1)
+    assert [r["email"] for r in message["userProperties"]] == [
+        "p0@example.in",
+        "p1@example.in",
+        "p2@example.in",
+    ]
+    assert (message["job"]["key"], message["job"]["batch"], message["job"]["rows"]) == (
+        "incoming/customers.csv",
+        1,
+        [2, 3, 5],  # line numbers of the file, the header being line 1
+    )
+    # And the bad row is in a CSV rejects file next to the input, with its row and the reason
+    rejects = list(
+        csv.DictReader(io.StringIO(objects(deps).text(BUCKET, "rejects/incoming/customers.csv.rejects.csv")))
+    )
+    assert [(r["First Name"], r["_row"]) for r in rejects] == [("Nobody", "4")]
+    assert "phoneNumber" in rejects[0]["_error"] or "email" in rejects[0]["_error"]
+    # And the job counts the rows, but has no report while its batch is out
+    state = deps.jobs.get(result.job_id)
+    assert state is not None
+    assert (state.rows, state.rejected_at_ingest, state.batches_total, state.complete) == (4, 1, 1, False)
+    assert objects(deps).keys(BUCKET, "reports/") == []
+
+
+def test_the_report_is_written_at_once_when_no_row_of_the_file_is_valid(deps: IngestDeps) -> None:
+    # Given a file of rows that all fail validation
+    ref = upload(deps, "incoming/bad.csv", HEADER, "A,B,", "C,D,")
+    # When it is ingested
+    ingest_object(ref, deps)
+    # Then no message is sent and the report accounts for every row as rejected
+    report = objects(deps).json(BUCKET, "reports/incoming/bad.csv.json")
+    assert messages(deps) == []
+    assert (report["rows"], report["rejected"], report["status"]) == (2, 2, "complete")
+    assert report["rejects_files"] == ["rejects/incoming/bad.csv.rejects.csv"]
+
+
+def test_records_are_packed_by_the_batch_size_when_a_file_has_more_rows_than_a_batch(
+    deps: IngestDeps,
+) -> None:
+    # Given batches of at most 100 records, and 250 valid rows
+    ref = upload(deps, "incoming/many.csv", HEADER, *rows_of(250))
+    # When the file is ingested
+    result = ingest_object(ref, deps)
+    # Then three messages carry 100, 100 and 50 records, numbered 1 to 3
+    sent = messages(deps)
+    assert result.batches == 3
+    assert [len(m["userProperties"]) for m in sent] == [100, 100, 50]
+    assert [m["job"]["batch"] for m in sent] == [1, 2, 3]
+
+
+def test_a_second_event_for_the_same_object_version_is_a_duplicate_when_the_job_is_done(
+    deps: IngestDeps,
+) -> None:
+    # Given a file that was ingested once
+    ref = upload(deps, "incoming/twice.csv", HEADER, *rows_of(1))
+    first = ingest_object(ref, deps)
+    # When the same event comes again
+    second = ingest_object(ref, deps)
+    # Then it is a duplicate: nothing is read or sent again
+    assert (first.status, second.status, second.job_id) == ("queued", "duplicate", first.job_id)
+    assert len(messages(deps)) == 1
+
+
+def test_ingest_raises_job_busy_when_another_ingest_holds_the_lease(deps: IngestDeps) -> None:
+    # Given another ingest of the same object version under way
+    ref = upload(deps, "incoming/busy.csv", HEADER, *rows_of(1))
+    job_id = job_id_for(BUCKET, ref.key, objects(deps).open(BUCKET, ref.key).identity)
+    deps.jobs.start(job_id, bucket=BUCKET, key=ref.key, source="s3", lease_s=120)
+    # When the event arrives, then it is retried later, and nothing was sent
+    with pytest.raises(JobBusy):
+        ingest_object(ref, deps)
+    assert messages(deps) == []
+
+
+def test_objects_outside_incoming_and_vanished_objects_are_skipped_when_announced(deps: IngestDeps) -> None:
+    # Given an output key and a key whose object is gone
+    upload(deps, "reports/x.json", "{}")
+    # When each is announced, then neither becomes a job
+    assert ingest_object(S3ObjectRef(BUCKET, "reports/x.json"), deps).status == "skipped"
+    assert ingest_object(S3ObjectRef(BUCKET, "incoming/gone.csv"), deps).status == "skipped"
+    assert ingest_event({"detail-type": "Object Created"}, deps) == []
+    assert deps.jobs.get(job_id_for(BUCKET, "incoming/gone.csv", "")) is None
+
+
+def test_a_missing_mapping_file_makes_an_unreadable_report_when_the_settings_name_one(
+    deps: IngestDeps,
+) -> None:
+    # Given settings that name a mapping file that is not there
+    mapped = replace(deps, settings=replace(deps.settings, mapping_uri=f"s3://{BUCKET}/mappings/none.json"))
+    ref = upload(mapped, "incoming/orphan.csv", HEADER, *rows_of(1))
+    # When the file is ingested
+    result = ingest_object(ref, mapped)
+    # Then the report says the file could not be read, and why
+    report = objects(deps).json(BUCKET, "reports/incoming/orphan.csv.json")
+    assert result.status == report["status"] == "unreadable"
+    assert "mappings/none.json: it does not exist" in report["error"]
+    assert report["rows"] == 0
+
+
+def test_a_mapping_file_in_the_bucket_maps_the_columns_when_the_settings_name_it(deps: IngestDeps) -> None:
+    # Given a mapping file for a CRM export's own column names
+    deps.objects.put_bytes(
+        BUCKET,
+        "mappings/crm.json",
+        b'{"Given": "firstName", "Family": "lastName", "Cell": "phoneNumber"}',
+        "application/json",
+    )
+    mapped = replace(deps, settings=replace(deps.settings, mapping_uri=f"s3://{BUCKET}/mappings/crm.json"))
+    ref = upload(mapped, "incoming/crm.csv", "Given,Family,Cell,Tier", "Tara,Bose,9830012345,gold")
+    # When the export is ingested
+    ingest_object(ref, mapped)
+    # Then the record is mapped and its phone normalised with the default region
+    ((record,),) = [m["userProperties"] for m in messages(deps)]
+    assert record == {"firstName": "Tara", "lastName": "Bose", "phoneNumber": "+919830012345"}
+
+
+def test_ingest_stops_at_a_row_boundary_when_the_invocation_runs_out_of_time(deps: IngestDeps) -> None:
+    # Given a 3,000-row file and an invocation with little time left after the first thousand rows
+    ref = upload(deps, "incoming/huge.csv", HEADER, *rows_of(3000))
+    clock = iter([120_000] + [30_000] * 10)
+    # When it is ingested
+    result = ingest_object(ref, deps, Deadline(lambda: next(clock)))
+    # Then it sends what it read, and the job says where and why it stopped
+    state = deps.jobs.get(result.job_id)
+    assert state is not None
+    assert result.rows == state.rows == 1999
+    assert sum(len(m["userProperties"]) for m in messages(deps)) == 1999
+    assert state.details["status"] == "incomplete"
+    assert "stopped before row 2001" in state.details["error"]
+
+
+def test_refused_entries_are_sent_again_when_the_queue_throttles(deps: IngestDeps) -> None:
+    # Given a queue that refuses the first two entries it is given
+    throttled = replace(deps, queue=InMemoryWorkQueue(refuse=2))
+    ref = upload(throttled, "incoming/throttled.csv", HEADER, *rows_of(300))
+    # When the file is ingested
+    ingest_object(ref, throttled)
+    # Then every batch arrives once, in a second send
+    assert isinstance(throttled.queue, InMemoryWorkQueue)
+    assert sorted(json.loads(b)["job"]["batch"] for b in throttled.queue.bodies) == [1, 2, 3]
+    assert throttled.queue.sends == 2
+
+
+def test_the_lease_is_released_for_a_retry_when_the_queue_keeps_refusing(deps: IngestDeps) -> None:
+    # Given a queue that refuses everything
+    refusing = replace(deps, queue=InMemoryWorkQueue(refuse=1_000))
+    ref = upload(refusing, "incoming/refused.csv", HEADER, *rows_of(1))
+    # When the file is ingested, then ingest fails (Lambda retries the event)
+    with pytest.raises(RuntimeError, match="work queue refused 1 batch message"):
+        ingest_object(ref, refusing)
+    # And the retry may start the job again at once
+    retried = ingest_object(ref, replace(deps, queue=InMemoryWorkQueue()))
+    assert retried.status == "queued"

@@ -182,81 +182,13 @@ def deliver(
         raise ValueError("max_in_flight must be at least 1")
     started = time.monotonic()
     outcome = DeliveryOutcome()
-    encoded: list[bytes] = [b""] * len(records)  # each record encoded once, for its size and its body
-    sendable: list[int] = []
-    for i, record in enumerate(records):
-        try:
-            encoded[i] = encode_record(record)
-        except (TypeError, ValueError) as exc:
-            outcome.rejected.append((i, f"record cannot be sent as JSON ({type(exc).__name__})"))
-            continue
-        sendable.append(i)
+    encoded, sendable = _encode_all(records, outcome)
     sizes = [len(piece) for piece in encoded]
     batches = plan_batches(sizes, sendable, batch_size=batch_size, max_batch_bytes=max_batch_bytes)
     splits = 0
-
     if batches:
-        # As many threads as requests may be in flight (they start lazily): the halves of a split
-        # batch go out side by side, and nothing waits inside the pool where a 401 could not stop it.
-        executor = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="bik")
-        pending: dict[Future[BatchResult], list[int]] = {}
-        # Batches are handed to the pool only as requests finish, so that an auth failure stops
-        # everything not yet under way, and each body is built just before it is sent.
-        waiting = deque(batches)
-
-        def fill() -> None:
-            while waiting and len(pending) < max_in_flight:
-                batch = waiting.popleft()
-                body = BODY_PREFIX + b",".join(encoded[i] for i in batch) + BODY_SUFFIX
-                future = executor.submit(
-                    client.upsert, [records[i] for i in batch], deadline=deadline, body=body
-                )
-                pending[future] = batch
-
-        auth_failure = ""
-        try:
-            fill()
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    batch = pending.pop(future)
-                    try:
-                        result = future.result()
-                    except BadRequest as exc:
-                        _count_requests(outcome, exc)
-                        if len(batch) == 1:
-                            outcome.rejected.append((batch[0], exc.message))
-                        elif auth_failure:
-                            outcome.failed.extend((i, auth_failure) for i in batch)
-                        else:
-                            # The halves go first: a split batch is finished before new ones start.
-                            splits += 1
-                            middle = len(batch) // 2
-                            waiting.appendleft(batch[middle:])
-                            waiting.appendleft(batch[:middle])
-                    except AuthFailed as exc:
-                        _count_requests(outcome, exc)
-                        auth_failure = exc.message
-                        outcome.failed.extend((i, exc.message) for i in batch)
-                        # Nothing more can go in with these credentials: fail what has not started.
-                        unsent = f"not sent: {exc.message}"
-                        while waiting:
-                            outcome.failed.extend((i, unsent) for i in waiting.popleft())
-                    except BikError as exc:  # RetryableFailure, UnexpectedStatus: try again later
-                        _count_requests(outcome, exc)
-                        outcome.failed.extend((i, exc.message) for i in batch)
-                    else:
-                        outcome.requests += result.attempts
-                        outcome.retries += result.retries
-                        outcome.created += result.created
-                        outcome.updated += result.updated
-                        outcome.rejected.extend((batch[j], reason) for j, reason in result.rejected)
-                        outcome.unmatched.extend(result.unmatched)
-                if not auth_failure:
-                    fill()
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
-
+        run = _Run(records, encoded, client, deadline=deadline, max_in_flight=max_in_flight, outcome=outcome)
+        splits = run.send(batches)
     outcome.rejected.sort(key=lambda item: item[0])
     outcome.failed.sort(key=lambda item: item[0])
     logger.info(
@@ -273,6 +205,117 @@ def deliver(
         delivery_seconds=round(time.monotonic() - started, 3),
     )
     return outcome
+
+
+def _encode_all(
+    records: Sequence[Mapping[str, Any]], outcome: DeliveryOutcome
+) -> tuple[list[bytes], list[int]]:
+    """Each record encoded once, for its size and its body; one that cannot be is rejected."""
+    encoded: list[bytes] = [b""] * len(records)
+    sendable: list[int] = []
+    for i, record in enumerate(records):
+        try:
+            encoded[i] = encode_record(record)
+        except (TypeError, ValueError) as exc:
+            outcome.rejected.append((i, f"record cannot be sent as JSON ({type(exc).__name__})"))
+            continue
+        sendable.append(i)
+    return encoded, sendable
+
+
+class _Run:
+    """One delivery: the batches waiting, the requests in flight, and what BIK answered.
+
+    As many threads as requests may be in flight (they start lazily): the halves of a split batch
+    go out side by side, and nothing waits inside the pool where a 401 could not stop it. Batches
+    are handed to the pool only as requests finish, so that an auth failure stops everything not
+    yet under way, and each body is built just before it is sent.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        encoded: list[bytes],
+        client: BikClient,
+        *,
+        deadline: float,
+        max_in_flight: int,
+        outcome: DeliveryOutcome,
+    ) -> None:
+        self._records = records
+        self._encoded = encoded
+        self._client = client
+        self._deadline = deadline
+        self._max_in_flight = max_in_flight
+        self._outcome = outcome
+        self._waiting: deque[list[int]] = deque()
+        self._pending: dict[Future[BatchResult], list[int]] = {}
+        self._auth_failure = ""
+        self._splits = 0
+
+    def send(self, batches: list[list[int]]) -> int:
+        """Deliver every batch (splitting refused ones); returns how many splits it took."""
+        self._waiting.extend(batches)
+        executor = ThreadPoolExecutor(max_workers=self._max_in_flight, thread_name_prefix="bik")
+        try:
+            self._fill(executor)
+            while self._pending:
+                done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._settle(future, self._pending.pop(future))
+                if not self._auth_failure:
+                    self._fill(executor)
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+        return self._splits
+
+    def _fill(self, executor: ThreadPoolExecutor) -> None:
+        while self._waiting and len(self._pending) < self._max_in_flight:
+            batch = self._waiting.popleft()
+            body = BODY_PREFIX + b",".join(self._encoded[i] for i in batch) + BODY_SUFFIX
+            future = executor.submit(
+                self._client.upsert, [self._records[i] for i in batch], deadline=self._deadline, body=body
+            )
+            self._pending[future] = batch
+
+    def _settle(self, future: Future[BatchResult], batch: list[int]) -> None:
+        outcome = self._outcome
+        try:
+            result = future.result()
+        except BadRequest as exc:
+            _count_requests(outcome, exc)
+            self._refused(batch, exc)
+        except AuthFailed as exc:
+            _count_requests(outcome, exc)
+            self._auth_failure = exc.message
+            outcome.failed.extend((i, exc.message) for i in batch)
+            # Nothing more can go in with these credentials: fail what has not started.
+            unsent = f"not sent: {exc.message}"
+            while self._waiting:
+                outcome.failed.extend((i, unsent) for i in self._waiting.popleft())
+        except BikError as exc:  # RetryableFailure, UnexpectedStatus: try again later
+            _count_requests(outcome, exc)
+            outcome.failed.extend((i, exc.message) for i in batch)
+        else:
+            outcome.requests += result.attempts
+            outcome.retries += result.retries
+            outcome.created += result.created
+            outcome.updated += result.updated
+            outcome.rejected.extend((batch[j], reason) for j, reason in result.rejected)
+            outcome.unmatched.extend(result.unmatched)
+
+    def _refused(self, batch: list[int], exc: BadRequest) -> None:
+        """BIK refused the whole batch: a lone record is the one to blame; a larger batch is halved."""
+        if len(batch) == 1:
+            self._outcome.rejected.append((batch[0], exc.message))
+        elif self._auth_failure:
+            self._outcome.failed.extend((i, self._auth_failure) for i in batch)
+        else:
+            # The halves go first: a split batch is finished before new ones start.
+            self._splits += 1
+            middle = len(batch) // 2
+            self._waiting.appendleft(batch[middle:])
+            self._waiting.appendleft(batch[:middle])
 
 
 def _count_requests(outcome: DeliveryOutcome, exc: BikError) -> None:

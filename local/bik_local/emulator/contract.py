@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Final
 
@@ -109,25 +109,25 @@ def _field_problem(key: str, kind: str, value: object) -> str | None:
     if kind == "name":
         if not isinstance(value, str):
             return f'"{key}" must be a string'
-        if not value.strip():
-            return f'"{key}" is not allowed to be empty'
-    elif kind == "string":
-        # Empty optional strings pass: the real API's stance is unknown and refusing them would
-        # turn blank CSV cells into rejects.
-        if not isinstance(value, str):
-            return f'"{key}" must be a string'
-    elif kind == "date":
-        if not _is_date(value):
-            return f'"{key}" must be a valid date'
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            return f'"{key}" must be a boolean'
-    elif kind == "tags":
-        if not isinstance(value, list):
-            return f'"{key}" must be an array'
-        for index, tag in enumerate(value):
-            if not isinstance(tag, str):
-                return f'"{key}[{index}]" must be a string'
+        return f'"{key}" is not allowed to be empty' if not value.strip() else None
+    if kind == "tags":
+        return _tags_problem(key, value)
+    # Empty optional strings pass: the real API's stance is unknown and refusing them would turn
+    # blank CSV cells into rejects.
+    check, problem = _KIND_CHECKS.get(kind, (_anything, ""))
+    return None if check(value) else f'"{key}" {problem}'
+
+
+def _anything(value: object) -> bool:
+    return True
+
+
+def _tags_problem(key: str, value: object) -> str | None:
+    if not isinstance(value, list):
+        return f'"{key}" must be an array'
+    for index, tag in enumerate(value):
+        if not isinstance(tag, str):
+            return f'"{key}[{index}]" must be a string'
     return None
 
 
@@ -139,3 +139,10 @@ def _is_date(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+_KIND_CHECKS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
+    "string": (lambda value: isinstance(value, str), "must be a string"),
+    "date": (_is_date, "must be a valid date"),
+    "boolean": (lambda value: isinstance(value, bool), "must be a boolean"),
+}

@@ -190,18 +190,15 @@ class BikClient:
         time with a freshly fetched token), RetryableFailure (attempts or time budget exhausted) or
         UnexpectedStatus (anything else). Every exception carries ``attempts`` and ``retries``.
         """
-        attempts = [0]
         try:
-            return self._upsert(
-                body if body is not None else encode_body(records), records, deadline, attempts
-            )
-        finally:
-            if attempts[0] > 1:
-                add_metric("Retries", attempts[0] - 1, MetricUnit.Count)
+            result = self._upsert(body if body is not None else encode_body(records), records, deadline)
+        except BikError as exc:  # every one says how many requests it took
+            _count_retries(exc.retries)
+            raise
+        _count_retries(result.retries)
+        return result
 
-    def _upsert(
-        self, body: bytes, records: Sequence[Mapping[str, Any]], deadline: float, counter: list[int]
-    ) -> BatchResult:
+    def _upsert(self, body: bytes, records: Sequence[Mapping[str, Any]], deadline: float) -> BatchResult:
         token = self._token_provider(False)
         refreshed = False
         attempts = 0
@@ -221,7 +218,6 @@ class BikClient:
             if delay > 0:
                 self._sleep(delay)
             attempts += 1
-            counter[0] = attempts
             answer = self._post(body, token, deadline)
             step = interpret(
                 answer, records, attempts=attempts, token_refreshed=refreshed, now=self._wall_clock()
@@ -357,3 +353,8 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _count_retries(retries: int) -> None:
+    if retries > 0:
+        add_metric("Retries", retries, MetricUnit.Count)

@@ -67,6 +67,10 @@ def parse_work_message(body: str) -> WorkMessage:
         raise MalformedMessage(
             f"message body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise MalformedMessage("message body is nested too deep to be user properties") from None
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        raise MalformedMessage("message body holds a number of more than 4,300 digits") from None
     if isinstance(payload, list):
         records: list[Any] = payload
         job = None

@@ -57,5 +57,9 @@ def text_message(field: str) -> str:
     return f'"{field}" must be valid Unicode text (it holds a lone surrogate)'
 
 
+def nul_message(field: str) -> str:
+    return f'"{field}" must not hold NUL characters'
+
+
 def not_allowed_message(key: str) -> str:
     return f'"{key}" is not allowed'

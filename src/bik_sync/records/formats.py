@@ -209,14 +209,16 @@ def _detect_format(text: str, name: str) -> str:
     if start.startswith("["):
         return "json"
     if start.startswith("{"):
+        if lower.endswith((".jsonl", ".ndjson")):
+            return "jsonl"
         first_line = start.split("\n", 1)[0].strip()
         try:
             first = json.loads(first_line)
-        except ValueError:
+        except json.JSONDecodeError:
             return "json"  # a pretty-printed document, or one line longer than the sample
-        if isinstance(first, dict) and _is_wrapper(first) and not lower.endswith((".jsonl", ".ndjson")):
-            return "json"
-        return "jsonl"
+        except (RecursionError, ValueError):
+            return "jsonl"  # a whole line, too deep or its number too long: the line's own reject
+        return "json" if isinstance(first, dict) and _is_wrapper(first) else "jsonl"
     return "csv"
 
 
@@ -519,15 +521,24 @@ def _jsonl_rows(
     number = 0
     loads = json.loads
     check = builder.check_object
+    guard = _LineGuard()
     try:
-        for line in text:
+        for line in _guarded_lines(text, guard):
             number += 1
+            if guard.flags != guard.seen_flags:  # cut short, or it held NUL characters
+                guard.seen_flags = guard.flags
+                reason = guard.reason.replace("the row", f"line {number}")
+                yield Row(number, line.strip()[:_RAW_CHARS], None, (reason,))
+                continue
             content = line.strip().lstrip("\ufeff")
             if not content:
                 continue
             try:
                 obj = loads(content)
-            except json.JSONDecodeError as exc:
+            except (RecursionError, ValueError) as exc:
+                if not isinstance(exc, json.JSONDecodeError):
+                    yield Row(number, content[:_RAW_CHARS], None, (f"line {number} {_beyond_limits(exc)}",))
+                    continue
                 column = exc.colno + len(line) - len(line.lstrip())
                 if not line.endswith("\n") and _needs_more(exc, len(content)):
                     raise UnreadableFile(
@@ -541,6 +552,16 @@ def _jsonl_rows(
             yield Row(number, obj, record, errors)
     except _STREAM_ERRORS as exc:
         raise (stream_error or _read_guard("file"))(exc) from None
+
+
+_RAW_CHARS: Final = 1000  # what a rejects file keeps of a line that could not be read as JSON
+
+
+def _beyond_limits(exc: Exception) -> str:
+    """Why valid-looking JSON could not be read: too deep, or a number too long for Python."""
+    if isinstance(exc, RecursionError):
+        return "is not valid JSON here: it is nested too deep"
+    return "is not valid JSON here: it holds a number of more than 4,300 digits"
 
 
 # --- JSON documents: an array of records, or an object with userProperties -------------------
@@ -615,15 +636,29 @@ class _JsonCursor:
             try:
                 value, end = self._decoder.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError as exc:
+                if _needs_more(exc, len(self.buf)) and len(self.buf) - self.pos > MAX_LINE_CHARS:
+                    raise self._too_large() from None
                 if _needs_more(exc, len(self.buf)) and self._more(len(self.buf)):
                     continue
                 if self.eof and _needs_more(exc, len(self.buf)):
                     raise self.truncated() from None
                 raise self.invalid(exc.msg, exc.pos) from None
+            except (RecursionError, ValueError) as exc:
+                raise UnreadableFile(
+                    f"the JSON value at {self.where(self.pos)} {_beyond_limits(exc)}"
+                ) from None
             if end == len(self.buf) and self._more():
                 continue  # a number or literal may go on in the next chunk
+            if end - self.pos > MAX_LINE_CHARS:
+                raise self._too_large()
             self.pos = end
             return value
+
+    def _too_large(self) -> UnreadableFile:
+        return UnreadableFile(
+            f"the JSON value at {self.where(self.pos)} is larger than {MAX_LINE_CHARS:,} characters: "
+            "no customer record is that large"
+        )
 
 
 def _json_rows(
@@ -707,6 +742,10 @@ def _object_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[R
                 yield from _array_rows(cursor, check)
             else:
                 single[key] = cursor.value()
+                if len(single) > _MAX_OBJECT_KEYS:
+                    raise UnreadableFile(
+                        f"the JSON object has more than {_MAX_OBJECT_KEYS:,} keys: it is not one record"
+                    )
             found = cursor.peek()
             if found == ",":
                 cursor.pos += 1

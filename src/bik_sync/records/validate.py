@@ -23,6 +23,7 @@ from bik_sync.records.fields import (
     REQUIRED_FIELDS,
     from_column,
     not_allowed_message,
+    nul_message,
     one_word_name_message,
     required_message,
     text_message,
@@ -104,17 +105,21 @@ def row_country(values: Iterable[Any]) -> RowCountry:
     return unrecognised
 
 
-def _is_text(value: Any) -> bool:
-    """False for a string (or a list of them) holding a lone surrogate, which UTF-8 cannot encode."""
+def _text_problem(field: str, value: Any) -> str | None:
+    """What makes a converted value unsendable text: a NUL character, or a lone surrogate."""
     if isinstance(value, list):
-        return all(_is_text(item) for item in value)
-    if not isinstance(value, str) or value.isascii():
-        return True
+        return next(filter(None, (_text_problem(field, item) for item in value)), None)
+    if not isinstance(value, str):
+        return None
+    if "\x00" in value:
+        return nul_message(field)
+    if value.isascii():
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return text_message(field)
+    return None
 
 
 def complete_names(record: dict[str, Any], full: str | None, source: str, skip: frozenset[str]) -> list[str]:
@@ -251,8 +256,9 @@ class RecordBuilder:
             full, source = self._full_name(candidates.get(FULL_NAME, ()), name_errors)
             name_errors += complete_names(record, full, source, frozenset(failed))
             record = _in_field_order(record)
-        # JSON escapes can spell a lone surrogate ("\ud800"): valid JSON, but no UTF-8 can carry it.
-        errors += [text_message(field) for field, value in record.items() if not _is_text(value)]
+        # JSON escapes can spell a lone surrogate ("\ud800"): valid JSON, but no UTF-8 can carry it;
+        # and a NUL ("\u0000"), which no text field means.
+        errors += filter(None, (_text_problem(field, value) for field, value in record.items()))
         return record, name_errors + errors
 
     def _convert(self, field: str, value: Any, country: RowCountry) -> Any:

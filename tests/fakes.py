@@ -38,20 +38,29 @@ class InMemoryObjectStore:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.uploaded: dict[tuple[str, str], float] = {}
+        self._clock = 1_764_547_200.0  # each put a second after the last, as S3's LastModified
 
     def open(self, bucket: str, key: str, *, version_id: str = "") -> StoredObject:
         try:
             body, _ = self.objects[(bucket, key)]
         except KeyError:
             raise ObjectMissing(f"s3://{bucket}/{key}") from None
-        return StoredObject(body=io.BytesIO(body), version_id=version_id, etag=hashlib.md5(body).hexdigest())  # noqa: S324 - an ETag
+        return StoredObject(
+            body=io.BytesIO(body),
+            version_id=version_id,
+            etag=hashlib.md5(body).hexdigest(),  # noqa: S324 - an ETag
+            last_modified=self.uploaded[(bucket, key)],
+        )
 
     def put_file(self, bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> None:
         fileobj.seek(0)
-        self.objects[(bucket, key)] = (fileobj.read(), content_type)
+        self.put_bytes(bucket, key, fileobj.read(), content_type)
 
     def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.objects[(bucket, key)] = (body, content_type)
+        self._clock += 1
+        self.uploaded[(bucket, key)] = self._clock
 
     # What a test reads back.
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
@@ -92,14 +101,16 @@ class InMemoryJobStore:
         self.clock = clock
         self._lock = threading.Lock()  # the worker's messages run side by side
 
-    def start(self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float) -> StartOutcome:
+    def start(
+        self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float, run: str = ""
+    ) -> StartOutcome:
         now = self.clock()
         with self._lock:
             item = self.items.get(job_pk(job_id))
             if item is not None and (item["ingest_done"] or item["lease_until"] >= now):
                 return StartOutcome.DONE if item["ingest_done"] else StartOutcome.BUSY
             item = self.items.setdefault(job_pk(job_id), {"pk": job_pk(job_id), "started_at": self.now_iso()})
-            item.update(bucket=bucket, key=key, source=source, ingest_done=False)
+            item.update(bucket=bucket, key=key, source=source, run=run, ingest_done=False)
             item.update(lease_until=int(now + lease_s), expiresAt=int(now + JOB_TTL_S))
             return StartOutcome.STARTED
 

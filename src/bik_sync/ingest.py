@@ -10,6 +10,7 @@ them over boto3 clients, and the unit tests over in-memory fakes.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 import time
@@ -121,7 +122,11 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
     # The job id is the correlation id: it ties ingest's lines to every batch's lines in the worker.
     logger.append_keys(job_id=job_id)
     logger.set_correlation_id(job_id)
-    started = deps.jobs.start(job_id, bucket=ref.bucket, key=ref.key, source="s3", lease_s=deps.lease_s)
+    # Named by its upload time and id, so that an upload of the same key again writes files of its own.
+    run = layout.job_run(source.last_modified, job_id)
+    started = deps.jobs.start(
+        job_id, bucket=ref.bucket, key=ref.key, source="s3", lease_s=deps.lease_s, run=run
+    )
     if started is not StartOutcome.STARTED:
         source.body.close()
         if started is StartOutcome.BUSY:
@@ -134,7 +139,8 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
         return IngestResult(job_id=job_id, key=ref.key, status="duplicate")
     try:
         with closing(source.body):
-            return _run_job(job_id, ref, source.body, deps, deadline or Deadline.unlimited())
+            job = JobMeta(job_id=job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=(), run=run)
+            return _run_job(job, ref, source.body, deps, deadline or Deadline.unlimited())
     except BaseException:
         # Let the retried event run the job again at once instead of waiting for the lease.
         deps.jobs.release(job_id)
@@ -142,20 +148,21 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
 
 
 def _run_job(
-    job_id: str, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps, deadline: Deadline
+    job: JobMeta, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps, deadline: Deadline
 ) -> IngestResult:
+    job_id = job.job_id
     try:
         options, mapping_origin = _read_options(deps, ref)
         record_file = open_records(stream, ref.key, options)
     except (UnreadableFile, MappingError) as exc:
         return _unreadable(job_id, ref, deps, str(exc))
 
-    sender = _BatchSender(deps, JobMeta(job_id=job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=()))
+    sender = _BatchSender(deps, job)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
         rows, error = _read_rows(record_file, rejects, sender, _Lease(deps, job_id), deadline)
         sender.flush()
-        rejects_keys = _put_rejects(spool, rejects, ref, deps)
+        rejects_keys = _put_rejects(spool, rejects, job, deps)
 
     add_metric("RowsRead", rows)
     add_metric("RecordsRejected", rejects.count)
@@ -231,11 +238,11 @@ def _read_rows(
     return rows, ""
 
 
-def _put_rejects(spool: IO[bytes], rejects: RejectsWriter, ref: S3ObjectRef, deps: IngestDeps) -> list[str]:
+def _put_rejects(spool: IO[bytes], rejects: RejectsWriter, job: JobMeta, deps: IngestDeps) -> list[str]:
     if not rejects.count:
         return []
-    key = layout.ingest_rejects_key(ref.key, rejects.extension)
-    deps.objects.put_file(ref.bucket, key, spool, rejects.content_type)
+    key = layout.ingest_rejects_key(job.key, job.run, rejects.extension)
+    deps.objects.put_file(job.bucket, key, spool, rejects.content_type)
     return [key]
 
 
@@ -291,7 +298,7 @@ class _BatchSender:
 
     def _close_batch(self) -> None:
         self.batches += 1
-        meta = JobMeta(self._job.job_id, self._job.bucket, self._job.key, self.batches, tuple(self._rows))
+        meta = dataclasses.replace(self._job, batch=self.batches, rows=tuple(self._rows))
         body = build_work_message(self._records, meta)
         if self._entries and (
             len(self._entries) >= _SQS_BATCH_ENTRIES or self._entries_bytes + len(body) > _SQS_BATCH_BYTES

@@ -59,6 +59,7 @@ class JobState:
     key: str
     source: str
     started_at: str
+    run: str = ""  # the job's name among the jobs of its input (layout.job_run); "" for a message
     ingest_done: bool = False
     rows: int = 0
     rejected_at_ingest: int = 0
@@ -81,7 +82,7 @@ class JobState:
 
     @property
     def report_key(self) -> str:
-        return layout.report_key(self.key)
+        return layout.report_key(self.key, self.run)
 
     def report(self, finished_at: str) -> dict[str, Any]:
         invalid = self.rejected_at_ingest + self.rejected_in_worker
@@ -89,6 +90,7 @@ class JobState:
             "job_id": self.job_id,
             "source": self.source,
             "input": f"s3://{self.bucket}/{self.key}" if self.source == "s3" else self.key,
+            "run": self.run,
             "status": self.details.get("status", "complete"),
             "rows": self.rows,
             "created": self.created,
@@ -102,10 +104,10 @@ class JobState:
             # A huge job lists its first files; the prefixes find them all.
             "rejects_files": sorted(self.rejects_keys),
             "rejects_file_count": self.rejects_files,
-            "rejects_prefix": layout.rejects_prefix(self.key),
+            "rejects_prefix": layout.rejects_prefix(self.key, self.run),
             "failed_files": sorted(self.failed_keys),
             "failed_file_count": self.failed_files,
-            "failed_prefix": layout.failed_prefix(self.key),
+            "failed_prefix": layout.failed_prefix(self.key, self.run),
             "started_at": self.started_at,
             "finished_at": finished_at,
             **{k: v for k, v in self.details.items() if k != "status"},
@@ -120,6 +122,7 @@ class JobState:
             key=str(doc.get("key", "")),
             source=str(doc.get("source", "s3")),
             started_at=str(doc.get("started_at", "")),
+            run=str(doc.get("run", "")),
             ingest_done=bool(doc.get("ingest_done", False)),
             rows=int(doc.get("rows", 0)),
             rejected_at_ingest=int(doc.get("rejected_at_ingest", 0)),

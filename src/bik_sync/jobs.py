@@ -64,7 +64,9 @@ class JobStore:
         self._db = client
         self._clock = clock
 
-    def start(self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float) -> StartOutcome:
+    def start(
+        self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float, run: str = ""
+    ) -> StartOutcome:
         """Open a job for ingest, or re-open one whose ingest died (lease expired, not done).
 
         Re-opening keeps the counters: batch numbers are deterministic, so the batches the dead
@@ -76,17 +78,23 @@ class JobStore:
                 TableName=self._table,
                 Key=_serialise({"pk": job_pk(job_id)}),
                 UpdateExpression=(
-                    "SET #bucket = :bucket, #key = :key, #source = :source, ingest_done = :no,"
+                    "SET #bucket = :bucket, #key = :key, #source = :source, #run = :run, ingest_done = :no,"
                     " started_at = if_not_exists(started_at, :now_iso),"
                     " lease_until = :lease, expiresAt = :expires"
                 ),
                 ConditionExpression="attribute_not_exists(pk) OR (ingest_done = :no AND lease_until < :now)",
-                ExpressionAttributeNames={"#bucket": "bucket", "#key": "key", "#source": "source"},
+                ExpressionAttributeNames={
+                    "#bucket": "bucket",
+                    "#key": "key",
+                    "#source": "source",
+                    "#run": "run",
+                },
                 ExpressionAttributeValues=_serialise(
                     {
                         ":bucket": bucket,
                         ":key": key,
                         ":source": source,
+                        ":run": run,
                         ":no": False,
                         ":now_iso": iso_time(now),
                         ":lease": int(now + lease_s),

@@ -7,6 +7,8 @@ key, so that the outputs of one input are found by prefix.
 
 from __future__ import annotations
 
+import time
+
 INCOMING_PREFIX = "incoming/"
 REJECTS_PREFIX = "rejects/"
 REPORTS_PREFIX = "reports/"
@@ -26,23 +28,43 @@ def message_job_key(message_id: str) -> str:
     return f"{MESSAGE_KEY_PREFIX}{message_id}"
 
 
-def report_key(input_key: str) -> str:
+def job_run(uploaded_at: float, job_id: str) -> str:
+    """The name of one job of an input: its upload time and short id (``20261201T101530Z-1a2b3c4d``).
+
+    Uploading the same key again is another job with a name of its own, so no job's outputs ever
+    replace another's.
+    """
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(uploaded_at)) + "-" + job_id[:8]
+
+
+def _job_base(input_key: str, run: str) -> str:
+    # A message from another system is its own input (sqs/<MessageId>): its job needs no run name.
+    return f"{input_key}/{run}" if run else input_key
+
+
+def report_key(input_key: str, run: str = "") -> str:
+    """One job's report: ``reports/<input key>/<run>.json``."""
+    return f"{REPORTS_PREFIX}{_job_base(input_key, run)}.json"
+
+
+def latest_report_key(input_key: str) -> str:
+    """The latest job's report of an input, at the key it has always had: ``reports/<input key>.json``."""
     return f"{REPORTS_PREFIX}{input_key}.json"
 
 
-def ingest_rejects_key(input_key: str, extension: str) -> str:
+def ingest_rejects_key(input_key: str, run: str, extension: str) -> str:
     """The rows ingest rejected, in the input's own format (``extension`` such as ``.csv``)."""
-    return f"{REJECTS_PREFIX}{input_key}.rejects{extension}"
+    return f"{REJECTS_PREFIX}{_job_base(input_key, run)}.rejects{extension}"
 
 
-def batch_rejects_key(input_key: str, batch: int) -> str:
+def batch_rejects_key(input_key: str, run: str, batch: int) -> str:
     """Records of one batch the worker or BIK rejected (JSON lines)."""
-    return f"{REJECTS_PREFIX}{input_key}.rejects-{batch:05d}.jsonl"
+    return f"{REJECTS_PREFIX}{_job_base(input_key, run)}.rejects-{batch:05d}.jsonl"
 
 
-def batch_failed_key(input_key: str, batch: int) -> str:
+def batch_failed_key(input_key: str, run: str, batch: int) -> str:
     """Records of one batch that could not be delivered (JSON lines, re-uploadable)."""
-    return f"{FAILED_PREFIX}{input_key}.failed-{batch:05d}.jsonl"
+    return f"{FAILED_PREFIX}{_job_base(input_key, run)}.failed-{batch:05d}.jsonl"
 
 
 def malformed_key(message_id: str) -> str:
@@ -50,14 +72,14 @@ def malformed_key(message_id: str) -> str:
     return f"{REJECTS_PREFIX}{MESSAGE_KEY_PREFIX}{message_id}.malformed.json"
 
 
-def rejects_prefix(input_key: str) -> str:
-    """The prefix under which every rejects file of one input is found."""
-    return f"{REJECTS_PREFIX}{input_key}."
+def rejects_prefix(input_key: str, run: str = "") -> str:
+    """The prefix under which every rejects file of one job is found."""
+    return f"{REJECTS_PREFIX}{_job_base(input_key, run)}."
 
 
-def failed_prefix(input_key: str) -> str:
-    """The prefix under which every failed-delivery file of one input is found."""
-    return f"{FAILED_PREFIX}{input_key}."
+def failed_prefix(input_key: str, run: str = "") -> str:
+    """The prefix under which every failed-delivery file of one job is found."""
+    return f"{FAILED_PREFIX}{_job_base(input_key, run)}."
 
 
 def folder_mapping_keys(input_key: str) -> list[str]:

@@ -36,12 +36,14 @@ class JobMeta:
     key: str
     batch: int
     rows: tuple[int, ...]
+    run: str = ""  # the job's name among its input's jobs: where its output files go
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.job_id,
             "bucket": self.bucket,
             "key": self.key,
+            "run": self.run,
             "batch": self.batch,
             "rows": list(self.rows),
         }
@@ -101,6 +103,7 @@ def _parse_job(raw: Any, count: int) -> JobMeta | None:
             key=str(raw["key"]),
             batch=int(raw["batch"]),
             rows=rows,
+            run=str(raw.get("run", "")),
         )
     except KeyError as exc:
         raise MalformedMessage(f'"job.{exc.args[0]}" is required') from None

@@ -34,6 +34,7 @@ class StoredObject:
     body: BinaryIO
     version_id: str
     etag: str
+    last_modified: float = 0.0  # when it was uploaded (epoch seconds), as the store says
 
     @property
     def identity(self) -> str:
@@ -74,7 +75,9 @@ class WorkQueue(Protocol):
 class Jobs(Protocol):
     """The job store: one item per job with its counters, one per batch (progress, then a count mark)."""
 
-    def start(self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float) -> StartOutcome: ...
+    def start(
+        self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float, run: str = ""
+    ) -> StartOutcome: ...
 
     def renew(self, job_id: str, *, lease_s: float) -> None: ...
 

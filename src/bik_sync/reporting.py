@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from bik_sync import layout
 from bik_sync.jobs import JobState
 from bik_sync.observability import logger
-from bik_sync.ports import Jobs, ObjectStore
+from bik_sync.ports import Jobs, ObjectMissing, ObjectStore
 from bik_sync.storage import put_json
 
 
@@ -18,6 +22,8 @@ def write_report_if_complete(state: JobState | None, jobs: Jobs, objects: Object
         return None
     report = state.report(finished_at=jobs.now_iso())
     put_json(objects, state.bucket, state.report_key, report)
+    if state.run:
+        _put_latest(objects, state, report)
     if jobs.claim_report(state.job_id):
         logger.info(
             "job complete",
@@ -30,3 +36,17 @@ def write_report_if_complete(state: JobState | None, jobs: Jobs, objects: Object
             records_failed=report["failed"],
         )
     return state.report_key
+
+
+def _put_latest(objects: ObjectStore, state: JobState, report: dict[str, Any]) -> None:
+    """The latest job's report also stands at ``reports/<input key>.json``, unless a newer job of the
+    same input has put its own there already (an older job can finish last)."""
+    key = layout.latest_report_key(state.key)
+    try:
+        with objects.open(state.bucket, key).body as body:
+            current = json.loads(body.read(1 << 20))
+    except (ObjectMissing, ValueError):
+        current = {}
+    if isinstance(current, dict) and str(current.get("run", "")) > state.run:
+        return
+    put_json(objects, state.bucket, key, report)

@@ -47,6 +47,7 @@ class S3ObjectStore:
             body=response["Body"],  # type: ignore[arg-type]  # a StreamingBody reads like a binary file
             version_id=str(response.get("VersionId") or ""),
             etag=str(response.get("ETag", "")).strip('"'),
+            last_modified=response["LastModified"].timestamp() if "LastModified" in response else 0.0,
         )
 
     def put_file(self, bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> None:

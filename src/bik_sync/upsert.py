@@ -225,8 +225,8 @@ def _process(
         rejected_invalid=len(invalid),
         rejected_by_bik=len(outcome.rejected) + len(outcome.unmatched),
         failed=len(failed),
-        rejects_key=_write_jsonl(deps, job, layout.batch_rejects_key(job.key, job.batch), rejects),
-        failed_key=_write_jsonl(deps, job, layout.batch_failed_key(job.key, job.batch), failed),
+        rejects_key=_write_jsonl(deps, job, layout.batch_rejects_key(job.key, job.run, job.batch), rejects),
+        failed_key=_write_jsonl(deps, job, layout.batch_failed_key(job.key, job.run, job.batch), failed),
     )
     _count(job, counts, len(records), deps)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 import pytest
 
@@ -141,3 +142,29 @@ def test_redelivered_s3_event_does_not_run_the_job_twice(user: User) -> None:
     # Then nothing more is sent to BIK and the report is unchanged
     assert user.bik("GET", "/__emulator/state")["upsert_requests"] == requests_before
     assert user.report("reports/incoming/once.csv.json")["created"] == report["created"] == 4
+
+
+def test_a_daily_export_under_one_name_keeps_every_days_report_rejects_and_failed_files(user: User) -> None:
+    # Given yesterday's export, whose one record BIK could not take, and whose bad row is a reject
+    user.bik("POST", "/__emulator/faults", {"error_rate": 1.0})
+    user.upload("incoming/daily-export.csv", customers_csv(1, "Asha,,asha@example.in,9876500001,Pune,\n"))
+    yesterday = user.report("reports/incoming/daily-export.csv.json", timeout_s=90)
+    assert (yesterday["failed"], yesterday["rejected"]) == (1, 1)
+    # When today's export is uploaded under the same name, and BIK is back
+    user.bik("POST", "/__emulator/faults", {"error_rate": 0.0})
+    user.upload("incoming/daily-export.csv", customers_csv(3))
+    deadline = time.monotonic() + 60
+    today = yesterday
+    while today["run"] == yesterday["run"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+        today = json.loads(user.text("reports/incoming/daily-export.csv.json"))
+    # Then the documented key has today's report, and yesterday's files are all still there
+    assert today["run"] != yesterday["run"]
+    assert (today["rows"], today["created"], today["failed"]) == (3, 3, 0)
+    assert json.loads(user.text(yesterday["report"])) == yesterday
+    [failed_key] = yesterday["failed_files"]
+    [rejects_key] = yesterday["rejects_files"]
+    assert len(user.text(failed_key).splitlines()) == 1
+    assert "Asha" in user.text(rejects_key)
+    assert failed_key.startswith(f"failed/incoming/daily-export.csv/{yesterday['run']}.")
+    assert user.keys("reports/incoming/daily-export.csv/") == sorted([yesterday["report"], today["report"]])

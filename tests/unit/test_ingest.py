@@ -71,15 +71,14 @@ def test_valid_rows_become_work_messages_and_invalid_rows_a_rejects_file_when_a_
         1,
         [2, 3, 5],  # line numbers of the file, the header being line 1
     )
-    # And the bad row is in a CSV rejects file next to the input, with its row and the reason
-    rejects = list(
-        csv.DictReader(io.StringIO(objects(deps).text(BUCKET, "rejects/incoming/customers.csv.rejects.csv")))
-    )
+    # And the bad row is in a CSV rejects file of the job's own, under the input's key
+    state = deps.jobs.get(result.job_id)
+    assert state is not None and state.run.endswith("-" + result.job_id[:8])
+    rejects_key = f"rejects/incoming/customers.csv/{state.run}.rejects.csv"
+    rejects = list(csv.DictReader(io.StringIO(objects(deps).text(BUCKET, rejects_key))))
     assert [(r["First Name"], r["_row"]) for r in rejects] == [("Nobody", "4")]
     assert "phoneNumber" in rejects[0]["_error"] or "email" in rejects[0]["_error"]
     # And the job counts the rows, but has no report while its batch is out
-    state = deps.jobs.get(result.job_id)
-    assert state is not None
     assert (state.rows, state.rejected_at_ingest, state.batches_total, state.complete) == (4, 1, 1, False)
     assert objects(deps).keys(BUCKET, "reports/") == []
 
@@ -93,7 +92,25 @@ def test_the_report_is_written_at_once_when_no_row_of_the_file_is_valid(deps: In
     report = objects(deps).json(BUCKET, "reports/incoming/bad.csv.json")
     assert messages(deps) == []
     assert (report["rows"], report["rejected"], report["status"]) == (2, 2, "complete")
-    assert report["rejects_files"] == ["rejects/incoming/bad.csv.rejects.csv"]
+    assert report["rejects_files"] == [f"rejects/incoming/bad.csv/{report['run']}.rejects.csv"]
+    assert objects(deps).json(BUCKET, f"reports/incoming/bad.csv/{report['run']}.json") == report
+
+
+def test_an_upload_of_the_same_key_again_keeps_every_earlier_jobs_files(deps: IngestDeps) -> None:
+    # Given yesterday's export and today's, uploaded under the same key, each with a bad row
+    first = ingest_object(upload(deps, "incoming/daily.csv", HEADER, "A,B,", "C,D,"), deps)
+    second = ingest_object(upload(deps, "incoming/daily.csv", HEADER, "E,F,", *rows_of(0)), deps)
+    # Then they are two jobs, and each job's report and rejects are its own
+    runs = [state.run for state in (deps.jobs.get(first.job_id), deps.jobs.get(second.job_id)) if state]
+    assert len(set(runs)) == 2 and runs[0] < runs[1]
+    assert objects(deps).keys(BUCKET, "rejects/") == [
+        f"rejects/incoming/daily.csv/{run}.rejects.csv" for run in runs
+    ]
+    first_report = objects(deps).json(BUCKET, f"reports/incoming/daily.csv/{runs[0]}.json")
+    assert (first_report["rows"], first_report["rejected"]) == (2, 2)
+    # And the documented key holds the latest job's report
+    latest = objects(deps).json(BUCKET, "reports/incoming/daily.csv.json")
+    assert (latest["run"], latest["rows"]) == (runs[1], 1)
 
 
 def test_records_are_packed_by_the_batch_size_when_a_file_has_more_rows_than_a_batch(

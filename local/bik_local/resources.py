@@ -18,6 +18,7 @@ class LocalResources:
     dead_letter_queue: str = "bik-sync-work-dlq"  # WorkDeadLetterQueue
     jobs_table: str = "bik-sync-jobs"  # JobsTable
     secret: str = "bik-sync/bik-api-token"  # noqa: S105 - the secret's name, not a value. BikSecret
+    signing_secret: str = "bik-sync/job-signing-key"  # noqa: S105 - a name. JobSigningSecret
     # Local only: on AWS the bucket invokes IngestFunction directly; locally its notifications go
     # to this queue and the poller turns each one into the S3 event Lambda would receive.
     s3_events_queue: str = "bik-sync-s3-events"

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import secrets as secrets_module
 import signal
 import socket
 import subprocess
@@ -104,6 +105,10 @@ def create_resources(endpoint_url: str, token: str, res: LocalResources = RESOUR
         BillingMode="PAY_PER_REQUEST",
     )
     secret_arn = secrets.create_secret(Name=res.secret, SecretString=token)["ARN"]
+    # As the template's GenerateSecretString does: a fresh random key for each stack.
+    signing_arn = secrets.create_secret(Name=res.signing_secret, SecretString=secrets_module.token_hex(32))[
+        "ARN"
+    ]
     return {
         "bucket": res.bucket,
         "work_queue_url": work_url,
@@ -111,6 +116,7 @@ def create_resources(endpoint_url: str, token: str, res: LocalResources = RESOUR
         "s3_events_queue_url": events_url,
         "jobs_table": res.jobs_table,
         "secret_arn": secret_arn,
+        "signing_secret_arn": signing_arn,
     }
 
 
@@ -126,6 +132,7 @@ def lambda_environment(endpoint_url: str, urls: Mapping[str, str], bik_url: str)
         "WORK_QUEUE_URL": urls["work_queue_url"],
         "JOBS_TABLE_NAME": urls["jobs_table"],
         "BIK_SECRET_ID": urls["secret_arn"],
+        "JOB_SIGNING_SECRET_ID": urls["signing_secret_arn"],
         "BIK_API_URL": bik_url,
         "BIK_ALLOW_HTTP": "true",
         "BIK_MAX_RECEIVE_COUNT": str(RESOURCES.max_receive_count),

@@ -32,12 +32,14 @@ from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableF
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
 from bik_sync.settings import IngestSettings, get_settings
+from bik_sync.signing import KeyProvider, make_key_provider
 from bik_sync.storage import InputMissing, MappingError, S3ObjectStore, open_input, resolve_mapping
 from bik_sync.work_queue import SqsWorkQueue
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
 # SendMessageBatch takes at most 10 entries; keep a batch's total under SQS's classic 256 KiB.
@@ -58,6 +60,7 @@ class IngestDeps:
     objects: ObjectStore
     queue: WorkQueue
     jobs: Jobs
+    signing_key: KeyProvider  # signs each work message's job metadata
     # Short, and renewed while reading: a dead ingest's lease expires before Lambda's last retry.
     lease_s: float = 120.0
     sleep: Callable[[float], None] = time.sleep  # the backoff between sends the queue throttled
@@ -74,14 +77,20 @@ class IngestResult:
 
 
 def ingest_deps(
-    settings: IngestSettings, *, s3: S3Client, sqs: SQSClient, dynamodb: DynamoDBClient
+    settings: IngestSettings,
+    *,
+    s3: S3Client,
+    sqs: SQSClient,
+    dynamodb: DynamoDBClient,
+    secretsmanager: SecretsManagerClient,
 ) -> IngestDeps:
-    """The ports over real clients."""
+    """The ports over real clients (the signing key is read from Secrets Manager, lazily)."""
     return IngestDeps(
         settings=settings,
         objects=S3ObjectStore(s3),
         queue=SqsWorkQueue(sqs, settings.work_queue_url),
         jobs=JobStore(settings.jobs_table_name, dynamodb),
+        signing_key=make_key_provider(settings.job_signing_secret_id, client=secretsmanager),
     )
 
 
@@ -93,6 +102,7 @@ def default_deps() -> IngestDeps:
         s3=boto3.client("s3"),
         sqs=boto3.client("sqs"),
         dynamodb=boto3.client("dynamodb"),
+        secretsmanager=boto3.client("secretsmanager"),
     )
 
 
@@ -299,7 +309,7 @@ class _BatchSender:
     def _close_batch(self) -> None:
         self.batches += 1
         meta = dataclasses.replace(self._job, batch=self.batches, rows=tuple(self._rows))
-        body = build_work_message(self._records, meta)
+        body = build_work_message(self._records, meta, self._deps.signing_key())
         if self._entries and (
             len(self._entries) >= _SQS_BATCH_ENTRIES or self._entries_bytes + len(body) > _SQS_BATCH_BYTES
         ):

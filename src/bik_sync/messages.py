@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bik_sync import signing
 from bik_sync.bik import BODY_PREFIX, encode_record
 
 __all__ = [
@@ -37,9 +38,11 @@ class JobMeta:
     batch: int
     rows: tuple[int, ...]
     run: str = ""  # the job's name among its input's jobs: where its output files go
+    sig: str = ""  # ingest's signature of the above and the records (bik_sync.signing)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The fields as they travel (``sig`` only once signed)."""
+        fields: dict[str, Any] = {
             "id": self.job_id,
             "bucket": self.bucket,
             "key": self.key,
@@ -47,6 +50,9 @@ class JobMeta:
             "batch": self.batch,
             "rows": list(self.rows),
         }
+        if self.sig:
+            fields["sig"] = self.sig
+        return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +61,12 @@ class WorkMessage:
     job: JobMeta | None
 
 
-def build_work_message(encoded_records: Sequence[bytes], job: JobMeta) -> str:
-    """The API body plus the job. Records come already encoded (:func:`encode_record`), once: ingest
-    measured their size with the same bytes."""
-    job_json = json.dumps(job.to_json(), separators=(",", ":")).encode()
+def build_work_message(encoded_records: Sequence[bytes], job: JobMeta, key: bytes) -> str:
+    """The API body plus the job, signed with ``key``. Records come already encoded
+    (:func:`encode_record`), once: ingest measured their size with the same bytes."""
+    fields = job.to_json()
+    fields["sig"] = signing.signature(key, fields, signing.records_digest(encoded_records))
+    job_json = json.dumps(fields, separators=(",", ":")).encode()
     return (BODY_PREFIX + b",".join(encoded_records) + b'],"job":' + job_json + b"}").decode()
 
 
@@ -104,6 +112,7 @@ def _parse_job(raw: Any, count: int) -> JobMeta | None:
             batch=int(raw["batch"]),
             rows=rows,
             run=str(raw.get("run", "")),
+            sig=str(raw.get("sig", "")),
         )
     except KeyError as exc:
         raise MalformedMessage(f'"job.{exc.args[0]}" is required') from None

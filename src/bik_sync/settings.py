@@ -152,6 +152,8 @@ class IngestSettings(Settings):
 
     work_queue_url: str = field(metadata=env("WORK_QUEUE_URL"))
     jobs_table_name: str = field(metadata=env("JOBS_TABLE_NAME"))
+    # The key ingest signs each work message's job metadata with (bik_sync.signing).
+    job_signing_secret_id: str = field(metadata=env("JOB_SIGNING_SECRET_ID"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,6 +164,8 @@ class WorkerSettings(Settings):
     bik_secret_id: str = field(metadata=env("BIK_SECRET_ID"))
     # The bucket files arrive in; outputs of messages that came with no file go there too.
     data_bucket: str = field(metadata=env("DATA_BUCKET_NAME"))
+    # The key that proves a message's job metadata comes from ingest (bik_sync.signing).
+    job_signing_secret_id: str = field(metadata=env("JOB_SIGNING_SECRET_ID"))
 
 
 def env_table(kind: type[Settings]) -> dict[str, EnvVar]:

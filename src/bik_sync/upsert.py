@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bik_sync import layout
+from bik_sync import layout, signing
 from bik_sync.bik import BikClient
 from bik_sync.clock import WORKER_FINISH_S, Deadline
 from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver
@@ -43,6 +43,7 @@ from bik_sync.records import JsonlRejectsWriter, check_record
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.secrets import make_token_provider
 from bik_sync.settings import WorkerSettings, get_settings
+from bik_sync.signing import KeyProvider, make_key_provider
 from bik_sync.storage import S3ObjectStore, put_json
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class WorkerDeps:
     objects: ObjectStore
     jobs: Jobs
     bik: Bik
+    signing_key: KeyProvider  # checks that a message's job metadata comes from ingest
 
 
 def worker_deps(
@@ -87,6 +89,7 @@ def worker_deps(
         objects=S3ObjectStore(s3),
         jobs=JobStore(settings.jobs_table_name, dynamodb),
         bik=client,
+        signing_key=make_key_provider(settings.job_signing_secret_id, client=secretsmanager),
     )
 
 
@@ -146,8 +149,15 @@ def process_message(
     except MalformedMessage as exc:
         _reject_malformed(message_id, body, str(exc), deps)
         return
-    job = message.job or _open_message_job(message_id, len(message.records), deps)
-    if message.job is not None and not _names_a_known_batch(message.job, deps):
+    claimed = message.job
+    if claimed is not None and not _signed_by_ingest(claimed, message.records, deps):
+        # Anyone may send to the queue; only ingest can attach records to a job's batch. Such a
+        # message is another system's: its records are a job of their own, nothing is dropped.
+        logger.warning("job metadata is not ingest's; the message is a job of its own", message_id=message_id)
+        add_metric("ForgedJobMetadata", 1)
+        claimed = None
+    job = claimed or _open_message_job(message_id, len(message.records), deps)
+    if claimed is not None and not _names_a_known_batch(claimed, deps):
         # Job metadata is ingest's to write; a sender cannot attach records to a job by naming it.
         _reject_malformed(message_id, body, '"job" names no batch of a known job', deps)
         return
@@ -177,6 +187,16 @@ def _open_message_job(message_id: str, records: int, deps: WorkerDeps) -> JobMet
     )
     deps.jobs.open_message_job(job.job_id, bucket=job.bucket, key=job.key, rows=records)
     return job
+
+
+def _signed_by_ingest(job: JobMeta, records: list[Any], deps: WorkerDeps) -> bool:
+    if not job.sig or not all(isinstance(record, dict) for record in records):
+        return False
+    try:
+        digest = signing.digest_of(records)
+    except (TypeError, ValueError):  # a record JSON cannot encode again: not what ingest sent
+        return False
+    return signing.verify(deps.signing_key(), job.to_json(), job.sig, digest)
 
 
 def _names_a_known_batch(job: JobMeta, deps: WorkerDeps) -> bool:

@@ -24,9 +24,17 @@ def deps(stack: RunningStack) -> IngestDeps:
     s3 = stack.client("s3")
     s3.create_bucket(Bucket=QUIET_BUCKET)
     settings = IngestSettings(
-        work_queue_url=stack.info["work_queue_url"], jobs_table_name=stack.info["jobs_table"]
+        work_queue_url=stack.info["work_queue_url"],
+        jobs_table_name=stack.info["jobs_table"],
+        job_signing_secret_id=stack.info["signing_secret_arn"],
     )
-    return ingest_deps(settings, s3=s3, sqs=stack.client("sqs"), dynamodb=stack.client("dynamodb"))
+    return ingest_deps(
+        settings,
+        s3=s3,
+        sqs=stack.client("sqs"),
+        dynamodb=stack.client("dynamodb"),
+        secretsmanager=stack.client("secretsmanager"),
+    )
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,13 @@ HEADER = "First Name,Last Name,Email"
 @pytest.fixture
 def deps() -> IngestDeps:
     return IngestDeps(
-        settings=IngestSettings(work_queue_url="work", jobs_table_name="jobs"),
+        settings=IngestSettings(
+            work_queue_url="work", jobs_table_name="jobs", job_signing_secret_id="signing"
+        ),
         objects=InMemoryObjectStore(),
         queue=InMemoryWorkQueue(),
         jobs=InMemoryJobStore(),
+        signing_key=lambda: b"unit-test-signing-key-of-32-bytes!",
         sleep=lambda seconds: None,
     )
 

@@ -2,23 +2,59 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from bik_sync import signing
 from bik_sync.messages import JobMeta, MalformedMessage, build_work_message, encode_record, parse_work_message
 
+KEY = b"k" * 32
 
-def test_work_message_round_trips_records_and_job_metadata() -> None:
+
+def test_work_message_round_trips_records_and_job_metadata_signed_by_ingest() -> None:
     # Given a batch built by ingest
-    job = JobMeta(job_id="j1", bucket="b", key="incoming/x.csv", batch=3, rows=(2, 5))
-    body = build_work_message([encode_record({"firstName": "A"}), encode_record({"firstName": "B"})], job)
+    job = JobMeta(
+        job_id="j1", bucket="b", key="incoming/x.csv", batch=3, rows=(2, 5), run="20261201T000000Z-j1"
+    )
+    body = build_work_message(
+        [encode_record({"firstName": "A"}), encode_record({"firstName": "B"})], job, KEY
+    )
     # When the worker parses it
     message = parse_work_message(body)
-    # Then the body is the API body plus the job, unchanged
+    # Then the body is the API body plus the job, unchanged but for ingest's signature
     assert json.loads(body)["userProperties"] == [{"firstName": "A"}, {"firstName": "B"}]
-    assert message.job == job
+    assert message.job is not None and replace(message.job, sig="") == job
     assert message.records == [{"firstName": "A"}, {"firstName": "B"}]
+    assert signing.verify(KEY, message.job.to_json(), message.job.sig, signing.digest_of(message.records))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda doc: doc["job"].update(batch=4),  # another batch of the job
+        lambda doc: doc["job"].update(id="j2"),  # another job
+        lambda doc: doc["userProperties"].append({"firstName": "C"}),  # a record slipped in
+        lambda doc: doc["userProperties"][0].update(firstName="Z"),  # a record changed
+        lambda doc: doc["job"].pop("sig"),  # no signature at all
+    ],
+)
+def test_a_signature_holds_only_for_the_job_and_records_ingest_signed(tamper: Callable[[Any], None]) -> None:
+    job = JobMeta(job_id="j1", bucket="b", key="incoming/x.csv", batch=3, rows=(2, 5))
+    doc = json.loads(
+        build_work_message([encode_record({"firstName": "A"}), encode_record({"firstName": "B"})], job, KEY)
+    )
+    tamper(doc)
+    if len(doc["userProperties"]) != len(doc["job"]["rows"]):  # keep the message well-formed
+        doc["job"]["rows"].append(9)
+    message = parse_work_message(json.dumps(doc))
+    assert message.job is not None
+    assert not signing.verify(KEY, message.job.to_json(), message.job.sig, signing.digest_of(message.records))
+    # And a key other than ingest's never signs a valid one either
+    assert not signing.verify(
+        b"x" * 32, message.job.to_json(), message.job.sig, signing.digest_of(message.records)
+    )
 
 
 def test_sample_event_bodies_parse(lambda_event: Callable[[str], dict[str, Any]]) -> None:

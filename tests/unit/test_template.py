@@ -39,6 +39,7 @@ LOCAL_TO_LOGICAL: dict[str, tuple[str, str] | None] = {
     "dead_letter_queue": ("WorkDeadLetterQueue", "AWS::SQS::Queue"),
     "jobs_table": ("JobsTable", "AWS::DynamoDB::Table"),
     "secret": ("BikSecret", "AWS::SecretsManager::Secret"),
+    "signing_secret": ("JobSigningSecret", "AWS::SecretsManager::Secret"),
     # On AWS the bucket invokes IngestFunction directly; locally its notifications go to a queue.
     "s3_events_queue": None,
     # Where S3 events that ingest keeps failing on end up: the function's async DLQ on AWS.

@@ -10,12 +10,16 @@ import pytest
 
 from bik_sync.clock import Deadline
 from bik_sync.ingest import IngestDeps, ingest_object
+from bik_sync.messages import JobMeta, build_work_message, encode_record
 from bik_sync.s3_events import S3ObjectRef
 from bik_sync.settings import IngestSettings, WorkerSettings
 from bik_sync.upsert import DeliveryIncomplete, WorkerDeps, process_message
 from tests.fakes import FakeBik, InMemoryJobStore, InMemoryObjectStore, InMemoryWorkQueue
 
 BUCKET = "data"
+
+
+SIGNING_KEY = b"unit-test-signing-key-of-32-bytes!"
 
 
 class World:
@@ -31,6 +35,7 @@ class World:
             settings=WorkerSettings(
                 jobs_table_name="jobs",
                 bik_secret_id="secret",
+                job_signing_secret_id="signing",
                 data_bucket=BUCKET,
                 max_receive_count=3,
                 **tuning,
@@ -38,12 +43,16 @@ class World:
             objects=self.objects,
             jobs=self.jobs,
             bik=self.bik,
+            signing_key=lambda: SIGNING_KEY,
         )
         self.ingest = IngestDeps(
-            settings=IngestSettings(work_queue_url="work", jobs_table_name="jobs", **tuning),
+            settings=IngestSettings(
+                work_queue_url="work", jobs_table_name="jobs", job_signing_secret_id="signing", **tuning
+            ),
             objects=self.objects,
             queue=self.queue,
             jobs=self.jobs,
+            signing_key=lambda: SIGNING_KEY,
             sleep=lambda seconds: None,
         )
 
@@ -102,12 +111,34 @@ def test_the_message_is_rejected_to_s3_and_nothing_is_sent_when_it_is_not_json(w
     assert world.bik.requests == []
 
 
-def test_the_message_is_rejected_when_its_job_metadata_names_no_known_job(world: World) -> None:
-    # Given a message that claims a batch of a job nobody started
-    claim = {"userProperties": [person(1)], "job": {"id": "nope", "bucket": BUCKET, "key": "k", "batch": 1}}
+def test_a_message_with_job_metadata_ingest_did_not_sign_is_a_job_of_its_own(world: World) -> None:
+    # Given a live job whose batch 1 is still out, and another system's message claiming that batch
+    world.objects.put_bytes(
+        BUCKET, "incoming/live.csv", b"First Name,Last Name,Email\nA,B,a@example.in\n", ""
+    )
+    ingest_object(S3ObjectRef(bucket=BUCKET, key="incoming/live.csv"), world.ingest)
+    (real,) = world.queue.bodies
+    job = json.loads(real)["job"]
+    forged = {"userProperties": [person(7)], "job": {**job, "sig": "0" * 64}}
+    # When the worker takes the forged message
+    world.deliver("m-forged", json.dumps(forged))
+    # Then its record is a job of its own, and the live job's batch is not counted by it
+    assert world.report("reports/sqs/m-forged.json")["created"] == 1
+    state = world.jobs.get(job["id"])
+    assert state is not None and (state.batches_done, state.created) == (0, 0)
+    # And when the real message comes, the live job is counted from it alone
+    world.deliver("m-real", real)
+    done = world.jobs.get(job["id"])
+    assert done is not None and (done.batches_done, done.created, done.complete) == (1, 1, True)
+
+
+def test_the_message_is_rejected_when_its_signed_job_metadata_names_no_known_job(world: World) -> None:
+    # Given a message ingest signed for a job that is not (or no longer) in the jobs table
+    meta = JobMeta(job_id="nope", bucket=BUCKET, key="k", batch=1, rows=(2,))
+    body = build_work_message([encode_record(person(1))], meta, SIGNING_KEY)
     # When the worker takes it
-    world.deliver("m-claim", json.dumps(claim))
-    # Then it is malformed: records cannot be attached to a job by naming it
+    world.deliver("m-claim", body)
+    # Then it is malformed, with the reason: nothing is sent or counted
     rejected = world.objects.json(BUCKET, "rejects/sqs/m-claim.malformed.json")
     assert rejected["error"] == '"job" names no batch of a known job'
     assert world.bik.requests == []

@@ -64,7 +64,9 @@ def to_country(value: Any, field: str) -> str | None:
 
 
 # Excel shows a long number as 7.02255E+12 and saves it so in CSV: the digits after the sixth are gone.
-_SCIENTIFIC: Final = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?[eE]\+?[0-9]+")
+# It always writes the exponent's sign (7E+12); without a sign or a decimal point, "12E45" or a hex id
+# like "650000000000000000e00001" is an identifier, not a number Excel rewrote.
+_SCIENTIFIC: Final = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+[eE]\+?|[eE]\+)[0-9]+")
 scientific_match: Final = _SCIENTIFIC.fullmatch
 
 

@@ -179,6 +179,8 @@ def to_tags(value: Any, field: str) -> list[str] | None:
     tags: list[str] = []
     for part in parts:
         tag = clean(part)
+        if len(tag) > 1 and tag[0] == tag[-1] == '"':  # Mailchimp writes TAGS as "Customer","VIP"
+            tag = clean(tag[1:-1])
         if tag and tag not in tags:
             tags.append(tag)
     return tags or None

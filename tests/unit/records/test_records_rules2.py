@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bik_sync.records import check_record
+
+VALID = {"firstName": "Asha", "lastName": "Verma", "email": "asha@example.in"}
 
 # --- nested JSON ------------------------------------------------------------------------------
 
@@ -32,3 +36,36 @@ def test_an_object_under_an_api_field_that_holds_nothing_mappable_is_still_a_wro
         None,
         ('"tags" must be an array',),
     )
+
+
+# --- Excel's scientific notation ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["7.02255E+12", "7,02255E+12", "7E+12", "'7.02255E+12", "7.02255e12"])
+def test_excel_scientific_notation_in_an_id_is_a_reject_saying_so(raw: str) -> None:
+    # Given a customer id that Excel rewrote (it always writes the sign, or a decimal point)
+    _, errors = check_record({**VALID, "partnerCustomerId": raw})
+    # Then the row is rejected, never sent rounded
+    assert len(errors) == 1
+    assert errors[0].startswith('"partnerCustomerId" is in scientific notation')
+    assert "Excel turned the number into scientific notation" in errors[0]
+
+
+@pytest.mark.parametrize("raw", ["12E45", "650000000000000000e00001", "003E000001"])
+def test_an_identifier_with_one_e_between_digits_is_not_excels_notation(raw: str) -> None:
+    # Given ids as systems mint them (a product-style code, a Ghost/Mongo hex id): Excel never writes these
+    record, errors = check_record({**VALID, "partnerCustomerId": raw})
+    # Then they are kept as written
+    assert errors == ()
+    assert record is not None and record["partnerCustomerId"] == raw
+
+
+# --- tags ---------------------------------------------------------------------------------------
+
+
+def test_mailchimp_tags_written_as_quoted_names_lose_their_quotes() -> None:
+    # Given Mailchimp's TAGS cell, each tag in double quotes
+    record, errors = check_record({**VALID, "TAGS": '"Customer","VIP", "Diwali Sale"'})
+    # Then the tags are the names
+    assert errors == ()
+    assert record is not None and record["tags"] == ["Customer", "VIP", "Diwali Sale"]

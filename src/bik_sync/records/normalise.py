@@ -189,7 +189,7 @@ def to_tags(value: Any, field: str) -> list[str] | None:
 # Day, month and year in either order with a 2- or 4-digit year, an optional clock and AM/PM.
 _SLASH_DATE: Final = re.compile(
     r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})"
-    r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?"
+    r"(?:,?[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?"
 )
 _YEAR_FIRST_SLASH: Final = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 _TEXT_DATE_FORMATS: Final = ("%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y")
@@ -283,6 +283,8 @@ class DateReader:
         if len(text) == 10 and text[4] == "-":
             return date.fromisoformat(text).isoformat()
         if text[:4].isdigit() and text[4:5] == "-":
+            if text[-4:] in (" UTC", " GMT"):  # Ruby's Time#to_s (Chatwoot, Rails apps): 2024-03-05 10:20:30 UTC
+                text = text[:-4] + "+00:00"
             return datetime.fromisoformat(text).isoformat()
         match = _SLASH_DATE.fullmatch(text)
         if match:

@@ -69,3 +69,21 @@ def test_mailchimp_tags_written_as_quoted_names_lose_their_quotes() -> None:
     # Then the tags are the names
     assert errors == ()
     assert record is not None and record["tags"] == ["Customer", "VIP", "Diwali Sale"]
+
+
+# --- dates as tools write them --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-03-05 10:20:30 UTC", "2024-03-05T10:20:30+00:00"),  # Ruby's Time#to_s (Chatwoot)
+        ("3/25/2024, 10:20 AM", "2024-03-25T10:20:00"),  # Salesforce Lightning report, en_US
+        ("2024-03-05 10:20:30", "2024-03-05T10:20:30"),  # Mailchimp OPTIN_TIME
+        ("2024-03-05T10:20:30.000Z", "2024-03-05T10:20:30+00:00"),  # Ghost created_at
+    ],
+)
+def test_dates_as_crms_write_them_become_iso_8601(raw: str, expected: str) -> None:
+    record, errors = check_record({**VALID, "createdAt": raw})
+    assert errors == ()
+    assert record is not None and record["createdAt"] == expected

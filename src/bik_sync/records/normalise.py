@@ -283,7 +283,8 @@ class DateReader:
         if len(text) == 10 and text[4] == "-":
             return date.fromisoformat(text).isoformat()
         if text[:4].isdigit() and text[4:5] == "-":
-            if text[-4:] in (" UTC", " GMT"):  # Ruby's Time#to_s (Chatwoot, Rails apps): 2024-03-05 10:20:30 UTC
+            # Ruby's Time#to_s (Chatwoot, Rails apps): 2024-03-05 10:20:30 UTC
+            if text[-4:] in (" UTC", " GMT"):
                 text = text[:-4] + "+00:00"
             return datetime.fromisoformat(text).isoformat()
         match = _SLASH_DATE.fullmatch(text)

@@ -64,7 +64,9 @@ def to_country(value: Any, field: str) -> str | None:
 
 
 # Excel shows a long number as 7.02255E+12 and saves it so in CSV: the digits after the sixth are gone.
-_SCIENTIFIC: Final = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?[eE]\+[0-9]+")
+# Excel always writes the exponent's sign (7.02255E+12); without a sign or a decimal point, "12E45"
+# or a hex id like "650000000000000000e00001" is an identifier, not a number a tool rewrote.
+_SCIENTIFIC: Final = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+[eE]\+?|[eE]\+)[0-9]+")
 scientific_match: Final = _SCIENTIFIC.fullmatch
 
 
@@ -80,7 +82,7 @@ def to_identifier(value: Any, field: str) -> str | None:
     """A string, or a whole number as systems send ids (``"id": 7210448301122``)."""
     if type(value) is str:
         text = clean(value)
-        if "+" in text and scientific_match(text):
+        if ("+" in text or "." in text or "," in text) and scientific_match(text):
             raise FieldError(scientific_message(field))
         return text or None
     if value is None:
@@ -177,6 +179,8 @@ def to_tags(value: Any, field: str) -> list[str] | None:
     tags: list[str] = []
     for part in parts:
         tag = clean(part)
+        if len(tag) > 1 and tag[0] == tag[-1] == '"':  # Mailchimp writes TAGS as "Customer","VIP"
+            tag = clean(tag[1:-1])
         if tag and tag not in tags:
             tags.append(tag)
     return tags or None
@@ -185,7 +189,7 @@ def to_tags(value: Any, field: str) -> list[str] | None:
 # Day, month and year in either order with a 2- or 4-digit year, an optional clock and AM/PM.
 _SLASH_DATE: Final = re.compile(
     r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})"
-    r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?"
+    r"(?:,?[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?"
 )
 _YEAR_FIRST_SLASH: Final = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 _TEXT_DATE_FORMATS: Final = ("%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y")
@@ -279,6 +283,9 @@ class DateReader:
         if len(text) == 10 and text[4] == "-":
             return date.fromisoformat(text).isoformat()
         if text[:4].isdigit() and text[4:5] == "-":
+            # Ruby's Time#to_s (Chatwoot, Rails apps): 2024-03-05 10:20:30 UTC
+            if text[-4:] in (" UTC", " GMT"):
+                text = text[:-4] + "+00:00"
             return datetime.fromisoformat(text).isoformat()
         match = _SLASH_DATE.fullmatch(text)
         if match:
@@ -421,7 +428,7 @@ class PhoneNormaliser:
     def _slow(self, text: str, field: str, region: str | None, unrecognised: str | None) -> str:
         if ":::" in text:  # Google Contacts joins a contact's numbers with " ::: ": the first is theirs
             text = text.split(":::", 1)[0].strip()
-        if "+" in text and scientific_match(text.replace(" ", "")):
+        if ("E" in text or "e" in text) and scientific_match(text.replace(" ", "")):
             raise FieldError(scientific_message(field))
         if text.startswith("00") and text[2:3].isdigit():
             text = "+" + text[2:]

@@ -158,15 +158,24 @@ def _flatten(
     obj: dict[str, Any], prefix: str, out: list[tuple[str, Any]], depth: int, mapper: Mapper
 ) -> None:
     """Nested objects to dotted names (``billing.phone``); a field's own key keeps its value as it is
-    (``"tags": {...}`` is then a wrong type, as the API would say)."""
+    (``"tags": {...}`` is then a wrong type, as the API would say), unless a key inside it maps:
+    Shopify's ``"email_marketing_consent": {"state": "subscribed", ...}`` is read from its state."""
     for key, value in obj.items():
         if not isinstance(key, str):
             continue
         name = f"{prefix}.{key}" if prefix else key
-        if type(value) is dict and depth < _MAX_DEPTH and mapper.target(name) is None:
+        if (
+            type(value) is dict
+            and depth < _MAX_DEPTH
+            and (mapper.target(name) is None or _maps_inside(value, name, mapper))
+        ):
             _flatten(value, name, out, depth + 1, mapper)
         else:
             out.append((name, value))
+
+
+def _maps_inside(obj: dict[str, Any], prefix: str, mapper: Mapper) -> bool:
+    return any(isinstance(key, str) and mapper.target(f"{prefix}.{key}") is not None for key in obj)
 
 
 class RecordBuilder:
@@ -377,7 +386,7 @@ if x[:1] in _SPECIAL:
 """
 _IDENTIFIER_CODE = """\
 x = CELL.strip()
-if x[:1] in _SPECIAL or "+" in x:  # Excel's 7.02255E+12 has a "+"
+if x[:1] in _SPECIAL or "+" in x or "." in x or "," in x:  # 7.02255E+12, 7,02E+12, 7.02e12
     x = _to_identifier(x, FIELD)
 """
 _EMAIL_CODE = """\

@@ -1,0 +1,269 @@
+"""Issue 8's rules, each with the inputs that must fire it and the look-alikes that must not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bik_sync.records import check_record
+
+from .conftest import Reader
+
+VALID = {"firstName": "Asha", "lastName": "Verma", "email": "asha@example.in"}
+
+# --- nested JSON ------------------------------------------------------------------------------
+
+
+def test_shopify_admin_api_consent_objects_are_read_from_their_state() -> None:
+    # Given a Shopify Admin API customer, whose consents are objects under the API's snake_case names
+    customer: dict[str, Any] = {
+        "id": 7210448301122,
+        "first_name": "Asha",
+        "last_name": "Verma",
+        "phone": "+919811122233",
+        "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in"},
+        "sms_marketing_consent": {"state": "not_subscribed", "consent_collected_from": "OTHER"},
+    }
+    # When it is checked
+    record, errors = check_record(customer)
+    # Then each consent is its state, not "must be a boolean"
+    assert errors == ()
+    assert record is not None
+    assert (record["emailMarketingConsent"], record["smsMarketingConsent"]) == (True, False)
+
+
+def test_an_object_under_an_api_field_that_holds_nothing_mappable_is_still_a_wrong_type() -> None:
+    assert check_record({"firstName": "A", "lastName": "B", "email": "a@b.in", "tags": {"a": 1}}) == (
+        None,
+        ('"tags" must be an array',),
+    )
+
+
+# --- Excel's scientific notation ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["7.02255E+12", "7,02255E+12", "7E+12", "'7.02255E+12", "7.02255e12"])
+def test_excel_scientific_notation_in_an_id_is_a_reject_saying_so(raw: str) -> None:
+    # Given a customer id that Excel rewrote (it always writes the sign, or a decimal point)
+    _, errors = check_record({**VALID, "partnerCustomerId": raw})
+    # Then the row is rejected, never sent rounded
+    assert len(errors) == 1
+    assert errors[0].startswith('"partnerCustomerId" is in scientific notation')
+    assert "Excel turned the number into scientific notation" in errors[0]
+
+
+@pytest.mark.parametrize("raw", ["12E45", "650000000000000000e00001", "003E000001"])
+def test_an_identifier_with_one_e_between_digits_is_not_excels_notation(raw: str) -> None:
+    # Given ids as systems mint them (a product-style code, a Ghost/Mongo hex id): Excel never writes these
+    record, errors = check_record({**VALID, "partnerCustomerId": raw})
+    # Then they are kept as written
+    assert errors == ()
+    assert record is not None and record["partnerCustomerId"] == raw
+
+
+# --- tags ---------------------------------------------------------------------------------------
+
+
+def test_mailchimp_tags_written_as_quoted_names_lose_their_quotes() -> None:
+    # Given Mailchimp's TAGS cell, each tag in double quotes
+    record, errors = check_record({**VALID, "TAGS": '"Customer","VIP", "Diwali Sale"'})
+    # Then the tags are the names
+    assert errors == ()
+    assert record is not None and record["tags"] == ["Customer", "VIP", "Diwali Sale"]
+
+
+# --- dates as tools write them --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-03-05 10:20:30 UTC", "2024-03-05T10:20:30+00:00"),  # Ruby's Time#to_s (Chatwoot)
+        ("3/25/2024, 10:20 AM", "2024-03-25T10:20:00"),  # Salesforce Lightning report, en_US
+        ("2024-03-05 10:20:30", "2024-03-05T10:20:30"),  # Mailchimp OPTIN_TIME
+        ("2024-03-05T10:20:30.000Z", "2024-03-05T10:20:30+00:00"),  # Ghost created_at
+    ],
+)
+def test_dates_as_crms_write_them_become_iso_8601(raw: str, expected: str) -> None:
+    record, errors = check_record({**VALID, "createdAt": raw})
+    assert errors == ()
+    assert record is not None and record["createdAt"] == expected
+
+
+# --- placeholders, and the look-alikes that are real values -------------------------------
+
+
+def test_na_in_a_country_column_is_namibia_and_decides_the_phone(read: Reader) -> None:
+    # Given a row whose Country is "NA" and whose phone is a Namibian national number
+    _, rows = read(b"First Name,Last Name,Phone,Country\nAsha,Verma,081 123 4567,NA\n")
+    # Then NA is Namibia (+264), not "not available" (which would make it Indian)
+    assert rows[0].record == {
+        "firstName": "Asha",
+        "lastName": "Verma",
+        "phoneNumber": "+264811234567",
+        "country": "NA",
+    }
+
+
+@pytest.mark.parametrize("placeholder", ["null", "NULL", "-", "--", "N/A", "n/a", "none", "#N/A", "(blank)"])
+def test_whole_cell_placeholders_are_empty_cells(read: Reader, placeholder: str) -> None:
+    data = (
+        f"First Name,Last Name,Email,City,Country\nAsha,Verma,asha@example.in,{placeholder},{placeholder}\n"
+    )
+    _, rows = read(data.encode())
+    assert rows[0].record == {"firstName": "Asha", "lastName": "Verma", "email": "asha@example.in"}
+
+
+def test_a_dash_inside_an_address_and_names_like_nil_are_real_values(read: Reader) -> None:
+    _, rows = read(b"Name,Email,Address1\nNil Na,nil@example.in,12-B MG Road\nNa Yeon Kim,na@example.kr,-\n")
+    assert [row.record for row in rows] == [
+        {"firstName": "Nil", "lastName": "Na", "email": "nil@example.in", "address1": "12-B MG Road"},
+        {"firstName": "Na Yeon", "lastName": "Kim", "email": "na@example.kr"},
+    ]
+
+
+# --- rows and headers -----------------------------------------------------------------------
+
+
+def test_a_short_row_is_padded_and_a_long_one_is_rejected_unless_its_extra_cells_are_empty(
+    read: Reader,
+) -> None:
+    _, rows = read(
+        b"First Name,Last Name,Email,City\nAsha,Verma,asha@example.in\nA,B,a@b.in,Pune,,\nC,D,c@d.in,Pune,x\n"
+    )
+    assert [row.record for row in rows[:2]] == [
+        {"firstName": "Asha", "lastName": "Verma", "email": "asha@example.in"},
+        {"firstName": "A", "lastName": "B", "email": "a@b.in", "city": "Pune"},
+    ]
+    assert rows[2].errors == ("the row has 5 cells, the header has 4",)
+
+
+def test_a_repeated_header_maps_once_and_the_later_one_is_listed_by_position(read: Reader) -> None:
+    record_file, rows = read(
+        b"First Name,Last Name,Email,Email\nAsha,Verma,asha@example.in,other@example.in\n"
+    )
+    assert record_file.ignored_columns == ["Email (column 4)"]
+    assert rows[0].record == {"firstName": "Asha", "lastName": "Verma", "email": "asha@example.in"}
+
+
+def test_a_one_word_name_is_a_reject_that_says_so(read: Reader) -> None:
+    _, rows = read(b"Full Name,Email\nMadonna,m@example.in\n")
+    assert rows[0].errors == (
+        '"lastName" is required ("Full Name" has one word: give the name as first and last name)',
+    )
+
+
+# --- phones and countries -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("country", "phone", "expected"),
+    [
+        ("United States of Ame", "(415) 555-2671", "+14155552671"),  # cut at 20 characters
+        ("U.S.A.", "(415) 555-2671", "+14155552671"),
+        ("usa", "(415) 555-2671", "+14155552671"),
+        ("THA", "081 234 5678", "+66812345678"),
+        ("  thailand ", "081 234 5678", "+66812345678"),
+        ("Côte d'Ivoire", "01 23 45 67 89", "+2250123456789"),
+        ("Korea, Republic of", "010-1234-5678", "+821012345678"),
+        ("UK", "07911 123456", "+447911123456"),
+        ("", "98111 22233", "+919811122233"),  # no country: the default region
+        ("N/A", "98111 22233", "+919811122233"),
+    ],
+)
+def test_a_national_phone_takes_its_rows_country_in_any_form(country: str, phone: str, expected: str) -> None:
+    record, errors = check_record({**VALID, "Mobile": phone, "Country": country})
+    assert errors == ()
+    assert record is not None and record["phoneNumber"] == expected
+
+
+def test_an_unknown_country_rejects_a_national_phone_but_not_one_with_its_code() -> None:
+    _, errors = check_record({**VALID, "Phone 1 - Value": "081 234 5678", "Address 1 - Country": "Siam"})
+    assert errors == (
+        '"phoneNumber" (from "Phone 1 - Value") has no country code and the row\'s country "Siam" is not '
+        "a country we recognise: write the number with its country code (+44...) or the country as a name "
+        "or ISO code",
+    )
+    record, errors = check_record(
+        {**VALID, "Phone 1 - Value": "+66 81 234 5678", "Address 1 - Country": "Siam"}
+    )
+    assert errors == () and record is not None and record["phoneNumber"] == "+66812345678"
+
+
+def test_a_second_valid_phone_is_the_alternate_and_an_invalid_one_is_skipped(read: Reader) -> None:
+    _, rows = read(
+        b"First Name,Last Name,Phone,Default Address Phone\nA,B,9811122233,022 2345 6789\nC,D,9811122233,12\n"
+    )
+    assert rows[0].record is not None and rows[0].record["alternatePhoneNumber"] == "+912223456789"
+    assert rows[1].record == {"firstName": "C", "lastName": "D", "phoneNumber": "+919811122233"}
+
+
+# --- dates: the file's order, or the row's country's -----------------------------------------
+
+
+def test_a_file_that_writes_dates_day_first_rejects_a_month_first_value(read: Reader) -> None:
+    # Given a file whose first rows write dates day first, and a month-first date far below them
+    later = "".join(f"P{n},Q,p{n}@q.in,\r\n" for n in range(2100))
+    header = "First Name,Last Name,Email,Created Date\r\n"
+    data = f"{header}A,B,a@b.in,25/12/2024\r\n{later}C,D,c@d.in,12/25/2024\r\n"
+    # When it is read
+    _, rows = read(data.encode())
+    # Then the first is 25 December, and the later one is rejected, never read month first
+    assert rows[0].record is not None and rows[0].record["createdAt"] == "2024-12-25"
+    assert rows[-1].errors == (
+        '"createdAt" (from "Created Date") must be a valid date (this file writes dates day first, '
+        "as in 25/12/2024)",
+    )
+
+
+def test_a_file_whose_first_rows_show_both_orders_decides_nothing(read: Reader) -> None:
+    # Given both orders in the first rows (ambiguous: see the report): each value is read the way it can be
+    _, rows = read(b"First Name,Last Name,Email,Created Date\nA,B,a@b.in,25/12/2024\nC,D,c@d.in,12/25/2024\n")
+    assert [row.record["createdAt"] for row in rows if row.record] == ["2024-12-25", "2024-12-25"]
+
+
+def test_an_undecided_file_reads_dates_by_each_rows_country(read: Reader) -> None:
+    _, rows = read(
+        b"First Name,Last Name,Email,Created Date,Country\nA,B,a@b.in,4/5/24 1:51 PM,US\n"
+        b"C,D,c@d.in,4/5/24,India\nE,F,e@f.in,4/5/09,\n"
+    )
+    assert [row.record["createdAt"] for row in rows if row.record] == [
+        "2024-04-05T13:51:00",
+        "2024-05-04",
+        "2009-05-04",
+    ]
+
+
+# --- emails and messages ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("email", ["josé@example.com", "a@bücher.de", "user@example.xn--p1ai"])
+def test_unicode_emails_are_accepted_as_joi_accepts_them(email: str) -> None:
+    record, errors = check_record({**VALID, "email": email})
+    assert errors == () and record is not None and record["email"] == email
+
+
+def test_no_reject_message_holds_the_rows_phone_email_or_name(read: Reader) -> None:
+    # Given rows full of bad values
+    data = (
+        "Full Name,E-mail 1 - Value,Phone 1 - Value,Customer ID,Created Date,Accepts Email Marketing\n"
+        "Zebedee,zebedee@@example,+91 55555,9.19811E+11,31/31/2024,perhaps\n"
+        "Quentin Blake,quentin at example,12345,C-1,99/99/99,maybe\n"
+    )
+    _, rows = read(data.encode())
+    # Then no message repeats what the row wrote
+    for row in rows:
+        assert row.errors
+        for error in row.errors:
+            for value in (
+                "Zebedee",
+                "zebedee",
+                "Quentin",
+                "Blake",
+                "55555",
+                "12345",
+                "example",
+                "9.19811E+11",
+            ):
+                assert value not in error

@@ -30,7 +30,6 @@ _VARIANTS: Final[dict[str, tuple[str, ...]]] = {
     "VN": ("Vietnam",),
     "LA": ("Laos",),
     "SY": ("Syria",),
-    "NL": ("Holland", "The Netherlands"),
     "CZ": ("Czech Republic",),
     "MK": ("Macedonia",),
     "CI": ("Ivory Coast",),
@@ -46,6 +45,28 @@ _VARIANTS: Final[dict[str, tuple[str, ...]]] = {
     "MO": ("Macau", "Macao SAR"),
     "IN": ("Bharat",),
     "XK": ("Kosovo", "XK"),  # not in ISO-3166, but a phone region
+    "SA": ("KSA", "Saudi"),
+    # Names countries give themselves, as exports from local tools write them.
+    "BR": ("Brasil",),
+    "ES": ("España", "Espana"),
+    "DE": ("Deutschland",),
+    "MX": ("México",),
+    "IT": ("Italia",),
+    "AT": ("Österreich", "Osterreich"),
+    "CH": ("Schweiz", "Suisse", "Svizzera"),
+    "NL": ("Holland", "The Netherlands", "Nederland"),
+    "BE": ("België", "Belgique"),
+    "PL": ("Polska",),
+    "SE": ("Sverige",),
+    "NO": ("Norge",),
+    "DK": ("Danmark",),
+    "FI": ("Suomi",),
+    "IE": ("Éire", "Eire"),
+    "GR": ("Hellas", "Ellada"),
+    "JP": ("Nippon", "Nihon"),
+    "CN": ("Zhongguo", "PRC", "Mainland China"),
+    "HR": ("Hrvatska",),
+    "HU": ("Magyarország", "Magyarorszag"),
 }
 # Too short or too common to trust as a cut-short name: "Ind" is India and Indonesia.
 _MIN_PREFIX: Final = 4
@@ -53,9 +74,16 @@ _NON_LETTERS: Final = re.compile(r"[^a-z]+")
 
 
 def _fold(text: str) -> str:
-    """``Côte d'Ivoire`` -> ``cotedivoire``: no case, accents, spaces or punctuation."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return _NON_LETTERS.sub("", "".join(char for char in decomposed if not unicodedata.combining(char)))
+    """``Côte d'Ivoire`` -> ``cotedivoire``: no case, accents, spaces or punctuation; ``The Gambia``
+    is ``Gambia`` and ``St. Lucia`` is ``Saint Lucia``."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().strip())
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    plain = _SAINT.sub("saint ", _THE.sub("", plain))
+    return _NON_LETTERS.sub("", plain)
+
+
+_THE: Final = re.compile(r"^the\s+")
+_SAINT: Final = re.compile(r"\bst\.?\s+")
 
 
 def _name_forms(name: str) -> list[str]:

@@ -325,6 +325,12 @@ def _sample_rows(sample: str, delimiter: str, sep_line: bool) -> list[list[str]]
     return rows[1:]
 
 
+# The lines Salesforce writes under a report export ("Export Details" as CSV).
+_REPORT_FOOTER: Final = re.compile(
+    r"Confidential Information - Do Not Distribute|Copyright \(c\) [0-9-]+ salesforce\.com, inc\..*"
+).fullmatch
+
+
 class _LineGuard:
     """What ``_guarded_lines`` had to do to a line, for the row reader to reject its row."""
 
@@ -490,6 +496,8 @@ def _csv_row_run(
                         f"unclosed quote in the row starting at row {number}: the lines after it were "
                         "read as one cell; close the quote and upload the file again"
                     )
+                if len(cells) == 1 and _REPORT_FOOTER(cells[0]):
+                    continue  # Salesforce ends a report export with these: they are not customers
                 cells += [""] * (width - len(cells))  # a short row, as spreadsheets write them
             elif any(cells[width:]):
                 # More cells than the header: its data is shifted, and no guess puts it back.

@@ -118,11 +118,13 @@ PRESET_GROUPS: Final[tuple[tuple[str, tuple[Group, ...]], ...]] = (
         ),
     ),
     (
+        # CC is Mailchimp's country of the sign-up's IP address: last of the country columns, but for a
+        # phone written without its code it beats the deployment's default (the file says it).
         "Mailchimp audience export",
         (
             ("createdAt", 3, ("OPTIN_TIME",)),
             ("updatedAt", 3, ("LAST_CHANGED",)),
-            ("country", 3, ("CC",)),
+            ("country", 4, ("CC",)),
         ),
     ),
     (
@@ -169,12 +171,10 @@ PRESET_GROUPS: Final[tuple[tuple[str, tuple[Group, ...]], ...]] = (
         ),
     ),
     (
+        # Not "Address First Name": it folds to Magento's _address_firstname, whose extra-address rows
+        # would become people of their own.
         "BigCommerce customer export",
-        (
-            ("phoneNumber", 2, ("Address Phone",)),
-            ("firstName", 3, ("Address First Name",)),
-            ("lastName", 3, ("Address Last Name",)),
-        ),
+        (("phoneNumber", 2, ("Address Phone",)),),
     ),
     (
         "Chatwoot contacts and Ghost members exports",

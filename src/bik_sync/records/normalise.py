@@ -39,7 +39,7 @@ PLACEHOLDERS: Final[frozenset[str]] = frozenset(
     variant
     for word in _PLACEHOLDER_WORDS
     for variant in (word, word.upper(), word.capitalize(), word.title())
-)
+) - {"Na"}  # written so, it is a name (Na Yeon), not "not available"
 PLACEHOLDER_MAX: Final = max(len(word) for word in _PLACEHOLDER_WORDS) + 1
 # In a country column "NA" is Namibia, not "not available".
 COUNTRY_PLACEHOLDERS: Final[frozenset[str]] = PLACEHOLDERS - {"na", "NA", "Na"}
@@ -162,6 +162,9 @@ def to_boolean(value: Any, field: str) -> bool | None:
     raise FieldError(f'"{field}" must be a boolean')
 
 
+GOOGLE_ALL_CONTACTS: Final = "* myContacts"
+
+
 def to_tags(value: Any, field: str) -> list[str] | None:
     if type(value) is str:
         # Google Contacts joins several labels with " ::: "; everyone else with commas.
@@ -181,7 +184,8 @@ def to_tags(value: Any, field: str) -> list[str] | None:
         tag = clean(part)
         if len(tag) > 1 and tag[0] == tag[-1] == '"':  # Mailchimp writes TAGS as "Customer","VIP"
             tag = clean(tag[1:-1])
-        if tag and tag not in tags:
+        # Google's own group, on every contact, is not a label anyone gave.
+        if tag and tag not in tags and tag != GOOGLE_ALL_CONTACTS:
             tags.append(tag)
     return tags or None
 
@@ -196,6 +200,7 @@ _TEXT_DATE_FORMATS: Final = ("%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "
 #: Where dates are written month first (4/20/2009); everywhere else day first (20/4/2009).
 MONTH_FIRST_REGIONS: Final = frozenset({"US", "PR", "GU", "VI", "AS", "MP", "UM", "PH", "FM", "MH", "PW"})
 DAY_FIRST, MONTH_FIRST = "day first", "month first"
+BOTH_ORDERS = "both orders"  # the file shows both: a date that could be either is not guessed
 # A two-digit year up to next year's is this century's ("24" -> 2024); later ones the last ("85" -> 1985).
 _PIVOT: Final = (date.today().year + 1) % 100
 
@@ -204,7 +209,7 @@ def slash_date_order(values: Any) -> str | None:
     """The order a file writes its slash dates in, when its values decide it; None when they do not.
 
     A first part over 12 can only be a day, a second part over 12 only a day: either decides for
-    the whole file. A file that shows both decides nothing.
+    the whole file. A file that shows both is BOTH_ORDERS: its ambiguous dates cannot be read.
     """
     found: set[str] = set()
     for value in values:
@@ -215,7 +220,9 @@ def slash_date_order(values: Any) -> str | None:
                 found.add(DAY_FIRST)
             elif second > 12 >= first:
                 found.add(MONTH_FIRST)
-    return found.pop() if len(found) == 1 else None
+    if len(found) > 1:
+        return BOTH_ORDERS
+    return found.pop() if found else None
 
 
 def _year(text: str) -> int:
@@ -274,6 +281,11 @@ class DateReader:
 
     def _message(self, field: str, text: str) -> str:
         match = _SLASH_DATE.fullmatch(text)
+        if match and self.order == BOTH_ORDERS:
+            return (
+                f'"{field}" must be a valid date (this file writes dates both day first and month first, '
+                "so one like 05/03/2024 could be either: write it as 2024-03-05)"
+            )
         if match and self.order and max(int(match[1]), int(match[2])) > 12:
             example = "25/12/2024" if self.order == DAY_FIRST else "12/25/2024"
             return f'"{field}" must be a valid date (this file writes dates {self.order}, as in {example})'
@@ -291,6 +303,10 @@ class DateReader:
         if match:
             first, second, year = int(match[1]), int(match[2]), _year(match[3])
             order = self.order
+            if order == BOTH_ORDERS:
+                if first <= 12 and second <= 12:
+                    return None  # could be either
+                order = DAY_FIRST if first > 12 else MONTH_FIRST
             if order is None:
                 if first > 12 >= second:
                     order = DAY_FIRST  # only one order makes sense of this value

@@ -129,7 +129,11 @@ def complete_names(record: dict[str, Any], full: str | None, source: str, skip: 
     error of their own.
     """
     words = full.split() if full else []
-    if len(words) > 1:
+    last, comma, first = (full or "").partition(",")
+    if comma and first.strip() and last.strip() and "," not in first:  # "Verma, Asha": last name first
+        record.setdefault("firstName", first.strip())
+        record.setdefault("lastName", last.strip())
+    elif len(words) > 1:
         record.setdefault("firstName", " ".join(words[:-1]))
         record.setdefault("lastName", words[-1])
     elif words:

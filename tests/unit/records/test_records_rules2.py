@@ -217,10 +217,61 @@ def test_a_file_that_writes_dates_day_first_rejects_a_month_first_value(read: Re
     )
 
 
-def test_a_file_whose_first_rows_show_both_orders_decides_nothing(read: Reader) -> None:
-    # Given both orders in the first rows (ambiguous: see the report): each value is read the way it can be
-    _, rows = read(b"First Name,Last Name,Email,Created Date\nA,B,a@b.in,25/12/2024\nC,D,c@d.in,12/25/2024\n")
+def test_a_file_whose_first_rows_show_both_orders_guesses_no_date_that_could_be_either(read: Reader) -> None:
+    # Given both orders in the first rows: each value that can be read one way only is read so,
+    # and a date that could be either is a reject, never a guess
+    _, rows = read(
+        b"First Name,Last Name,Email,Created Date\nA,B,a@b.in,25/12/2024\nC,D,c@d.in,12/25/2024\n"
+        b"E,F,e@f.in,05/03/2024\n"
+    )
     assert [row.record["createdAt"] for row in rows if row.record] == ["2024-12-25", "2024-12-25"]
+    assert rows[2].errors == (
+        '"createdAt" (from "Created Date") must be a valid date (this file writes dates both day first '
+        "and month first, so one like 05/03/2024 could be either: write it as 2024-03-05)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("full", "first", "last"),
+    [
+        ("Verma, Asha", "Asha", "Verma"),
+        ("Asha Rani Verma", "Asha Rani", "Verma"),
+        ("Na Yeon Kim", "Na Yeon", "Kim"),
+    ],
+)
+def test_a_whole_name_is_split_last_word_last_or_at_its_comma(full: str, first: str, last: str) -> None:
+    record, errors = check_record({"Name": full, "email": "a@b.in"})
+    assert errors == () and record is not None
+    assert (record["firstName"], record["lastName"]) == (first, last)
+
+
+def test_na_written_as_a_name_stays_a_name_but_na_or_n_a_in_capitals_is_empty(read: Reader) -> None:
+    _, rows = read(b"First Name,Last Name,Email\nNa,Kim,a@b.in\nNA,Kim,b@b.in\n")
+    assert rows[0].record is not None and rows[0].record["firstName"] == "Na"
+    assert rows[1].errors == ('"firstName" is required',)
+
+
+@pytest.mark.parametrize(
+    ("country", "phone", "expected"),
+    [
+        ("Brasil", "(11) 91234-5678", "+5511912345678"),
+        ("España", "612 34 56 78", "+34612345678"),
+        ("Deutschland", "0151 23456789", "+4915123456789"),
+        ("The Gambia", "301 2345", "+2203012345"),
+        ("St. Lucia", "(758) 284-5678", "+17582845678"),
+    ],
+)
+def test_countries_written_in_their_own_language_or_with_the_and_st_decide_the_phone(
+    country: str, phone: str, expected: str
+) -> None:
+    record, errors = check_record({**VALID, "Country": country, "Phone": phone})
+    assert errors == () and record is not None
+    assert record["phoneNumber"] == expected
+
+
+def test_googles_own_all_contacts_group_is_not_a_tag() -> None:
+    record, _ = check_record({**VALID, "Labels": "* myContacts ::: VIP"})
+    assert record is not None and record["tags"] == ["VIP"]
 
 
 def test_an_undecided_file_reads_dates_by_each_rows_country(read: Reader) -> None:

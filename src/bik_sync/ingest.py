@@ -48,6 +48,7 @@ _SQS_BATCH_BYTES = 250_000
 _SEND_ATTEMPTS = 3
 _SPOOL_BYTES = 8 * 1024 * 1024
 _TIME_CHECK_EVERY = 1000
+LISTED_IGNORED_COLUMNS = 100
 
 
 class JobBusy(RuntimeError):
@@ -61,8 +62,9 @@ class IngestDeps:
     queue: WorkQueue
     jobs: Jobs
     signing_key: KeyProvider  # signs each work message's job metadata
-    # Short, and renewed while reading: a dead ingest's lease expires before Lambda's last retry.
-    lease_s: float = 120.0
+    # Short, and renewed while reading (every third of it): a dead ingest's lease (killed, out of
+    # memory, timed out) has expired before Lambda's first retry, about a minute later.
+    lease_s: float = 30.0
     sleep: Callable[[float], None] = time.sleep  # the backoff between sends the queue throttled
 
 
@@ -128,6 +130,10 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
     except InputMissing as exc:
         logger.warning("input gone before it could be read; nothing to do", key=ref.key, reason=str(exc))
         return IngestResult(job_id="", key=ref.key, status="skipped")
+    if ref.key.endswith("/") and not source.body.read(1):
+        source.body.close()
+        logger.info("folder marker ignored (an empty object whose name ends in /)", key=ref.key)
+        return IngestResult(job_id="", key=ref.key, status="skipped")
     job_id = job_id_for(ref.bucket, ref.key, source.identity)
     # The job id is the correlation id: it ties ingest's lines to every batch's lines in the worker.
     logger.append_keys(job_id=job_id)
@@ -161,6 +167,14 @@ def _run_job(
     job: JobMeta, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps, deadline: Deadline
 ) -> IngestResult:
     job_id = job.job_id
+    if ref.key.endswith("/"):
+        return _unreadable(
+            job_id,
+            ref,
+            deps,
+            "the object's name ends in '/', as a folder's does, but it holds data: upload the file "
+            "under a name (incoming/folder/customers.csv)",
+        )
     try:
         options, mapping_origin = _read_options(deps, ref)
         record_file = open_records(stream, ref.key, options)
@@ -181,7 +195,9 @@ def _run_job(
         "format": record_file.format,
         "encoding": record_file.encoding,
         "delimiter": record_file.delimiter,
-        "ignored_columns": list(record_file.ignored_columns),
+        # The first columns and how many: a header of 50,000 columns must not outgrow the job's item.
+        "ignored_columns": list(record_file.ignored_columns[:LISTED_IGNORED_COLUMNS]),
+        "ignored_column_count": len(record_file.ignored_columns),
         "mapping": mapping_origin,
     }
     if error:
@@ -274,7 +290,7 @@ class _Lease:
         self._renewed = time.monotonic()
 
     def keep_alive(self) -> None:
-        if time.monotonic() - self._renewed > self._deps.lease_s / 4:
+        if time.monotonic() - self._renewed > self._deps.lease_s / 3:
             self._deps.jobs.renew(self._job_id, lease_s=self._deps.lease_s)
             self._renewed = time.monotonic()
 

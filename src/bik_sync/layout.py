@@ -19,8 +19,9 @@ MESSAGE_KEY_PREFIX = "sqs/"
 
 
 def is_input(key: str) -> bool:
-    """An object ingest reads: under incoming/, and not a folder marker."""
-    return key.startswith(INCOMING_PREFIX) and not key.endswith("/")
+    """An object ingest reads: anything under incoming/ (a name ending in "/" is looked at too: an
+    empty one is a folder marker, one with data a file that needs a name)."""
+    return key.startswith(INCOMING_PREFIX) and key != INCOMING_PREFIX
 
 
 def message_job_key(message_id: str) -> str:
@@ -39,6 +40,7 @@ def job_run(uploaded_at: float, job_id: str) -> str:
 
 def _job_base(input_key: str, run: str) -> str:
     # A message from another system is its own input (sqs/<MessageId>): its job needs no run name.
+    input_key = input_key.rstrip("/")  # a key ending in "/" that holds data still gets its report
     return f"{input_key}/{run}" if run else input_key
 
 
@@ -49,7 +51,7 @@ def report_key(input_key: str, run: str = "") -> str:
 
 def latest_report_key(input_key: str) -> str:
     """The latest job's report of an input, at the key it has always had: ``reports/<input key>.json``."""
-    return f"{REPORTS_PREFIX}{input_key}.json"
+    return f"{REPORTS_PREFIX}{input_key.rstrip('/')}.json"
 
 
 def ingest_rejects_key(input_key: str, run: str, extension: str) -> str:

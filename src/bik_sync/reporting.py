@@ -8,6 +8,7 @@ from typing import Any
 from bik_sync import layout
 from bik_sync.jobs import JobState
 from bik_sync.observability import logger
+from bik_sync.outcome import summarise_reasons
 from bik_sync.ports import Jobs, ObjectMissing, ObjectStore
 from bik_sync.storage import put_json
 
@@ -50,3 +51,25 @@ def _put_latest(objects: ObjectStore, state: JobState, report: dict[str, Any]) -
     if isinstance(current, dict) and str(current.get("run", "")) > state.run:
         return
     put_json(objects, state.bucket, key, report)
+
+
+def malformed_report(message_id: str, reason: str, *, rejects_key: str, report_key: str) -> dict[str, Any]:
+    """The report of a message that cannot be read as records at all: no row of it was counted."""
+    return {
+        "job_id": f"sqs-{message_id}",
+        "source": "sqs",
+        "input": layout.message_job_key(message_id),
+        "status": "unreadable",
+        "error": reason,
+        "reasons": summarise_reasons({reason: 1}),
+        "rows": 0,
+        "created": 0,
+        "updated": 0,
+        "rejected": 0,
+        "failed": 0,
+        "rejected_invalid": 0,
+        "rejected_by_bik": 0,
+        "rejects_files": [rejects_key],
+        "failed_files": [],
+        "report": report_key,
+    }

@@ -43,15 +43,25 @@ def make_token_provider(secret_id: str, *, max_age_s: int, client: Any | None = 
     """A callable returning the token; ``provider(True)`` bypasses the cache."""
     provider = SecretsProvider(boto3_client=client) if client is not None else SecretsProvider()
 
+    # A value that could not be used is not kept: once someone fixes the secret, the next call sees it.
+    unusable = False
+
     def token(force_refresh: bool = False) -> str:
+        nonlocal unusable
         try:
-            value = provider.get(secret_id, max_age=max_age_s, force_fetch=force_refresh)
+            value = provider.get(secret_id, max_age=max_age_s, force_fetch=force_refresh or unusable)
         except GetParameterError as exc:
             raise SecretError(
                 f"cannot read secret {secret_id}: {type(exc.__cause__ or exc).__name__}"
             ) from exc
-        if not isinstance(value, str):
-            raise SecretError(f"secret {secret_id} is not a string secret")
-        return parse_token(value)
+        try:
+            if not isinstance(value, str):
+                raise SecretError(f"secret {secret_id} is not a string secret")
+            parsed = parse_token(value)
+        except SecretError:
+            unusable = True
+            raise
+        unusable = False
+        return parsed
 
     return token

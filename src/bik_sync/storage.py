@@ -137,5 +137,6 @@ def _parse_mapping(text: str, uri: str) -> dict[str, str]:
 
 
 def put_json(objects: ObjectStore, bucket: str, key: str, document: Any) -> None:
-    body = json.dumps(document, indent=2, sort_keys=True).encode()
-    objects.put_bytes(bucket, key, body, "application/json")
+    """A JSON document as UTF-8 (``Müller``, not ``M\\u00fcller``: people read these files)."""
+    body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    objects.put_bytes(bucket, key, body, "application/json; charset=utf-8")

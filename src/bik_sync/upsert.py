@@ -40,7 +40,7 @@ from bik_sync.messages import JobMeta, MalformedMessage, parse_work_message
 from bik_sync.observability import add_metric, logger
 from bik_sync.ports import Bik, Jobs, ObjectStore
 from bik_sync.records import JsonlRejectsWriter, check_record
-from bik_sync.reporting import write_report_if_complete
+from bik_sync.reporting import malformed_report, write_report_if_complete
 from bik_sync.secrets import make_token_provider
 from bik_sync.settings import WorkerSettings, get_settings
 from bik_sync.signing import KeyProvider, make_key_provider
@@ -106,6 +106,11 @@ def default_deps() -> WorkerDeps:
 
 def process_work_batch(event: dict[str, Any], context: LambdaContext, deps: WorkerDeps) -> dict[str, Any]:
     """Deliver a work-queue batch; returns the partial batch response SQS expects."""
+    if not _is_sqs_batch(event):
+        # Only the work queue's event source invokes this function: anything else is a mistake to
+        # log, not a crash to retry.
+        logger.error("event is not an SQS batch; ignored", event_keys=sorted(event)[:10])
+        return {"batchItemFailures": []}
     deadline = Deadline.from_context(context).reserve(WORKER_FINISH_S)
     # Messages are delivered side by side; requests in flight stay within bik_max_in_flight in all
     # (the pressure on BIK): each message gets its share, for the rare message larger than a batch.
@@ -138,6 +143,13 @@ def process_work_batch(event: dict[str, Any], context: LambdaContext, deps: Work
         )
     finally:
         executor.shutdown(wait=True)
+
+
+def _is_sqs_batch(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return isinstance(records, list) and all(
+        isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in records
+    )
 
 
 def process_message(
@@ -351,8 +363,12 @@ def _write_jsonl(deps: WorkerDeps, job: JobMeta, key: str, rows: list[_Entry]) -
 
 
 def _reject_malformed(message_id: str, body: str, reason: str, deps: WorkerDeps) -> None:
+    """The message goes to rejects/ with the reason, and like every message it gets a report."""
     key = layout.malformed_key(message_id)
     document = {"message_id": message_id, "error": reason, "body": body}
     put_json(deps.objects, deps.settings.data_bucket, key, document)
+    report_key = layout.report_key(layout.message_job_key(message_id))
+    report = malformed_report(message_id, reason, rejects_key=key, report_key=report_key)
+    put_json(deps.objects, deps.settings.data_bucket, report_key, report)
     add_metric("MalformedMessages", 1)
     logger.warning("malformed message rejected to S3", message_id=message_id, reason=reason, rejects_key=key)

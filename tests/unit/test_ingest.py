@@ -233,3 +233,33 @@ def test_the_lease_is_released_for_a_retry_when_the_queue_keeps_refusing(deps: I
     # And the retry may start the job again at once
     retried = ingest_object(ref, replace(deps, queue=InMemoryWorkQueue()))
     assert retried.status == "queued"
+
+
+def test_a_folder_marker_is_skipped_and_a_folder_named_object_with_data_gets_a_report(
+    deps: IngestDeps,
+) -> None:
+    # Given the empty object the S3 console makes for a folder, and one with data under such a name
+    deps.objects.put_bytes(BUCKET, "incoming/hubspot/", b"", "")
+    deps.objects.put_bytes(BUCKET, "incoming/oops/", f"{HEADER}\nA,B,a@b.in\n".encode(), "text/csv")
+    # When both are ingested
+    marker = ingest_object(S3ObjectRef(bucket=BUCKET, key="incoming/hubspot/"), deps)
+    oops = ingest_object(S3ObjectRef(bucket=BUCKET, key="incoming/oops/"), deps)
+    # Then the marker is no job, and the other is an unreadable job whose report says why
+    assert (marker.status, oops.status) == ("skipped", "unreadable")
+    report = objects(deps).json(BUCKET, "reports/incoming/oops.json")
+    assert report["status"] == "unreadable" and "ends in '/'" in report["error"]
+    assert objects(deps).keys(BUCKET, "reports/incoming/hubspot") == []
+
+
+def test_a_header_of_fifty_thousand_columns_keeps_the_jobs_item_small(deps: IngestDeps) -> None:
+    # Given a header of 50,000 columns, almost all unknown
+    header = HEADER + "," + ",".join(f"Extra {n}" for n in range(50_000))
+    ref = upload(deps, "incoming/wide.csv", header, "A,B,a@b.in" + "," * 50_000)
+    # When it is ingested
+    result = ingest_object(ref, deps)
+    # Then the job's item lists the first ignored columns and says how many there are
+    state = deps.jobs.get(result.job_id)
+    assert state is not None
+    assert len(state.details["ignored_columns"]) == 100
+    assert state.details["ignored_column_count"] == 50_000
+    assert state.details["ignored_columns"][:2] == ["Extra 0", "Extra 1"]

@@ -111,6 +111,33 @@ def test_the_message_is_rejected_to_s3_and_nothing_is_sent_when_it_is_not_json(w
     assert world.bik.requests == []
 
 
+def test_a_malformed_message_gets_a_report_of_its_own_like_every_message(world: World) -> None:
+    # Given a message that is not records at all (nested past any JSON parser's depth)
+    world.deliver("m-deep", "[" * 100_000 + "]" * 100_000)
+    # Then it is in rejects/ with the reason, and reports/sqs/<MessageId>.json says so
+    report = world.report("reports/sqs/m-deep.json")
+    assert (report["status"], report["rows"], report["rejects_files"]) == (
+        "unreadable",
+        0,
+        ["rejects/sqs/m-deep.malformed.json"],
+    )
+    assert report["error"] == "message body is nested too deep to be user properties"
+    assert report["reasons"] == {report["error"]: 1}
+    assert world.bik.requests == []
+
+
+def test_an_event_that_is_not_an_sqs_batch_is_logged_and_answers_no_failures(world: World) -> None:
+    from bik_sync.upsert import process_work_batch
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 60_000
+
+    for event in ({}, {"Records": [{"eventSource": "aws:s3"}]}, {"Records": "nope"}):
+        assert process_work_batch(event, Context(), world.worker) == {"batchItemFailures": []}  # type: ignore[arg-type]
+    assert world.bik.requests == []
+
+
 def test_a_message_with_job_metadata_ingest_did_not_sign_is_a_job_of_its_own(world: World) -> None:
     # Given a live job whose batch 1 is still out, and another system's message claiming that batch
     world.objects.put_bytes(

@@ -291,6 +291,19 @@ class DateReader:
             return f'"{field}" must be a valid date (this file writes dates {self.order}, as in {example})'
         return f'"{field}" must be a valid date'
 
+    def _order_of(self, first: int, second: int, region: str | None) -> str | None:
+        """The order to read one slash date in: the file's, else the only one that makes sense of
+        it, else its row's region's convention; None when the file shows both and it could be either."""
+        if self.order in (DAY_FIRST, MONTH_FIRST):
+            return self.order
+        if first > 12 >= second:
+            return DAY_FIRST
+        if second > 12 >= first:
+            return MONTH_FIRST
+        if self.order == BOTH_ORDERS:
+            return None
+        return MONTH_FIRST if (region or self.default_region) in MONTH_FIRST_REGIONS else DAY_FIRST
+
     def _parse(self, text: str, region: str | None) -> str | None:
         if len(text) == 10 and text[4] == "-":
             return date.fromisoformat(text).isoformat()
@@ -302,19 +315,9 @@ class DateReader:
         match = _SLASH_DATE.fullmatch(text)
         if match:
             first, second, year = int(match[1]), int(match[2]), _year(match[3])
-            order = self.order
-            if order == BOTH_ORDERS:
-                if first <= 12 and second <= 12:
-                    return None  # could be either
-                order = DAY_FIRST if first > 12 else MONTH_FIRST
+            order = self._order_of(first, second, region)
             if order is None:
-                if first > 12 >= second:
-                    order = DAY_FIRST  # only one order makes sense of this value
-                elif second > 12 >= first:
-                    order = MONTH_FIRST
-                else:
-                    row_region = region or self.default_region
-                    order = MONTH_FIRST if row_region in MONTH_FIRST_REGIONS else DAY_FIRST
+                return None  # the file shows both orders, and this date could be either
             day, month = (first, second) if order == DAY_FIRST else (second, first)
             return _iso(year, month, day, _clock(match))
         match = _YEAR_FIRST_SLASH.fullmatch(text)

@@ -18,6 +18,7 @@ from bik_sync.bik import BatchResult, RetryableFailure
 from bik_sync.job_state import (
     JOB_TTL_S,
     LISTED_BATCH_FILES,
+    MAX_JOB_REASONS,
     MAX_PROGRESS_CHARS,
     BatchCounts,
     BatchStatus,
@@ -201,6 +202,16 @@ class InMemoryJobStore:
                     if batch <= LISTED_BATCH_FILES:
                         job[f"{attr}_keys"] = job.get(f"{attr}_keys", set()) | {key}
             return JobState.from_item(job)
+
+    def add_reasons(self, job_id: str, counts: Mapping[str, int]) -> None:
+        with self._lock:
+            job = self.items[job_pk(job_id)]
+            reasons = job.setdefault("reasons", {})
+            for reason, count in counts.items():
+                if reason in reasons or len(reasons) < MAX_JOB_REASONS:
+                    reasons[reason] = reasons.get(reason, 0) + count
+                else:
+                    job["reasons_other"] = job.get("reasons_other", 0) + count
 
     def claim_report(self, job_id: str) -> bool:
         with self._lock:

@@ -27,6 +27,7 @@ from bik_sync.clock import INGEST_FINISH_S, Deadline
 from bik_sync.jobs import JobStore, StartOutcome, job_id_for
 from bik_sync.messages import JobMeta, build_work_message, encode_record
 from bik_sync.observability import add_metric, logger
+from bik_sync.outcome import ReasonTally, summarise_reasons
 from bik_sync.ports import Jobs, ObjectStore, QueueEntry, WorkQueue
 from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
 from bik_sync.reporting import write_report_if_complete
@@ -184,7 +185,8 @@ def _run_job(
     sender = _BatchSender(deps, job)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
-        rows, error = _read_rows(record_file, rejects, sender, _Lease(deps, job_id), deadline)
+        reasons = ReasonTally()
+        rows, error = _read_rows(record_file, rejects, reasons, sender, _Lease(deps, job_id), deadline)
         sender.flush()
         rejects_keys = _put_rejects(spool, rejects, job, deps)
 
@@ -202,6 +204,8 @@ def _run_job(
     }
     if error:
         details["error"] = error
+    if reasons.counts:
+        deps.jobs.add_reasons(job_id, summarise_reasons(reasons.counts))
     state = deps.jobs.finish_ingest(
         job_id,
         rows=rows,
@@ -236,7 +240,12 @@ def _read_options(deps: IngestDeps, ref: S3ObjectRef) -> tuple[ReadOptions, str]
 
 
 def _read_rows(
-    record_file: RecordFile, rejects: RejectsWriter, sender: _BatchSender, lease: _Lease, deadline: Deadline
+    record_file: RecordFile,
+    rejects: RejectsWriter,
+    reasons: ReasonTally,
+    sender: _BatchSender,
+    lease: _Lease,
+    deadline: Deadline,
 ) -> tuple[int, str]:
     """Every row to the sender or the rejects, until the end, damage, or time running out.
 
@@ -256,6 +265,7 @@ def _read_rows(
             rows += 1
             if row.record is None:
                 rejects.write(row)
+                reasons.add(row.errors)
             else:
                 sender.add(row.number, row.record)
     except UnreadableFile as exc:

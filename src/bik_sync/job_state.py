@@ -15,9 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from bik_sync import layout
+from bik_sync.outcome import OTHER_REASONS, job_status, summarise_reasons
 
 JOB_TTL_S = 30 * 24 * 3600
 LISTED_BATCH_FILES = 100
+# Distinct reasons a job's item counts; the rest are counted together (the item stays < 400 KB).
+MAX_JOB_REASONS = 50
 # Progress larger than this is not kept (the retry then sends everything again): items stay < 400 KB.
 MAX_PROGRESS_CHARS = 300_000
 
@@ -75,6 +78,8 @@ class JobState:
     rejects_files: int = 0
     failed_files: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # why rows were rejected or failed: a summary
+    reasons_other: int = 0
 
     @property
     def complete(self) -> bool:
@@ -91,7 +96,12 @@ class JobState:
             "source": self.source,
             "input": f"s3://{self.bucket}/{self.key}" if self.source == "s3" else self.key,
             "run": self.run,
-            "status": self.details.get("status", "complete"),
+            "status": job_status(
+                read_status=str(self.details.get("status", "complete")),
+                delivered=self.created + self.updated,
+                failed=self.failed,
+            ),
+            "reasons": self.reasons_summary(),
             "rows": self.rows,
             "created": self.created,
             "updated": self.updated,
@@ -112,6 +122,12 @@ class JobState:
             "finished_at": finished_at,
             **{k: v for k, v in self.details.items() if k != "status"},
         }
+
+    def reasons_summary(self) -> dict[str, int]:
+        counts = dict(self.reasons)
+        if self.reasons_other:
+            counts[OTHER_REASONS] = counts.get(OTHER_REASONS, 0) + self.reasons_other
+        return summarise_reasons(counts)
 
     @classmethod
     def from_item(cls, doc: Mapping[str, Any]) -> JobState:
@@ -138,6 +154,8 @@ class JobState:
             rejects_files=int(doc.get("rejects_files", 0)) + int(doc.get("ingest_rejects_files", 0)),
             failed_files=int(doc.get("failed_files", 0)),
             details=_plain(doc.get("details", {})),
+            reasons={str(k): int(v) for k, v in (doc.get("reasons") or {}).items()},
+            reasons_other=int(doc.get("reasons_other", 0)),
         )
 
 

@@ -16,11 +16,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 # The state types live in job_state (shared with the in-memory fake); imported from here as before.
 from bik_sync.job_state import (
     JOB_TTL_S,
     LISTED_BATCH_FILES,
+    MAX_JOB_REASONS,
     MAX_PROGRESS_CHARS,
     BatchCounts,
     BatchStatus,
@@ -79,6 +81,7 @@ class JobStore:
                 Key=_serialise({"pk": job_pk(job_id)}),
                 UpdateExpression=(
                     "SET #bucket = :bucket, #key = :key, #source = :source, #run = :run, ingest_done = :no,"
+                    " reasons = if_not_exists(reasons, :no_reasons),"
                     " started_at = if_not_exists(started_at, :now_iso),"
                     " lease_until = :lease, expiresAt = :expires"
                 ),
@@ -95,6 +98,7 @@ class JobStore:
                         ":key": key,
                         ":source": source,
                         ":run": run,
+                        ":no_reasons": {},
                         ":no": False,
                         ":now_iso": iso_time(now),
                         ":lease": int(now + lease_s),
@@ -217,6 +221,7 @@ class JobStore:
             "rows": rows,
             "rejected_at_ingest": 0,
             "batches_total": 1,
+            "reasons": {},
             "expiresAt": int(now + JOB_TTL_S),
         }
         # A redelivered message finds its job already open.
@@ -278,6 +283,35 @@ class JobStore:
                 return None
             raise
         return self.get(job_id)
+
+    def add_reasons(self, job_id: str, counts: Mapping[str, int]) -> None:
+        """Count why rows were rejected or failed, for the report's summary (best effort: the
+        counters above are the ledger). At most MAX_JOB_REASONS distinct reasons are kept on the
+        item; the rest are counted together, so that it stays far below DynamoDB's 400 KB."""
+        key = _serialise({"pk": job_pk(job_id)})
+        for reason, count in counts.items():
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET reasons.#r = if_not_exists(reasons.#r, :zero) + :n",
+                    ConditionExpression=(
+                        "attribute_exists(reasons) AND (attribute_exists(reasons.#r) OR size(reasons) < :cap)"
+                    ),
+                    ExpressionAttributeNames={"#r": reason},
+                    ExpressionAttributeValues=_serialise({":zero": 0, ":n": count, ":cap": MAX_JOB_REASONS}),
+                )
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code not in ("ConditionalCheckFailedException", "ValidationException"):
+                    raise
+                # Full, or an item from before reasons were kept: count it with the others.
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="ADD reasons_other :n",
+                    ExpressionAttributeValues=_serialise({":n": count}),
+                )
 
     def claim_report(self, job_id: str) -> bool:
         try:

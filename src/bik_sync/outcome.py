@@ -42,6 +42,26 @@ def reason_key(reason: str) -> str:
     return text if len(text) <= _MAX_REASON_CHARS else text[: _MAX_REASON_CHARS - 3] + "..."
 
 
+class ReasonTally:
+    """Counts reasons as rows are read, in bounded memory: past ``limit`` distinct reasons (a file
+    can make each row's reason unique), new ones are counted as OTHER_REASONS."""
+
+    __slots__ = ("_limit", "counts")
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.counts: Counter[str] = Counter()
+        self._limit = limit
+
+    def add(self, reasons: Iterable[str]) -> None:
+        counts = self.counts
+        for reason in reasons:
+            key = reason_key(reason)
+            if key in counts or len(counts) < self._limit:
+                counts[key] += 1
+            else:
+                counts[OTHER_REASONS] += 1
+
+
 def summarise_reasons(counts: Mapping[str, int] | Iterable[tuple[str, int]]) -> dict[str, int]:
     """The most common reasons first, at most MAX_REASONS of them and the rest as OTHER_REASONS."""
     tally: Counter[str] = Counter()

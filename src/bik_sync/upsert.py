@@ -38,6 +38,7 @@ from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver
 from bik_sync.jobs import BatchCounts, BatchStatus, JobStore
 from bik_sync.messages import JobMeta, MalformedMessage, parse_work_message
 from bik_sync.observability import add_metric, logger
+from bik_sync.outcome import OTHER_REASONS, ReasonTally
 from bik_sync.ports import Bik, Jobs, ObjectStore
 from bik_sync.records import JsonlRejectsWriter, check_record
 from bik_sync.reporting import malformed_report, write_report_if_complete
@@ -260,7 +261,24 @@ def _process(
         rejects_key=_write_jsonl(deps, job, layout.batch_rejects_key(job.key, job.run, job.batch), rejects),
         failed_key=_write_jsonl(deps, job, layout.batch_failed_key(job.key, job.run, job.batch), failed),
     )
+    _add_reasons(job, rejects + failed, deps)
     _count(job, counts, len(records), deps)
+
+
+# A batch adds its most common reasons to the job's summary; the rest count as "other reasons".
+_REASONS_PER_BATCH = 5
+
+
+def _add_reasons(job: JobMeta, entries: list[_Entry], deps: WorkerDeps) -> None:
+    if not entries:
+        return
+    tally = ReasonTally()
+    tally.add(reason for _, _, reason in entries)
+    top = dict(tally.counts.most_common(_REASONS_PER_BATCH))
+    rest = len(entries) - sum(top.values())
+    if rest:
+        top[OTHER_REASONS] = top.get(OTHER_REASONS, 0) + rest
+    deps.jobs.add_reasons(job.job_id, top)
 
 
 def _check(

@@ -110,6 +110,9 @@ def test_undeliverable_records_land_in_failed_and_can_be_dropped_again(user: Use
     report = user.report("reports/incoming/doomed.csv.json", timeout_s=90)
     # Then the records are in failed/, counted as failed, and the message is not left for the DLQ
     assert (report["rows"], report["failed"], report["created"]) == (5, 5, 0)
+    # And the report says the job failed, and why: BIK's answer, once for all five
+    assert report["status"] == "failed"
+    assert sum(report["reasons"].values()) == 5 and all("500" in reason for reason in report["reasons"])
     [failed_key] = report["failed_files"]
     lines = [json.loads(line) for line in user.text(failed_key).splitlines()]
     assert [line["_row"] for line in lines] == [2, 3, 4, 5, 6]

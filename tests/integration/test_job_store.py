@@ -161,3 +161,35 @@ def test_a_count_mark_without_progress_is_counted_and_takes_no_progress(
     assert jobs.record_batch(job_id, 1, BatchCounts(created=3)) is None
     jobs.save_progress(job_id, 1, "d", "{}")
     assert jobs.batch_status(job_id, 1) == BatchStatus(counted=True)
+
+
+def test_reasons_are_summed_on_the_job_and_kept_to_a_bounded_number(jobs: JobStore) -> None:
+    # Given a job, and batches that report why their records failed
+    job = new_job()
+    open_job(jobs, job)
+    jobs.add_reasons(job, {'"email" must be a valid email': 2, "BIK answered 503": 1})
+    jobs.add_reasons(job, {'"email" must be a valid email': 3})
+    # When far more distinct reasons arrive than an item should hold
+    for n in range(60):
+        jobs.add_reasons(job, {f"reason {n}": 1})
+    # Then the first reasons are summed, at most 50 are kept by name and the rest are counted together
+    state = jobs.get(job)
+    assert state is not None
+    assert state.reasons['"email" must be a valid email'] == 5
+    assert state.reasons["BIK answered 503"] == 1
+    assert len(state.reasons) == 50
+    assert sum(state.reasons.values()) + state.reasons_other == 66
+
+
+def test_a_job_item_from_before_reasons_were_kept_counts_them_together(
+    stack: RunningStack, jobs: JobStore
+) -> None:
+    # Given a job item written without a reasons map (by code before this one)
+    job = new_job()
+    stack.client("dynamodb").put_item(
+        TableName=stack.info["jobs_table"], Item={"pk": {"S": f"job#{job}"}, "bucket": {"S": "b"}}
+    )
+    # When a batch adds its reasons, then they are counted, not lost and not an error
+    jobs.add_reasons(job, {"BIK answered 503": 4})
+    state = jobs.get(job)
+    assert state is not None and (state.reasons, state.reasons_other) == ({}, 4)

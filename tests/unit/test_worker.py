@@ -241,6 +241,29 @@ def test_undelivered_records_go_to_failed_and_the_message_is_done_when_it_is_the
         ("p1@example.in", True),
         ("p2@example.in", True),
     ]
+    # And the report says the job failed, and why, in one line a person reads
+    assert report["status"] == "failed"
+    assert list(report["reasons"].values()) == [2] and "503" in next(iter(report["reasons"]))
+
+
+def test_a_job_whose_records_partly_failed_is_partial_and_sums_its_reasons() -> None:
+    # Given a file whose first batch BIK takes and whose second cannot be delivered
+    world = World(batch_size=2)
+    lines = ["First Name,Last Name,Email", "A,B,p1@example.in", "C,D,p2@example.in", "E,F,p3@example.in"]
+    lines += ["G,H,", "I,J,"]  # two rows without any identity: rejected at ingest
+    world.objects.put_bytes(BUCKET, "incoming/mixed.csv", "\n".join(lines).encode(), "text/csv")
+    ingest_object(S3ObjectRef(BUCKET, "incoming/mixed.csv"), world.ingest)
+    world.bik.unavailable = lambda record: record.get("email") == "p3@example.in"
+    world.bik.outages = 100
+    # When each message has had its last receive
+    for n, message in enumerate(world.queue.bodies):
+        world.deliver(f"m-{n}", message, receive_count=3)
+    # Then the report is partial, and its reasons count the rejects and the failure
+    report = world.report("reports/incoming/mixed.csv.json")
+    assert (report["status"], report["created"], report["failed"], report["rejected"]) == ("partial", 2, 1, 2)
+    reasons = report["reasons"]
+    assert reasons["needs at least one of phoneNumber, email or partnerCustomerId"] == 2
+    assert sum(reasons.values()) == 3
 
 
 def test_a_file_is_reported_once_all_of_it_is_accounted_for_when_its_batches_are_delivered() -> None:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, BinaryIO, Final, Protocol
 
+from bik_sync.records.dates import slash_date_order
 from bik_sync.records.errors import UnreadableFile
 from bik_sync.records.mapping import name_key
-from bik_sync.records.normalise import slash_date_order
 from bik_sync.records.options import ReadOptions
 from bik_sync.records.validate import RecordBuilder
 

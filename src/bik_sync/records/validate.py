@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
+from bik_sync.records.dates import DateReader, slash_date_order, to_date
 from bik_sync.records.errors import FieldError, UnreadableFile
 from bik_sync.records.fields import (
     API_FIELDS,
@@ -31,26 +32,20 @@ from bik_sync.records.fields import (
 from bik_sync.records.mapping import FULL_NAME, Mapper, name_key
 from bik_sync.records.normalise import (
     BOOLEAN_WORDS,
-    NO_COUNTRY,
     PLACEHOLDERS,
     Converter,
-    DateReader,
-    PhoneNormaliser,
-    RowCountry,
     clean,
     converter_for,
-    country_of,
     email_match,
-    slash_date_order,
     to_boolean,
     to_country,
-    to_date,
     to_email,
     to_identifier,
     to_tags,
     to_text,
 )
 from bik_sync.records.options import ReadOptions
+from bik_sync.records.phones import NO_COUNTRY, PhoneNormaliser, RowCountry, country_of
 
 Result = tuple[dict[str, Any] | None, tuple[str, ...]]
 Candidate = tuple[int, int, str, Any]  # priority, position, source name, value

@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol, cast
 
 from bik_sync.records.errors import UnreadableFile
-from bik_sync.records.formats import RecordFile, Row
 from bik_sync.records.options import ReadOptions
+from bik_sync.records.rows import RecordFile, Row
 from bik_sync.records.validate import CsvPlan, RecordBuilder
 
 if TYPE_CHECKING:

@@ -6,10 +6,11 @@ all go through it, so they cannot disagree about a record.
 
 from bik_sync.records.errors import UnreadableFile
 from bik_sync.records.fields import API_FIELDS, IDENTITY_FIELDS, REQUIRED_FIELDS
-from bik_sync.records.formats import RecordFile, Row, open_records
+from bik_sync.records.formats import open_records
 from bik_sync.records.mapping import load_mapping
 from bik_sync.records.options import ReadOptions
 from bik_sync.records.rejects import JsonlRejectsWriter, RejectsWriter, guard_cell
+from bik_sync.records.rows import RecordFile, Row
 from bik_sync.records.validate import check_record
 
 __all__ = [

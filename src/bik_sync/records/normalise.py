@@ -3,20 +3,16 @@
 A converter takes a raw value (a CSV cell, or any JSON value) and the API field name, and returns
 the normalised value, or ``None`` when the value is empty (the field is then absent), or raises
 :class:`FieldError` with an API-style message. Converters are plain functions so a reader can
-bind them once per column and call them in its inner loop.
+bind them once per column and call them in its inner loop. Dates are read in ``dates``, phone
+numbers (which need the row's country) in ``phones``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any, Final
 
-import phonenumbers
-
-from bik_sync.records.countries import country_code
 from bik_sync.records.errors import FieldError
 from bik_sync.records.fields import BOOLEAN_FIELDS, DATE_FIELDS, PHONE_FIELDS
 
@@ -190,283 +186,6 @@ def to_tags(value: Any, field: str) -> list[str] | None:
     return tags or None
 
 
-# Day, month and year in either order with a 2- or 4-digit year, an optional clock and AM/PM.
-_SLASH_DATE: Final = re.compile(
-    r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})"
-    r"(?:,?[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?"
-)
-_YEAR_FIRST_SLASH: Final = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
-_TEXT_DATE_FORMATS: Final = ("%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y")
-#: Where dates are written month first (4/20/2009); everywhere else day first (20/4/2009).
-MONTH_FIRST_REGIONS: Final = frozenset({"US", "PR", "GU", "VI", "AS", "MP", "UM", "PH", "FM", "MH", "PW"})
-DAY_FIRST, MONTH_FIRST = "day first", "month first"
-BOTH_ORDERS = "both orders"  # the file shows both: a date that could be either is not guessed
-# A two-digit year up to next year's is this century's ("24" -> 2024); later ones the last ("85" -> 1985).
-_PIVOT: Final = (date.today().year + 1) % 100
-
-
-def slash_date_order(values: Any) -> str | None:
-    """The order a file writes its slash dates in, when its values decide it; None when they do not.
-
-    A first part over 12 can only be a day, a second part over 12 only a day: either decides for
-    the whole file. A file that shows both is BOTH_ORDERS: its ambiguous dates cannot be read.
-    """
-    found: set[str] = set()
-    for value in values:
-        match = _SLASH_DATE.fullmatch(value.strip()) if isinstance(value, str) else None
-        if match:
-            first, second = int(match[1]), int(match[2])
-            if first > 12 >= second:
-                found.add(DAY_FIRST)
-            elif second > 12 >= first:
-                found.add(MONTH_FIRST)
-    if len(found) > 1:
-        return BOTH_ORDERS
-    return found.pop() if found else None
-
-
-def _year(text: str) -> int:
-    year = int(text)
-    if len(text) == 2:
-        year += 2000 if year <= _PIVOT else 1900
-    return year
-
-
-def _clock(match: re.Match[str]) -> tuple[int, int, int] | None:
-    if match[4] is None:
-        return None
-    hour = int(match[4])
-    if match[7]:  # 12-hour clock
-        if not 1 <= hour <= 12:
-            raise ValueError("hour")
-        hour = hour % 12 + (12 if match[7] in "Pp" else 0)
-    return hour, int(match[5]), int(match[6] or 0)
-
-
-def _iso(year: int, month: int, day: int, clock: tuple[int, int, int] | None) -> str:
-    if clock is None:
-        return date(year, month, day).isoformat()
-    return datetime(year, month, day, *clock).isoformat()
-
-
-class DateReader:
-    """Dates to ISO-8601: a date stays a date (``2024-03-05``), a time keeps its offset if it had one.
-
-    ``order`` is the file's slash-date order when the file decides it (:func:`slash_date_order`);
-    otherwise each row's region decides: month first for US rows, day first elsewhere. A value that
-    only makes sense in the other order than the file's is rejected, never read the other way.
-    """
-
-    __slots__ = ("default_region", "order")
-
-    def __init__(self, order: str | None = None, default_region: str = "IN") -> None:
-        self.order = order
-        self.default_region = default_region.upper()
-
-    def __call__(self, value: Any, field: str, region: str | None = None) -> str | None:
-        if type(value) is not str:
-            if value is None:
-                return None
-            raise FieldError(f'"{field}" must be a valid date')
-        text = clean(value)
-        if not text:
-            return None
-        try:
-            found = self._parse(text, region)
-        except ValueError:
-            found = None
-        if found is None:
-            raise FieldError(self._message(field, text))
-        return found
-
-    def _message(self, field: str, text: str) -> str:
-        match = _SLASH_DATE.fullmatch(text)
-        if match and self.order == BOTH_ORDERS:
-            return (
-                f'"{field}" must be a valid date (this file writes dates both day first and month first, '
-                "so one like 05/03/2024 could be either: write it as 2024-03-05)"
-            )
-        if match and self.order and max(int(match[1]), int(match[2])) > 12:
-            example = "25/12/2024" if self.order == DAY_FIRST else "12/25/2024"
-            return f'"{field}" must be a valid date (this file writes dates {self.order}, as in {example})'
-        return f'"{field}" must be a valid date'
-
-    def _order_of(self, first: int, second: int, region: str | None) -> str | None:
-        """The order to read one slash date in: the file's, else the only one that makes sense of
-        it, else its row's region's convention; None when the file shows both and it could be either."""
-        if self.order in (DAY_FIRST, MONTH_FIRST):
-            return self.order
-        if first > 12 >= second:
-            return DAY_FIRST
-        if second > 12 >= first:
-            return MONTH_FIRST
-        if self.order == BOTH_ORDERS:
-            return None
-        return MONTH_FIRST if (region or self.default_region) in MONTH_FIRST_REGIONS else DAY_FIRST
-
-    def _parse(self, text: str, region: str | None) -> str | None:
-        if len(text) == 10 and text[4] == "-":
-            return date.fromisoformat(text).isoformat()
-        if text[:4].isdigit() and text[4:5] == "-":
-            # Ruby's Time#to_s (Chatwoot, Rails apps): 2024-03-05 10:20:30 UTC
-            if text[-4:] in (" UTC", " GMT"):
-                text = text[:-4] + "+00:00"
-            return datetime.fromisoformat(text).isoformat()
-        match = _SLASH_DATE.fullmatch(text)
-        if match:
-            first, second, year = int(match[1]), int(match[2]), _year(match[3])
-            order = self._order_of(first, second, region)
-            if order is None:
-                return None  # the file shows both orders, and this date could be either
-            day, month = (first, second) if order == DAY_FIRST else (second, first)
-            return _iso(year, month, day, _clock(match))
-        match = _YEAR_FIRST_SLASH.fullmatch(text)
-        if match:
-            clock = None if match[4] is None else (int(match[4]), int(match[5]), int(match[6] or 0))
-            return _iso(int(match[1]), int(match[2]), int(match[3]), clock)
-        for pattern in _TEXT_DATE_FORMATS:
-            try:
-                return datetime.strptime(text, pattern).date().isoformat()
-            except ValueError:
-                continue
-        return None
-
-
-_DEFAULT_DATES: Final = DateReader()
-
-
-def to_date(value: Any, field: str) -> str | None:
-    """A date read with no file-wide order and the default region (see :class:`DateReader`)."""
-    return _DEFAULT_DATES(value, field)
-
-
-# --- phone numbers ---------------------------------------------------------------------------
-
-_PHONE_JUNK: Final = str.maketrans("", "", " -().\u00a0\u2010\u2011\u2012\u2013/")
-_FORMATS: Final = {
-    "E164": phonenumbers.PhoneNumberFormat.E164,
-    "INTERNATIONAL": phonenumbers.PhoneNumberFormat.INTERNATIONAL,
-    "NATIONAL": phonenumbers.PhoneNumberFormat.NATIONAL,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class RowCountry:
-    """The country a row names, as the phone and date rules need it."""
-
-    region: str | None = None  # the ISO code of a country we recognise
-    unrecognised: str | None = None  # what the row wrote, when it names a country we do not know
-
-
-NO_COUNTRY: Final = RowCountry()
-
-
-def country_of(value: Any) -> RowCountry:
-    """What one country cell says: a known country, an unknown one, or nothing (empty, placeholder)."""
-    if type(value) is not str:
-        return NO_COUNTRY
-    text = value.strip().removeprefix("'").strip()
-    if not text or text in COUNTRY_PLACEHOLDERS:
-        return NO_COUNTRY
-    code = country_code(text)
-    return RowCountry(region=code) if code else RowCountry(unrecognised=text)
-
-
-def region_of(country: Any) -> str | None:
-    """The ISO code of a country cell (``IN``, ``IND``, ``India``, ``Republic of India``), or None."""
-    return country_of(country).region
-
-
-def no_country_code_message(field: str, country: str) -> str:
-    shown = country if len(country) <= 40 else country[:40] + "..."
-    return (
-        f'"{field}" has no country code and the row\'s country "{shown}" is not a country we recognise: '
-        "write the number with its country code (+44...) or the country as a name or ISO code"
-    )
-
-
-class PhoneNormaliser:
-    """Phone numbers to one format, with a fast path for the shapes Indian exports are full of."""
-
-    __slots__ = ("_default_region", "_format", "formats_e164", "indian")
-
-    def __init__(self, default_region: str = "IN", phone_format: str = "E164") -> None:
-        self._default_region = default_region.upper()
-        self._format = _FORMATS[phone_format.upper()]
-        style = phone_format.upper()
-        self.formats_e164 = style == "E164"
-        self.indian: Callable[[str], str]  # ten digits of an Indian mobile -> the configured format
-        if style == "E164":
-            self.indian = _indian_e164
-        else:
-            # phonenumbers groups some series differently (+91 61102 00000 but +91 6110 200 000), so
-            # only E.164 has a shortcut; the digits are still known valid, parsing is all that remains.
-            number_format = self._format
-
-            def indian(ten: str) -> str:
-                formatted: str = phonenumbers.format_number(phonenumbers.parse("+91" + ten), number_format)
-                return formatted
-
-            self.indian = indian
-
-    def __call__(
-        self, value: Any, field: str, region: str | None = None, unrecognised: str | None = None
-    ) -> str | None:
-        """``region``: the row's country, when recognised; ``unrecognised``: what it said otherwise.
-
-        A number without a country code takes the row's country, the default region only when the
-        row names no country at all, and is rejected when the row names one we do not know.
-        """
-        if type(value) is str:
-            text = clean(value)
-            if not text:
-                return None
-        elif type(value) is int:
-            text = str(value)
-        elif value is None:
-            return None
-        else:
-            raise FieldError(f'"{field}" must be a string')
-        if region is None and unrecognised is None:
-            region = self._default_region
-        digits = text.translate(_PHONE_JUNK)
-        # Fast path: Indian mobiles ([6-9] + 9 digits, all valid) as 10 digits, 0/91/+91/0091-prefixed.
-        size = len(digits)
-        if digits.isascii():
-            if size == 13 and digits[:3] == "+91" and digits[3] in "6789" and digits[3:].isdigit():
-                return self.indian(digits[3:])
-            if region == "IN" and digits.isdigit():
-                if size == 10 and digits[0] in "6789":
-                    return self.indian(digits)
-                if size == 12 and digits[:2] == "91" and digits[2] in "6789":
-                    return self.indian(digits[2:])
-                if size == 11 and digits[0] == "0" and digits[1] in "6789":
-                    return self.indian(digits[1:])
-        return self._slow(text, field, region, unrecognised)
-
-    def _slow(self, text: str, field: str, region: str | None, unrecognised: str | None) -> str:
-        if ":::" in text:  # Google Contacts joins a contact's numbers with " ::: ": the first is theirs
-            text = text.split(":::", 1)[0].strip()
-        if ("E" in text or "e" in text) and scientific_match(text.replace(" ", "")):
-            raise FieldError(scientific_message(field))
-        if text.startswith("00") and text[2:3].isdigit():
-            text = "+" + text[2:]
-        if region is None and not text.startswith("+"):
-            raise FieldError(no_country_code_message(field, unrecognised or ""))
-        try:
-            number = phonenumbers.parse(text, region)
-        except phonenumbers.NumberParseException:
-            raise FieldError(f'"{field}" must be a valid phone number') from None
-        if not phonenumbers.is_valid_number(number):
-            raise FieldError(f'"{field}" must be a valid phone number')
-        formatted: str = phonenumbers.format_number(number, self._format)
-        return formatted
-
-
-def _indian_e164(ten: str) -> str:
-    return "+91" + ten
-
-
 def converter_for(field: str) -> Converter:
     """The converter of a non-phone field (phones need a region: see PhoneNormaliser)."""
     if field == "email":
@@ -474,6 +193,8 @@ def converter_for(field: str) -> Converter:
     if field in BOOLEAN_FIELDS:
         return to_boolean
     if field in DATE_FIELDS:
+        from bik_sync.records.dates import to_date  # here: dates imports this module
+
         return to_date
     if field == "tags":
         return to_tags

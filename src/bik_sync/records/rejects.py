@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, BinaryIO, Final
 
-from bik_sync.records.formats import RecordFile, Row
+from bik_sync.records.rows import RecordFile, Row
 
 ROW_KEY: Final = "_row"
 ERROR_KEY: Final = "_error"

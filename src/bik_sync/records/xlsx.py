@@ -19,10 +19,11 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol, cast
 
+from bik_sync.records.csv_plan import CsvPlan
 from bik_sync.records.errors import UnreadableFile
-from bik_sync.records.formats import RecordFile, Row
 from bik_sync.records.options import ReadOptions
-from bik_sync.records.validate import CsvPlan, RecordBuilder
+from bik_sync.records.rows import RecordFile, Row
+from bik_sync.records.validate import RecordBuilder
 
 if TYPE_CHECKING:
     from openpyxl.worksheet._read_only import ReadOnlyWorksheet

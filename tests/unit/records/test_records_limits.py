@@ -8,7 +8,7 @@ import pytest
 
 from bik_sync.messages import MalformedMessage, parse_work_message
 from bik_sync.records import Row, UnreadableFile, open_records
-from bik_sync.records.formats import MAX_CELL_CHARS, MAX_LINE_CHARS
+from bik_sync.records.csv_reader import MAX_CELL_CHARS, MAX_LINE_CHARS
 
 from .conftest import OneWayStream, Reader
 

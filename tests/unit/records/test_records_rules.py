@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bik_sync.records import ReadOptions, check_record, load_mapping
+from bik_sync.records.dates import to_date
 from bik_sync.records.errors import FieldError
 from bik_sync.records.mapping import PRESETS, Mapper, name_key
-from bik_sync.records.normalise import PhoneNormaliser, to_boolean, to_date, to_email, to_tags
+from bik_sync.records.normalise import to_boolean, to_email, to_tags
+from bik_sync.records.phones import PhoneNormaliser
 
 from .conftest import Reader
 

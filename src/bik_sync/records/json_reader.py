@@ -1,0 +1,333 @@
+"""The JSON readers: JSON lines, and documents (an array of records, or an object holding them).
+
+A document is parsed value by value from the stream (``_JsonCursor``), so no file is held whole
+in memory; a record larger than MAX_LINE_CHARS is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, Final
+
+from bik_sync.records.csv_reader import MAX_LINE_CHARS, LineGuard, guarded_lines
+from bik_sync.records.dates import slash_date_order
+from bik_sync.records.errors import UnreadableFile
+from bik_sync.records.mapping import name_key
+from bik_sync.records.options import ReadOptions
+from bik_sync.records.rows import RecordFile, Row
+from bik_sync.records.streams import STREAM_ERRORS, read_guard
+from bik_sync.records.validate import RecordBuilder
+
+#: Keys of one top-level JSON object that is one record; more is not a customer record.
+_MAX_OBJECT_KEYS: Final = 10_000
+_CHUNK_CHARS: Final = 1 << 16
+_JSON_SLASH_DATE: Final = re.compile(r'"(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?:[ T][^"]{0,20})?)"')
+
+
+def open_json(
+    text: io.TextIOWrapper,
+    sample: str,
+    fmt: str,
+    encoding: str,
+    options: ReadOptions,
+    stream_error: Callable[[Exception], UnreadableFile] | None,
+) -> RecordFile:
+    """A file of JSON lines (``fmt`` "jsonl") or a JSON document ("json")."""
+    # JSON from systems writes ISO dates; a slash date in the sample still decides the file's order.
+    builder = RecordBuilder(options, slash_date_order(_JSON_SLASH_DATE.findall(sample)))
+    if fmt == "jsonl":
+        rows = _jsonl_rows(text, builder, stream_error)
+    else:
+        rows = _json_rows(text, builder, stream_error)
+    # The keys other systems' records had that map to nothing, listed as they are met.
+    return RecordFile(
+        format=fmt, encoding=encoding, delimiter=None, columns=[], ignored_columns=builder.ignored, rows=rows
+    )
+
+
+def is_wrapper(obj: dict[str, Any]) -> bool:
+    """An object that holds records rather than being one (see ``_object_rows``)."""
+    if any(name_key(key) in _WRAPPERS and isinstance(value, list) for key, value in obj.items()):
+        return True
+    if len(obj) != 1:
+        return False
+    (inner,) = obj.values()
+    return isinstance(inner, dict) or (
+        isinstance(inner, list) and bool(inner) and all(isinstance(item, dict) for item in inner)
+    )
+
+
+# --- JSON lines -------------------------------------------------------------------------------
+
+
+def _needs_more(exc: json.JSONDecodeError, size: int) -> bool:
+    """Whether a decode error may just be the data ending (not garbage in the middle)."""
+    return exc.msg.startswith("Unterminated string") or exc.pos >= size - 8
+
+
+def _jsonl_rows(
+    text: io.TextIOWrapper,
+    builder: RecordBuilder,
+    stream_error: Callable[[Exception], UnreadableFile] | None,
+) -> Iterator[Row]:
+    number = 0
+    loads = json.loads
+    check = builder.check_object
+    guard = LineGuard()
+    try:
+        for line in guarded_lines(text, guard):
+            number += 1
+            if guard.flags != guard.seen_flags:  # cut short, or it held NUL characters
+                guard.seen_flags = guard.flags
+                reason = guard.reason.replace("the row", f"line {number}")
+                yield Row(number, line.strip()[:_RAW_CHARS], None, (reason,))
+                continue
+            content = line.strip().lstrip("\ufeff")
+            if not content:
+                continue
+            try:
+                obj = loads(content)
+            except (RecursionError, ValueError) as exc:
+                if not isinstance(exc, json.JSONDecodeError):
+                    yield Row(number, content[:_RAW_CHARS], None, (f"line {number} {_beyond_limits(exc)}",))
+                    continue
+                column = exc.colno + len(line) - len(line.lstrip())
+                if not line.endswith("\n") and _needs_more(exc, len(content)):
+                    raise UnreadableFile(
+                        f"truncated JSON at line {number}, column {len(line.rstrip()) + 1}"
+                    ) from None
+                yield Row(
+                    number, content, None, (f"line {number} is not valid JSON: {exc.msg} (column {column})",)
+                )
+                continue
+            record, errors = check(obj)
+            yield Row(number, obj, record, errors)
+    except STREAM_ERRORS as exc:
+        raise (stream_error or read_guard("file"))(exc) from None
+
+
+_RAW_CHARS: Final = 1000  # what a rejects file keeps of a line that could not be read as JSON
+
+
+def _beyond_limits(exc: Exception) -> str:
+    """Why valid-looking JSON could not be read: too deep, or a number too long for Python."""
+    if isinstance(exc, RecursionError):
+        return "is not valid JSON here: it is nested too deep"
+    return "is not valid JSON here: it holds a number of more than 4,300 digits"
+
+
+# --- JSON documents: an array of records, or an object with userProperties -------------------
+
+_WHITESPACE: Final = re.compile(r"[ \t\r\n]*")
+
+
+class _JsonCursor:
+    """Parses a JSON document value by value from a text stream, knowing line and column."""
+
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self._text = text
+        self._decoder = json.JSONDecoder()
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self._line = 1  # line of buf[0]
+        self._column = 0  # 0-based column of buf[0]
+
+    def _more(self, at_least: int = _CHUNK_CHARS) -> bool:
+        if self.eof:
+            return False
+        chunk = self._text.read(max(_CHUNK_CHARS, at_least))
+        if not chunk:
+            self.eof = True
+            return False
+        if self.pos:
+            dropped = self.buf[: self.pos]
+            newlines = dropped.count("\n")
+            if newlines:
+                self._line += newlines
+                self._column = len(dropped) - dropped.rfind("\n") - 1
+            else:
+                self._column += len(dropped)
+            self.buf, self.pos = self.buf[self.pos :], 0
+        self.buf += chunk
+        return True
+
+    def where(self, pos: int) -> str:
+        newlines = self.buf.count("\n", 0, pos)
+        if newlines:
+            column = pos - self.buf.rfind("\n", 0, pos)
+            return f"line {self._line + newlines}, column {column}"
+        return f"line {self._line}, column {self._column + pos + 1}"
+
+    def truncated(self) -> UnreadableFile:
+        return UnreadableFile(f"truncated JSON at {self.where(len(self.buf.rstrip()))}")
+
+    def invalid(self, what: str, pos: int | None = None) -> UnreadableFile:
+        return UnreadableFile(f"invalid JSON at {self.where(self.pos if pos is None else pos)}: {what}")
+
+    def peek(self) -> str:
+        """The next non-blank character ("" at the end), leaving pos on it."""
+        while True:
+            match = _WHITESPACE.match(self.buf, self.pos)
+            self.pos = match.end() if match else self.pos
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more():
+                return ""
+
+    def expect(self, char: str) -> None:
+        found = self.peek()
+        if found != char:
+            raise self.truncated() if not found else self.invalid(f"expected {char!r}")
+        self.pos += 1
+
+    def next_item(self, close: str, expected: str) -> bool:
+        """Past the ',' after an item (True: another follows) or the ``close`` after the last (False)."""
+        found = self.peek()
+        if found == ",":
+            self.pos += 1
+            return True
+        if found == close:
+            self.pos += 1
+            return False
+        raise self.truncated() if not found else self.invalid(expected)
+
+    def value(self) -> Any:
+        if not self.peek():
+            raise self.truncated()
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                if _needs_more(exc, len(self.buf)) and len(self.buf) - self.pos > MAX_LINE_CHARS:
+                    raise self._too_large() from None
+                if _needs_more(exc, len(self.buf)) and self._more(len(self.buf)):
+                    continue
+                if self.eof and _needs_more(exc, len(self.buf)):
+                    raise self.truncated() from None
+                raise self.invalid(exc.msg, exc.pos) from None
+            except (RecursionError, ValueError) as exc:
+                raise UnreadableFile(
+                    f"the JSON value at {self.where(self.pos)} {_beyond_limits(exc)}"
+                ) from None
+            if end == len(self.buf) and self._more():
+                continue  # a number or literal may go on in the next chunk
+            if end - self.pos > MAX_LINE_CHARS:
+                raise self._too_large()
+            self.pos = end
+            return value
+
+    def _too_large(self) -> UnreadableFile:
+        return UnreadableFile(
+            f"the JSON value at {self.where(self.pos)} is larger than {MAX_LINE_CHARS:,} characters: "
+            "no customer record is that large"
+        )
+
+
+def _json_rows(
+    text: io.TextIOWrapper,
+    builder: RecordBuilder,
+    stream_error: Callable[[Exception], UnreadableFile] | None,
+) -> Iterator[Row]:
+    cursor = _JsonCursor(text)
+    check = builder.check_object
+    try:
+        first = cursor.peek()
+        if first == "[":
+            yield from _array_rows(cursor, check)
+        elif first == "{":
+            yield from _object_rows(cursor, check)
+        else:
+            raise cursor.invalid("a file of records is a JSON array, an object or JSON lines")
+        if cursor.peek():
+            raise cursor.invalid("unexpected data after the end of the JSON document")
+    except STREAM_ERRORS as exc:
+        raise (stream_error or read_guard("file"))(exc) from None
+
+
+def _array_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[Row]:
+    cursor.expect("[")
+    if cursor.peek() == "]":
+        cursor.pos += 1
+        return
+    number = 0
+    while True:
+        if not cursor.peek():
+            raise cursor.truncated()
+        element = cursor.value()
+        number += 1
+        record, errors = check(element)
+        yield Row(number, element, record, errors)
+        if not cursor.next_item("]", "expected ',' or ']' after an array element"):
+            return
+
+
+# Keys under which systems wrap their list of records: {"customers": [...]}, {"data": [...], "meta": ...}.
+_WRAPPERS: Final = frozenset(
+    name_key(key)
+    for key in (
+        "userProperties", "customers", "contacts", "data", "results", "records", "items", "users",
+        "members", "subscribers", "profiles", "people", "leads", "rows", "entries",
+    )
+)  # fmt: skip
+
+
+def _object_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[Row]:
+    """An object holding one list of records (the API body ``{"userProperties": [...]}``, or
+    ``{"customers": [...]}`` and the like; other keys are metadata), one wrapped record
+    (``{"customer": {...}}``), or one record."""
+    cursor.expect("{")
+    single: dict[str, Any] = {}
+    records_key = yield from _object_members(cursor, check, single)
+    if not records_key:
+        yield from _single_rows(single, check)
+
+
+def _object_members(
+    cursor: _JsonCursor, check: Callable[[Any], Any], single: dict[str, Any]
+) -> Generator[Row, None, str]:
+    """The rows of the object's list of records, if it has one (its key is returned); every other
+    member goes into ``single``."""
+    records_key = ""
+    if cursor.peek() == "}":
+        cursor.pos += 1
+        return records_key
+    while True:
+        if cursor.peek() != '"':
+            raise cursor.truncated() if not cursor.peek() else cursor.invalid("expected a key")
+        key = cursor.value()
+        cursor.expect(":")
+        if isinstance(key, str) and name_key(key) in _WRAPPERS and cursor.peek() == "[":
+            if records_key:
+                raise UnreadableFile(
+                    f'the JSON object holds two lists of records ("{records_key}" and "{key}"): '
+                    "upload one list per file"
+                )
+            records_key = key
+            yield from _array_rows(cursor, check)
+        else:
+            single[key] = cursor.value()
+            if len(single) > _MAX_OBJECT_KEYS:
+                raise UnreadableFile(
+                    f"the JSON object has more than {_MAX_OBJECT_KEYS:,} keys: it is not one record"
+                )
+        if not cursor.next_item("}", "expected ',' or '}'"):
+            return records_key
+
+
+def _single_rows(single: dict[str, Any], check: Callable[[Any], Any]) -> Iterator[Row]:
+    """An object without a list of records: one record, wrapped or not, or a list under any key."""
+    if len(single) == 1:
+        (inner,) = single.values()
+        if isinstance(inner, dict):  # {"customer": {...}}: one record, wrapped
+            single = inner
+        elif isinstance(inner, list) and inner and all(isinstance(item, dict) for item in inner):
+            for number, element in enumerate(inner, 1):  # {"anything": [{...}, ...]}
+                record, errors = check(element)
+                yield Row(number, element, record, errors)
+            return
+    record, errors = check(single)
+    yield Row(1, single, record, errors)

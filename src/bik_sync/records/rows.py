@@ -1,0 +1,51 @@
+"""What a reader gives back: the rows of a file, and the file as it was detected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One record of a file as the user sees it, and what became of it."""
+
+    number: int  # CSV: spreadsheet row (header = 1); JSON lines: line number; JSON array: 1-based index
+    source: Any  # the original cells (CSV, guard apostrophes stripped) or the original JSON value
+    record: dict[str, Any] | None  # the normalised API UserProperty when valid, else None
+    errors: tuple[str, ...]  # API-style messages, one per problem; empty when valid
+
+
+class RecordFile:
+    """An opened file of records: what was detected, and its rows (iterate once)."""
+
+    def __init__(
+        self,
+        *,
+        format: str,
+        encoding: str,
+        delimiter: str | None,
+        columns: list[str],
+        ignored_columns: list[str],
+        rows: Iterator[Row],
+    ) -> None:
+        self.format = format
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.columns = columns
+        self.ignored_columns = ignored_columns
+        self._rows: Iterator[Row] | None = rows
+
+    def __iter__(self) -> Iterator[Row]:
+        """Rows in file order; may raise UnreadableFile mid-way (truncated input)."""
+        rows, self._rows = self._rows, None
+        if rows is None:
+            raise RuntimeError("a RecordFile's rows can be read only once")
+        return rows
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordFile(format={self.format!r}, encoding={self.encoding!r}, "
+            f"delimiter={self.delimiter!r}, columns={len(self.columns)})"
+        )

@@ -30,6 +30,7 @@ from bik_sync.observability import add_metric, logger
 from bik_sync.outcome import ReasonTally, summarise_reasons
 from bik_sync.ports import Jobs, ObjectStore, QueueEntry, WorkQueue
 from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
+from bik_sync.records.errors import ReadingStopped
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
 from bik_sync.settings import IngestSettings, get_settings
@@ -48,7 +49,6 @@ _SQS_BATCH_ENTRIES = 10
 _SQS_BATCH_BYTES = 250_000
 _SEND_ATTEMPTS = 3
 _SPOOL_BYTES = 8 * 1024 * 1024
-_TIME_CHECK_EVERY = 1000
 LISTED_IGNORED_COLUMNS = 100
 
 
@@ -252,16 +252,19 @@ def _read_rows(
     Returns the rows read and, when reading stopped early, why.
     """
     reading_until = deadline.reserve(INGEST_FINISH_S)
+
+    def on_read() -> None:
+        # As each piece of the file is read, rows or not (a gzip of blank lines has no rows to count).
+        lease.keep_alive()
+        if reading_until.expired():
+            raise ReadingStopped
+
+    record_file.on_read(on_read)
     rows = 0
+    last_row = 1
     try:
         for row in record_file:
-            if (rows + 1) % _TIME_CHECK_EVERY == 0:  # before every thousandth row
-                lease.keep_alive()
-                if reading_until.expired():
-                    return rows, (
-                        f"stopped before row {row.number}: the file is too large to read in one "
-                        "invocation; split it and upload the rest again"
-                    )
+            last_row = row.number
             rows += 1
             if row.record is None:
                 rejects.write(row)
@@ -271,6 +274,11 @@ def _read_rows(
     except UnreadableFile as exc:
         # Rows read before the damage stay processed; the report says where reading stopped.
         return rows, str(exc)
+    except ReadingStopped:
+        return rows, (
+            f"stopped after row {last_row}: the file is too large to read in one invocation; split "
+            "it and upload the rest again"
+        )
     return rows, ""
 
 

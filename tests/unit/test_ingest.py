@@ -197,18 +197,18 @@ def test_a_mapping_file_in_the_bucket_maps_the_columns_when_the_settings_name_it
 
 
 def test_ingest_stops_at_a_row_boundary_when_the_invocation_runs_out_of_time(deps: IngestDeps) -> None:
-    # Given a 3,000-row file and an invocation with little time left after the first thousand rows
-    ref = upload(deps, "incoming/huge.csv", HEADER, *rows_of(3000))
-    clock = iter([120_000] + [30_000] * 10)
+    # Given a 30,000-row file (about 700 KB) and an invocation whose time runs out after its first pieces
+    ref = upload(deps, "incoming/huge.csv", HEADER, *rows_of(30_000))
+    clock = iter([120_000] * 3 + [30_000] * 1000)
     # When it is ingested
     result = ingest_object(ref, deps, Deadline(lambda: next(clock)))
-    # Then it sends what it read, and the job says where and why it stopped
+    # Then it stops at a row boundary, sends what it read, and the job says where and why it stopped
     state = deps.jobs.get(result.job_id)
     assert state is not None
-    assert result.rows == state.rows == 1999
-    assert sum(len(m["userProperties"]) for m in messages(deps)) == 1999
+    assert 0 < result.rows == state.rows < 30_000
+    assert sum(len(m["userProperties"]) for m in messages(deps)) == result.rows
     assert state.details["status"] == "incomplete"
-    assert "stopped before row 2001" in state.details["error"]
+    assert f"stopped after row {result.rows + 1}:" in state.details["error"]
 
 
 def test_refused_entries_are_sent_again_when_the_queue_throttles(deps: IngestDeps) -> None:
@@ -263,3 +263,26 @@ def test_a_header_of_fifty_thousand_columns_keeps_the_jobs_item_small(deps: Inge
     assert len(state.details["ignored_columns"]) == 100
     assert state.details["ignored_column_count"] == 50_000
     assert state.details["ignored_columns"][:2] == ["Extra 0", "Extra 1"]
+
+
+def test_a_gzip_of_blank_lines_still_stops_on_time_though_it_has_no_rows(deps: IngestDeps) -> None:
+    # Given a gzip of 20 million blank lines after the header (20 MB of text, 20 KB compressed)
+    import gzip
+
+    data = gzip.compress(f"{HEADER}\n".encode() + b"\n" * 20_000_000)
+    deps.objects.put_bytes(BUCKET, "incoming/blank.csv.gz", data, "application/gzip")
+    calls = 0
+
+    def remaining_ms() -> int:
+        nonlocal calls
+        calls += 1
+        return 120_000 if calls < 5 else 1_000
+
+    # When it is ingested with little time
+    result = ingest_object(
+        S3ObjectRef(bucket=BUCKET, key="incoming/blank.csv.gz"), deps, Deadline(remaining_ms)
+    )
+    # Then the clock was looked at while blank lines were read, and the job stopped with its reason
+    state = deps.jobs.get(result.job_id)
+    assert state is not None and state.details["status"] == "incomplete"
+    assert result.rows == 0 and calls < 50

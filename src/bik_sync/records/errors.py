@@ -17,5 +17,9 @@ class UnreadableFile(Exception):
         return self.reason
 
 
+class ReadingStopped(Exception):
+    """Raised by a RecordFile's ``on_read`` callback to stop reading (the invocation's time is up)."""
+
+
 class FieldError(ValueError):
     """One field's value is invalid; the message is worded like the API's."""

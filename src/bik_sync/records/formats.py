@@ -37,8 +37,11 @@ def open_records(stream: BinaryIO, name: str, options: ReadOptions = ReadOptions
     text = open_text(raw, encoding)
     stream_error = gzip_error if compressed else None
     if fmt == "csv":
-        return open_csv(text, sample, encoding, RecordBuilder(options), stream_error)
-    return open_json(text, sample, fmt, encoding, options, stream_error)
+        record_file = open_csv(text, sample, encoding, RecordBuilder(options), stream_error)
+    else:
+        record_file = open_json(text, sample, fmt, encoding, options, stream_error)
+    record_file.attach_source(raw)
+    return record_file
 
 
 def _detect_format(text: str, name: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,16 @@ class RecordFile:
         self.columns = columns
         self.ignored_columns = ignored_columns
         self._rows: Iterator[Row] | None = rows
+        self._source: Any = None  # the byte stream the rows are read from (streams.Peekable)
+
+    def attach_source(self, source: Any) -> None:
+        self._source = source
+
+    def on_read(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time a piece of the file (about 64 KB) is read, rows or not; it
+        may raise ReadingStopped to stop reading, which the row iterator then raises."""
+        if self._source is not None:
+            self._source.on_read = callback
 
     def __iter__(self) -> Iterator[Row]:
         """Rows in file order; may raise UnreadableFile mid-way (truncated input)."""

@@ -33,6 +33,9 @@ class Peekable(io.RawIOBase):
         self._inner = inner
         self._head = b""
         self._offset = 0
+        # Called as each piece is read (a RecordFile's on_read): also while lines that are no rows
+        # (blank ones) are read, which the row loop never sees.
+        self.on_read: Callable[[], None] | None = None
 
     def readable(self) -> bool:
         return True
@@ -46,6 +49,8 @@ class Peekable(io.RawIOBase):
         return self._head[self._offset : self._offset + size]
 
     def readinto(self, buffer: Any) -> int:
+        if self.on_read is not None:
+            self.on_read()
         view = memoryview(buffer).cast("B")
         if self._offset < len(self._head):
             size = min(len(view), len(self._head) - self._offset)

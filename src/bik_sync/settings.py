@@ -162,6 +162,8 @@ class WorkerSettings(Settings):
     bik_secret_id: str = field(metadata=env("BIK_SECRET_ID"))
     # The bucket files arrive in; outputs of messages that came with no file go there too.
     data_bucket: str = field(metadata=env("DATA_BUCKET_NAME"))
+    # The store's application id, sent as ``appId`` in every body when set (BIK's older docs list it).
+    bik_app_id: str = field(default="", metadata=env("BIK_APP_ID"))
 
 
 def env_table(kind: type[Settings]) -> dict[str, EnvVar]:

@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml src/requirements.txt requirements-dev.txt
 	$(BOOT_PY) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e ".[cli]"
 	@touch $(STAMP)
 
 demo: install

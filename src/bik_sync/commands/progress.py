@@ -6,6 +6,7 @@ status --watch`` and ``make demo`` (batches done of the job). Only counts are sh
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -42,6 +43,7 @@ class Bar:
     """A tqdm bar (a maintained library, not hand-drawn); the counts go in its postfix."""
 
     def __init__(self, label: str, total: int | None, unit: str, stream: TextIO, *, bytes_unit: bool) -> None:
+        sized = _columns(stream) > 0  # a terminal that reports no size (a bare pty) gets a fixed width
         self._bar = tqdm(
             total=total,
             desc=label,
@@ -49,7 +51,9 @@ class Bar:
             unit_scale=bytes_unit,
             unit_divisor=1024 if bytes_unit else 1000,
             file=stream,
-            dynamic_ncols=True,
+            dynamic_ncols=sized,
+            ncols=None if sized else 120,
+            nrows=None if sized else 24,
             leave=True,
             mininterval=0.2,
         )
@@ -109,6 +113,13 @@ class Lines:
                 share += f" (ETA {_clock_text(elapsed * (self._total - done) / done)})"
         print(f"{self._label}:{share} {describe(fields)}".rstrip(), file=self._stream, flush=True)
         self._last_line, self._dirty = now, False
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+        return 0
 
 
 def _clock_text(seconds: float) -> str:

@@ -119,7 +119,7 @@ def run(stack: RunningStack, path: Path, timeout_s: float) -> dict[str, Any]:
 
 
 def _watch_job(stack: RunningStack, key: str, timeout_s: float) -> None:
-    """The job's progress (batches done of total, counts) while it runs: `bik-sync status --watch`'s display."""
+    """The job's progress (batches done of total, counts) while it runs: `status --watch`'s display."""
     bucket = stack.info["bucket"]
     version = stack.client("s3").head_object(Bucket=bucket, Key=key).get("VersionId") or ""
     table = JobsTable(stack.info["jobs_table"], stack.client("dynamodb"))

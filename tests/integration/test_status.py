@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from bik_local.stack import FAKE_CREDENTIALS
 from bik_local.resources import REGION
+from bik_local.stack import FAKE_CREDENTIALS
 from tests.integration.conftest import User
 
 pytestmark = pytest.mark.integration

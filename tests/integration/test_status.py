@@ -14,7 +14,10 @@ from tests.integration.conftest import User
 
 pytestmark = pytest.mark.integration
 
-CSV = b"First Name,Last Name,Email\nAsha,Rao,asha@example.com\nRavi,,ravi@example.com\nMeera,Iyer,meera@example.com\n"
+CSV = (
+    b"First Name,Last Name,Email\nAsha,Rao,asha@example.com\n"
+    b"Ravi,,ravi@example.com\nMeera,Iyer,meera@example.com\n"
+)
 
 
 def status(user: User, *args: str) -> subprocess.CompletedProcess[str]:

@@ -54,7 +54,7 @@ def run() -> dict[str, Any]:
     rate = delivered / seconds
     bound = in_flight * batch_size / (latency_ms / 1000)
     return {
-        "measures": "bik-sync push of a CSV (record core + deliver() + journal + outputs) against the emulator",
+        "measures": "bik-sync push of a CSV (record core, deliver(), journal, outputs) on the emulator",
         "exit_code": code,
         "rows": rows,
         "latency_ms": latency_ms,

@@ -169,8 +169,12 @@ class SerialisedMotoServer:
         self._server.shutdown()
 
 
-def banner(endpoint: str, bik_url: str, urls: Mapping[str, str], token: str) -> str:
-    """Where everything is, and the exact lines that point the AWS CLI, boto3 and bik-sync at it."""
+def banner(endpoint: str, bik_url: str, urls: Mapping[str, str]) -> str:
+    """Where everything is, and the exact lines that point the AWS CLI, boto3 and bik-sync at it.
+
+    Not the token, even the emulator's: this goes to the stack's log, and no token goes in a log
+    (``bik-sync emulator --help`` shows the default one).
+    """
     return "\n".join(
         [
             "Local stack ready.",
@@ -186,7 +190,7 @@ def banner(endpoint: str, bik_url: str, urls: Mapping[str, str], token: str) -> 
             "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing",
             f"  export AWS_DEFAULT_REGION={REGION}",
             f"  export JOBS_TABLE_NAME={urls['jobs_table']} BIK_API_URL={bik_url}",
-            f"  export BIK_AUTH_TOKEN={token}   # the emulator's token, not a real one",
+            "  export BIK_AUTH_TOKEN=...   # the token the stack was given (--token); never printed",
             f"The AWS CLI v1 needs --endpoint-url for SQS: aws --endpoint-url {endpoint} sqs ..."
             " (boto3 and the AWS CLI v2 read AWS_ENDPOINT_URL).",
             "",
@@ -209,7 +213,7 @@ def serve(
     emulator = start_emulator(port=bik_port, token=token, seed=emulator_seed)
     try:
         urls = create_resources(endpoint, token)
-        print(banner(endpoint, emulator.url, urls, token), flush=True)  # the first lines, before any log
+        print(banner(endpoint, emulator.url, urls), flush=True)  # the first lines, before any log
         logging.basicConfig(
             level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
         )

@@ -10,6 +10,7 @@ STAMP  := $(VENV)/.installed
 BOOT_PY := $(shell if PYENV_VERSION=3.13.0 python3.13 -c 'import sys' >/dev/null 2>&1; then \
              echo "env PYENV_VERSION=3.13.0 python3.13"; else echo python3; fi)
 FILE ?=
+TIMEOUT ?= 600
 
 # Template checks and `sam build` use tools in environments of their own (.tools/), pinned in tools/*.txt,
 # so their pins never bend the project's. Installed once (a stamp file), then run offline.
@@ -30,7 +31,7 @@ BUILD_ENV      := $(SAM_ENV) PYENV_VERSION=3.13.0 $(if $(PYENV_SHIMS),PATH="$(PY
 .PHONY: tools template-check sam-validate cfn-lint checkov build
 
 help:
-	@echo "make demo   run the main job on the local stack (FILE=path/to/customers.csv for your own file)"
+	@echo "make demo   run the main job on the local stack (FILE=path/to/customers.csv for your own file, TIMEOUT=seconds)"
 	@echo "make test   lint, type-check, template checks, unit and integration tests"
 	@echo "make bench  benchmarks, one JSON line each"
 	@echo "make build  sam build (arm64, python3.13) into .aws-sam/, ready for sam deploy --guided"
@@ -43,11 +44,11 @@ $(STAMP): pyproject.toml src/requirements.txt requirements-dev.txt
 	$(BOOT_PY) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e ".[cli]"
 	@touch $(STAMP)
 
 demo: install
-	$(PY) -m bik_local.demo $(if $(FILE),--file "$(FILE)")
+	$(PY) -m bik_local.demo $(if $(FILE),--file "$(FILE)") --timeout $(TIMEOUT)
 
 lint: install
 	$(VENV)/bin/ruff check src local tests

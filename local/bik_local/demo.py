@@ -22,6 +22,9 @@ import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bik_local.stack import RunningStack, StackDidNotStart, launch
+from bik_sync.commands.progress import make_progress
+from bik_sync.commands.status import JobsTable, watch
+from bik_sync.job_state import job_id_for
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "customers.csv"
 LOG_PATH = Path("out/demo/stack.log")
@@ -70,6 +73,8 @@ def main(argv: Sequence[str]) -> int:
     finally:
         stack.stop()
     print(json.dumps(report, sort_keys=True, separators=(",", ":")))
+    if report.get("status") == "unreadable":
+        return 1
     return 0 if _balanced(report) else 1
 
 
@@ -80,9 +85,11 @@ def run(stack: RunningStack, path: Path, timeout_s: float) -> dict[str, Any]:
     started = time.monotonic()
     s3.upload_file(str(path), bucket, key)
     print(
-        f"Uploaded {path} to s3://{bucket}/{key} ({path.stat().st_size:,} bytes); waiting for its report..."
+        f"Uploaded {path} to s3://{bucket}/{key} ({path.stat().st_size:,} bytes); waiting for its report...",
+        flush=True,
     )
-    report = _wait_json(stack, f"reports/{key}.json", timeout_s)
+    _watch_job(stack, key, timeout_s)
+    report = _wait_json(stack, f"reports/{key}.json", 30.0)
     print(f"Job done in {time.monotonic() - started:.1f}s.\n")
     _print_report("File job", report)
     _print_rejects(s3, bucket, report)
@@ -95,6 +102,9 @@ def run(stack: RunningStack, path: Path, timeout_s: float) -> dict[str, Any]:
     _print_report("Message job", message_report)
     _print_rejects(s3, bucket, message_report)
 
+    if report.get("status") == "unreadable":
+        print(f"\nThe file could not be read: {report.get('error', 'no reason given')}")
+        return report
     state = urllib3.request("GET", stack.info["bik_base_url"] + "/__emulator/state", timeout=5.0).json()
     print(
         f"\nBIK emulator now holds {state['users']} users after {state['upsert_requests']} upsert requests."
@@ -106,6 +116,18 @@ def run(stack: RunningStack, path: Path, timeout_s: float) -> dict[str, Any]:
         else "ERROR: the report's counts do not add up to its rows"
     )
     return report
+
+
+def _watch_job(stack: RunningStack, key: str, timeout_s: float) -> None:
+    """The job's progress (batches done of total, counts) while it runs: `status --watch`'s display."""
+    bucket = stack.info["bucket"]
+    version = stack.client("s3").head_object(Bucket=bucket, Key=key).get("VersionId") or ""
+    table = JobsTable(stack.info["jobs_table"], stack.client("dynamodb"))
+    job_id = job_id_for(bucket, key, version)
+    progress = make_progress(f"job {key}", None, unit="batch")
+    state = watch(lambda: table.by_id(job_id), progress=progress, interval_s=0.5, timeout_s=timeout_s)
+    if state is None or not state.complete:
+        raise DemoError(f"the job of {key} is not complete after {timeout_s:.0f}s")
 
 
 def _balanced(report: dict[str, Any]) -> bool:

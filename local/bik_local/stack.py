@@ -176,6 +176,35 @@ class SerialisedMotoServer:
         self._server.shutdown()
 
 
+def banner(endpoint: str, bik_url: str, urls: Mapping[str, str]) -> str:
+    """Where everything is, and the exact lines that point the AWS CLI, boto3 and bik-sync at it.
+
+    Not the token, even the emulator's: this goes to the stack's log, and no token goes in a log
+    (``bik-sync emulator --help`` shows the default one).
+    """
+    return "\n".join(
+        [
+            "Local stack ready.",
+            f"  AWS endpoint   {endpoint}   (S3, SQS, DynamoDB, Secrets Manager: moto's server)",
+            f"  BIK emulator   {bik_url}",
+            f"  bucket         {urls['bucket']}   (drop files under incoming/)",
+            f"  work queue     {urls['work_queue_url']}",
+            f"  dead letters   {urls['dead_letter_queue_url']}",
+            f"  S3 events      {urls['s3_events_queue_url']}",
+            f"  jobs table     {urls['jobs_table']}",
+            "Point the AWS CLI, boto3 and bik-sync at it (paste into another shell):",
+            f"  export AWS_ENDPOINT_URL={endpoint}",
+            "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing",
+            f"  export AWS_DEFAULT_REGION={REGION}",
+            f"  export JOBS_TABLE_NAME={urls['jobs_table']} BIK_API_URL={bik_url}",
+            "  export BIK_AUTH_TOKEN=...   # the token the stack was given (--token); never printed",
+            f"The AWS CLI v1 needs --endpoint-url for SQS: aws --endpoint-url {endpoint} sqs ..."
+            " (boto3 and the AWS CLI v2 read AWS_ENDPOINT_URL).",
+            "",
+        ]
+    )
+
+
 def serve(
     moto_port: int,
     bik_port: int,
@@ -184,16 +213,17 @@ def serve(
     stop: threading.Event,
     emulator_seed: int | None = None,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no request lines before the banner
     moto = SerialisedMotoServer(moto_port)
     moto.start()
     endpoint = f"http://127.0.0.1:{moto_port}"
     emulator = start_emulator(port=bik_port, token=token, seed=emulator_seed)
     try:
         urls = create_resources(endpoint, token)
+        print(banner(endpoint, emulator.url, urls), flush=True)  # the first lines, before any log
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        )
         os.environ.update(lambda_environment(endpoint, urls, emulator.url))
         # Each function polls in a process of its own, like Lambda's separate execution environments.
         functions = [

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 COMMANDS = {
     "validate": ("bik_sync.validate_cmd", "read and validate a customers file offline"),
+    "push": ("bik_sync.commands.push", "send a file to BIK from here: progress, resumable, same outputs"),
+    "check": ("bik_sync.commands.check", "are the BIK credentials good? (authPartnerViaKey)"),
+    "status": ("bik_sync.commands.status", "how far a job of a deployed (or local) stack is"),
     "emulator": ("bik_local.emulator", "run the BIK API emulator on loopback"),
     "stack": ("bik_local.stack", "run the local AWS stack (moto server + poller + emulator)"),
     "demo": ("bik_local.demo", "drop a file on the local stack and print what happened"),
@@ -29,7 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        print(f"bik-sync {args[0]}: not available in this install ({exc.name} is missing)", file=sys.stderr)
+        print(
+            f"bik-sync {args[0]}: not available in this install ({exc.name} is missing;"
+            " pip install 'bik-sync[cli]')",
+            file=sys.stderr,
+        )
         return 2
     code: int = module.main(args[1:])
     return code

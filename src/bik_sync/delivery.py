@@ -7,7 +7,11 @@ isolated: the good halves go in, each isolated record becomes a reject with BIK'
 
 Every input index ends in exactly one place: counted as created or updated, in ``rejected`` or in
 ``failed``. When BIK refuses the credentials even after a refetch (:class:`AuthFailed`), that batch
-and every batch not yet sent are failed with the reason; answers already received are kept.
+and every batch not yet sent are failed with the reason (``auth_failure`` says it); answers already
+received are kept.
+
+``on_settled`` (optional) hears each request's answer as it arrives, on the calling thread: what a
+caller that keeps its own journal (``bik-sync push``) needs to record a batch the moment BIK settled it.
 """
 
 from __future__ import annotations
@@ -15,20 +19,21 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bik_sync.batching import BatchPacker
 from bik_sync.bik import (
-    BODY_PREFIX,
     BODY_SUFFIX,
     AuthFailed,
     BadRequest,
     BatchResult,
     BikClient,
     BikError,
+    body_overhead,
+    body_prefix,
     encode_record,
 )
 from bik_sync.observability import logger
@@ -52,6 +57,7 @@ class DeliveryOutcome:
     unmatched: list[str] = field(default_factory=list)
     requests: int = 0
     retries: int = 0
+    auth_failure: str = ""  # BIK refused the credentials (after a refetch): nothing more can go in
 
     @property
     def delivered(self) -> int:
@@ -60,6 +66,27 @@ class DeliveryOutcome:
     def accounted(self) -> int:
         """How many input records this outcome accounts for (equals ``len(records)``)."""
         return self.created + self.updated + len(self.rejected) + len(self.unmatched) + len(self.failed)
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One request's answer, by index into the records given to :func:`deliver`.
+
+    ``settled``: the records BIK confirmed or refused (they need not be sent again); ``created``,
+    ``updated``, ``rejected`` and ``unmatched`` account for exactly those; ``failed``: the records
+    this answer leaves undelivered (a retryable failure, or refused credentials and the batches not
+    sent after them). A batch halved after a 400 is heard of through its halves.
+    """
+
+    settled: tuple[int, ...] = ()
+    created: int = 0
+    updated: int = 0
+    rejected: tuple[tuple[int, str], ...] = ()
+    unmatched: tuple[str, ...] = ()
+    failed: tuple[tuple[int, str], ...] = ()
+
+
+OnSettled = Callable[[Settled], None]
 
 
 # A reason kept between tries is cut to this length: progress must stay a small DynamoDB item.
@@ -152,14 +179,19 @@ def _ranges(indices: Iterable[int]) -> list[list[int]]:
 
 
 def plan_batches(
-    sizes: Sequence[int], indices: Sequence[int], *, batch_size: int, max_batch_bytes: int
+    sizes: Sequence[int],
+    indices: Sequence[int],
+    *,
+    batch_size: int,
+    max_batch_bytes: int,
+    overhead: int = body_overhead(),
 ) -> list[list[int]]:
     """Group ``indices`` in order into batches of <= batch_size records whose body is <= max_batch_bytes.
 
     ``sizes[i]`` is record i's encoded size. A record too large for the byte cap on its own still
     gets a batch of its own: the cap is ours, BIK may well take it.
     """
-    packer = BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes)
+    packer = BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes, overhead=overhead)
     batches: list[list[int]] = []
     for i in indices:
         if packer.add(sizes[i]) or not batches:
@@ -176,18 +208,32 @@ def deliver(
     max_batch_bytes: int = 240_000,
     max_in_flight: int = 8,
     deadline: float,
+    app_id: str = "",
+    on_settled: OnSettled | None = None,
 ) -> DeliveryOutcome:
-    """Send ``records`` to BIK; ``deadline`` is a value of the client's clock after which nothing is sent."""
+    """Send ``records`` to BIK; ``deadline`` is a value of the client's clock after which nothing is sent.
+
+    ``app_id``, when given, goes in every body as ``appId`` (and counts in the byte cap).
+    """
     if max_in_flight < 1:
         raise ValueError("max_in_flight must be at least 1")
     started = time.monotonic()
     outcome = DeliveryOutcome()
     encoded, sendable = _encode_all(records, outcome)
     sizes = [len(piece) for piece in encoded]
-    batches = plan_batches(sizes, sendable, batch_size=batch_size, max_batch_bytes=max_batch_bytes)
+    batches = plan_batches(
+        sizes,
+        sendable,
+        batch_size=batch_size,
+        max_batch_bytes=max_batch_bytes,
+        overhead=body_overhead(app_id),
+    )
+    if on_settled is not None and len(sendable) < len(records):
+        on_settled(Settled(settled=tuple(i for i, _ in outcome.rejected), rejected=tuple(outcome.rejected)))
     splits = 0
     if batches:
         run = _Run(records, encoded, client, deadline=deadline, max_in_flight=max_in_flight, outcome=outcome)
+        run.prefix, run.on_settled = body_prefix(app_id), on_settled
         splits = run.send(batches)
     outcome.rejected.sort(key=lambda item: item[0])
     outcome.failed.sort(key=lambda item: item[0])
@@ -252,6 +298,8 @@ class _Run:
         self._pending: dict[Future[BatchResult], list[int]] = {}
         self._auth_failure = ""
         self._splits = 0
+        self.prefix = body_prefix()
+        self.on_settled: OnSettled | None = None
 
     def send(self, batches: list[list[int]]) -> int:
         """Deliver every batch (splitting refused ones); returns how many splits it took."""
@@ -262,7 +310,7 @@ class _Run:
             while self._pending:
                 done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    self._settle(future, self._pending.pop(future))
+                    self._heard(future, self._pending.pop(future))
                 if not self._auth_failure:
                     self._fill(executor)
         finally:
@@ -272,22 +320,42 @@ class _Run:
     def _fill(self, executor: ThreadPoolExecutor) -> None:
         while self._waiting and len(self._pending) < self._max_in_flight:
             batch = self._waiting.popleft()
-            body = BODY_PREFIX + b",".join(self._encoded[i] for i in batch) + BODY_SUFFIX
+            body = self.prefix + b",".join(self._encoded[i] for i in batch) + BODY_SUFFIX
             future = executor.submit(
                 self._client.upsert, [self._records[i] for i in batch], deadline=self._deadline, body=body
             )
             self._pending[future] = batch
 
-    def _settle(self, future: Future[BatchResult], batch: list[int]) -> None:
+    def _heard(self, future: Future[BatchResult], batch: list[int]) -> None:
+        """Settle one answer, and tell ``on_settled`` what it settled (nothing for a split)."""
+        outcome = self._outcome
+        before = (outcome.created, outcome.updated, len(outcome.rejected), len(outcome.unmatched))
+        failed_before = len(outcome.failed)
+        settled = self._settle(future, batch)
+        if self.on_settled is None or (not settled and len(outcome.failed) == failed_before):
+            return
+        self.on_settled(
+            Settled(
+                settled=tuple(settled),
+                created=outcome.created - before[0],
+                updated=outcome.updated - before[1],
+                rejected=tuple(outcome.rejected[before[2] :]),
+                unmatched=tuple(outcome.unmatched[before[3] :]),
+                failed=tuple(outcome.failed[failed_before:]),
+            )
+        )
+
+    def _settle(self, future: Future[BatchResult], batch: list[int]) -> list[int]:
+        """Count one answer; returns the indices it settled (BIK confirmed or refused them)."""
         outcome = self._outcome
         try:
             result = future.result()
         except BadRequest as exc:
             _count_requests(outcome, exc)
-            self._refused(batch, exc)
+            return self._refused(batch, exc)
         except AuthFailed as exc:
             _count_requests(outcome, exc)
-            self._auth_failure = exc.message
+            self._auth_failure = outcome.auth_failure = exc.message
             outcome.failed.extend((i, exc.message) for i in batch)
             # Nothing more can go in with these credentials: fail what has not started.
             unsent = f"not sent: {exc.message}"
@@ -303,12 +371,15 @@ class _Run:
             outcome.updated += result.updated
             outcome.rejected.extend((batch[j], reason) for j, reason in result.rejected)
             outcome.unmatched.extend(result.unmatched)
+            return batch
+        return []
 
-    def _refused(self, batch: list[int], exc: BadRequest) -> None:
+    def _refused(self, batch: list[int], exc: BadRequest) -> list[int]:
         """BIK refused the whole batch: a lone record is the one to blame; a larger batch is halved."""
         if len(batch) == 1:
             self._outcome.rejected.append((batch[0], exc.message))
-        elif self._auth_failure:
+            return batch
+        if self._auth_failure:
             self._outcome.failed.extend((i, self._auth_failure) for i in batch)
         else:
             # The halves go first: a split batch is finished before new ones start.
@@ -316,6 +387,7 @@ class _Run:
             middle = len(batch) // 2
             self._waiting.appendleft(batch[middle:])
             self._waiting.appendleft(batch[:middle])
+        return []
 
 
 def _count_requests(outcome: DeliveryOutcome, exc: BikError) -> None:

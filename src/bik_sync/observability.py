@@ -8,6 +8,7 @@ Log counts, ids and reasons, never phones, emails, names or the token.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,9 +21,22 @@ tracer = Tracer()
 # Powertools' metric set is a plain dict that flushes itself at 100 values, and the worker adds to
 # it from several delivery threads at once: every add goes through this lock.
 _METRICS_LOCK = threading.Lock()
+_METRICS_ON = threading.Event()
+_METRICS_ON.set()
 
 
 def add_metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
     """Add a metric value, safely from any thread."""
+    if not _METRICS_ON.is_set():
+        return
     with _METRICS_LOCK:
         metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def quiet_for_terminal() -> None:
+    """The laptop commands own stdout and stderr: no JSON log lines, no EMF metric blobs there.
+
+    (The Lambdas' logs and metrics go to stdout, which CloudWatch reads; a person's terminal is not it.)
+    """
+    logger.setLevel(logging.CRITICAL)
+    _METRICS_ON.clear()

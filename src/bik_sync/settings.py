@@ -166,6 +166,8 @@ class WorkerSettings(Settings):
     data_bucket: str = field(metadata=env("DATA_BUCKET_NAME"))
     # The key that proves a message's job metadata comes from ingest (bik_sync.signing).
     job_signing_secret_id: str = field(metadata=env("JOB_SIGNING_SECRET_ID"))
+    # The store's application id, sent as ``appId`` in every body when set (BIK's older docs list it).
+    bik_app_id: str = field(default="", metadata=env("BIK_APP_ID"))
 
 
 def env_table(kind: type[Settings]) -> dict[str, EnvVar]:

@@ -84,6 +84,7 @@ def worker_deps(
         allow_http=settings.bik_allow_http,
         max_pool=settings.bik_max_in_flight,
         max_attempts=settings.bik_max_attempts,
+        app_id=settings.bik_app_id,
     )
     return WorkerDeps(
         settings=settings,
@@ -366,6 +367,7 @@ def _deliver(
         max_batch_bytes=settings.bik_max_batch_bytes,
         max_in_flight=in_flight,
         deadline=deadline.at(),
+        app_id=settings.bik_app_id,
     )
 
 

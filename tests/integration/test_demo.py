@@ -48,3 +48,23 @@ def test_demo_with_a_missing_file_says_so_and_exits_non_zero(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "nope.csv: no such file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_demo_with_an_unreadable_file_says_so_and_exits_non_zero(tmp_path: Path) -> None:
+    # Given a file that is not customers at all (binary)
+    path = tmp_path / "photo.csv"
+    path.write_bytes(bytes(range(256)) * 8)
+    # When the demo runs with it
+    done = subprocess.run(
+        [sys.executable, "-m", "bik_local.demo", "--file", str(path), "--timeout", "120"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # Then it says the file could not be read, and does not claim every row is accounted for
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "The file could not be read:" in done.stdout
+    assert "Every row accounted for" not in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TOKEN,
         help="the Basic token accepted (base64 of API_KEY:API_SECRET; default: local-key:local-secret)",
     )
+    parser.add_argument(
+        "--app-id",
+        metavar="ID",
+        help="require this appId in every upsert and authPartnerViaKey body (default: appId optional)",
+    )
     knobs = parser.add_argument_group("fault knobs")
     for name in knob_names():
         knobs.add_argument(
@@ -82,7 +87,9 @@ def main(argv: list[str]) -> int:
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    emulator = start_emulator(host=args.host, port=args.port, token=args.token, faults=faults, seed=args.seed)
+    emulator = start_emulator(
+        host=args.host, port=args.port, token=args.token, faults=faults, seed=args.seed, app_id=args.app_id
+    )
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -74,14 +74,37 @@ def validate_record(record: object) -> str | None:
     return None
 
 
-def parse_payload(body: bytes) -> list[object] | str:
-    """The ``userProperties`` list of an upsert body, or the 400 message for a body that is not one."""
+def app_id_problem(payload: Mapping[str, object], required: str | None) -> str | None:
+    """``appId`` is optional (a string); an emulator started with ``--app-id X`` requires X."""
+    value = payload.get("appId")
+    if "appId" in payload and not isinstance(value, str):
+        return '"appId" must be a string'
+    if required is None:
+        return None
+    if value is None:
+        return '"appId" is required'
+    return None if value == required else f'"appId" must be [{required}]'
+
+
+def parse_json_object(body: bytes) -> dict[str, object] | str:
+    """A request body that must be one JSON object, or the 400 message."""
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return '"value" must be valid JSON'
     if not isinstance(payload, dict):
         return '"value" must be of type object'
+    return payload
+
+
+def parse_payload(body: bytes, app_id: str | None = None) -> list[object] | str:
+    """The ``userProperties`` list of an upsert body, or the 400 message for a body that is not one."""
+    payload = parse_json_object(body)
+    if isinstance(payload, str):
+        return payload
+    problem = app_id_problem(payload, app_id)
+    if problem:
+        return problem
     if "userProperties" not in payload:
         return '"userProperties" is required'
     records = payload["userProperties"]
@@ -89,7 +112,7 @@ def parse_payload(body: bytes) -> list[object] | str:
         return '"userProperties" must be an array'
     for key in payload:
         # Job metadata has no business reaching BIK; a strict Joi schema refuses it.
-        if key != "userProperties":
+        if key not in ("userProperties", "appId"):
             return f'"{key}" is not allowed'
     return records
 

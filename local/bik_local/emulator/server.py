@@ -29,7 +29,9 @@ from bik_local.emulator.contract import (
     STATE_PATH,
     UPSERT_PATH,
     USERS_PATH,
+    app_id_problem,
     find_value,
+    parse_json_object,
     parse_payload,
 )
 from bik_local.emulator.faults import HANG_SECONDS, MALFORMED_BODY, Faults, retry_after_header
@@ -181,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == AUTH_PATH:
             self.backend.count("requests")
             if self._authorized():
-                self._send_json(200, {"status": "200"})
+                self._auth_partner(body)
         elif path == RESET_PATH:
             self.backend.reset()
             self._send_json(200, self.backend.state())
@@ -198,6 +200,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.backend.served("unauthorized")
         self._send_error(401, "Unauthenticated")
         return False
+
+    def _auth_partner(self, body: bytes) -> None:
+        """authPartnerViaKey: good credentials (and the app id, when the emulator requires one)."""
+        payload = parse_json_object(body or b"{}")
+        problem = payload if isinstance(payload, str) else app_id_problem(payload, self.backend.app_id)
+        if problem:
+            self._send_error(400, problem)
+            return
+        self._send_json(200, {"status": "200"})
 
     def _set_faults(self, body: bytes) -> None:
         try:
@@ -241,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             backend.served("error")
             self._send_error(500, "Internal Server Error")
             return
-        records = parse_payload(body)
+        records = parse_payload(body, backend.app_id)
         if isinstance(records, str):
             self._send_error(400, records)
             return
@@ -347,9 +358,14 @@ def start_emulator(
     token: str = DEFAULT_TOKEN,
     faults: Faults | None = None,
     seed: int | None = None,
+    app_id: str | None = None,
 ) -> Emulator:
-    """Serve in a daemon thread; the socket is listening when this returns."""
+    """Serve in a daemon thread; the socket is listening when this returns.
+
+    ``app_id``: every upsert and authPartnerViaKey body must carry this ``appId`` (None: optional).
+    """
     backend = Backend(token, faults or Faults(), seed)
+    backend.app_id = app_id
     server = _Server((host, port), backend)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="bik-emulator", daemon=True

@@ -40,6 +40,7 @@ class Backend:
         self._lock = threading.Lock()
         self._initial_token = token
         self._seed = seed
+        self.app_id: str | None = None  # required in every body when set (configuration, kept by reset)
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._token = token

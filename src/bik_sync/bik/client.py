@@ -158,11 +158,13 @@ class BikClient:
         backoff_base_s: float = 0.25,
         backoff_cap_s: float = 20.0,
         min_try_s: float = 0.5,
+        app_id: str = "",
     ) -> None:
         check_api_url(api_url, allow_http=allow_http)
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.api_url = api_url
+        self.app_id = app_id  # sent as ``appId`` in the bodies this client builds
         self._token_provider = token_provider
         self._http = http if http is not None else make_pool(max_pool)
         self._connect_timeout_s = connect_timeout_s
@@ -183,15 +185,17 @@ class BikClient:
     ) -> BatchResult:
         """POST these records as one batch; retry what is worth retrying until ``deadline`` (a clock() value).
 
-        ``body`` is the request body already encoded by the caller (``encode_body(records)``), to
-        save encoding the records twice; it is built here when not given.
+        ``body`` is the request body already encoded by the caller (``encode_body(records, app_id)``),
+        to save encoding the records twice; it is built here (with this client's ``app_id``) when not given.
 
         Raises BadRequest (400/413: the caller splits the batch), AuthFailed (401 twice, the second
         time with a freshly fetched token), RetryableFailure (attempts or time budget exhausted) or
         UnexpectedStatus (anything else). Every exception carries ``attempts`` and ``retries``.
         """
         try:
-            result = self._upsert(body if body is not None else encode_body(records), records, deadline)
+            result = self._upsert(
+                body if body is not None else encode_body(records, self.app_id), records, deadline
+            )
         except BikError as exc:  # every one says how many requests it took
             _count_retries(exc.retries)
             raise

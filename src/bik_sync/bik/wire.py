@@ -1,4 +1,9 @@
-"""The request body BIK expects, built from pieces whose sizes the caller can add up before sending."""
+"""The request body BIK expects, built from pieces whose sizes the caller can add up before sending.
+
+``{"userProperties":[`` + the records joined by commas + ``]}``; with a store's application id,
+``{"appId":"ID","userProperties":[`` opens it instead (BIK's older documentation lists ``appId`` in
+this body, and ``authPartnerViaKey`` requires it).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,31 @@ from typing import Any
 
 BODY_PREFIX = b'{"userProperties":['
 BODY_SUFFIX = b"]}"
+AUTH_PATH_SEGMENT = "bikPlatformFunctions-authPartnerViaKey"
+
+
+def body_prefix(app_id: str = "") -> bytes:
+    """What opens the body: the records follow it, then BODY_SUFFIX."""
+    if not app_id:
+        return BODY_PREFIX
+    return b'{"appId":' + json.dumps(app_id, ensure_ascii=False).encode("utf-8") + b',"userProperties":['
+
+
+def body_overhead(app_id: str = "") -> int:
+    """The bytes of a body that are not records or the commas between them."""
+    return len(body_prefix(app_id)) + len(BODY_SUFFIX)
 
 
 def encode_record(record: Mapping[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def encode_body(records: Sequence[Mapping[str, Any]]) -> bytes:
+def encode_body(records: Sequence[Mapping[str, Any]], app_id: str = "") -> bytes:
     """The request body: prefix + the records joined by commas + suffix (so its size is computable)."""
-    return BODY_PREFIX + b",".join(encode_record(r) for r in records) + BODY_SUFFIX
+    return body_prefix(app_id) + b",".join(encode_record(r) for r in records) + BODY_SUFFIX
+
+
+def auth_url_for(api_url: str) -> str:
+    """The ``authPartnerViaKey`` URL beside an upsert URL (the last path segment replaced)."""
+    base, _, _ = api_url.split("?", 1)[0].rstrip("/").rpartition("/")
+    return f"{base}/{AUTH_PATH_SEGMENT}"

@@ -1,0 +1,121 @@
+"""push's parts without a network: the journal, the token sources, the plain progress lines."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+from pathlib import Path
+
+import pytest
+
+from bik_sync.commands.common import CannotStart, Parser, add_bik_arguments, allow_http, token_provider
+from bik_sync.commands.journal import Identity, Journal, JournalBusy
+from bik_sync.commands.progress import Lines
+
+IDENTITY = Identity("digest-1", "reading", "https://bik.example appId=")
+
+
+def test_the_journal_keeps_what_bik_settled_across_runs(tmp_path: Path) -> None:
+    # Given a journal that recorded two answers, then was closed (the push stopped)
+    path = tmp_path / "f.csv.push-journal.sqlite"
+    journal = Journal(path, IDENTITY)
+    journal.record([2, 3, 4], created=2, updated=0, rejected=[(4, "bad email")], unmatched=[])
+    journal.record([5, 6], created=0, updated=1, rejected=[], unmatched=["odd entry"])
+    journal.close()
+
+    # When the same file is pushed again
+    again = Journal(path, IDENTITY)
+
+    # Then it resumes with the settled rows, the rejects and the counts
+    assert again.notice.startswith("resuming: 5 rows")
+    assert again.settled_between(1, 5) == {2, 3, 4, 5}
+    assert again.rejected_between(0, 100) == {4: "bad email"}
+    totals = again.totals()
+    assert (totals.created, totals.updated, totals.unmatched) == (2, 1, ("odd entry",))
+    assert again.totals(up_to_row=4).created == 2 and again.totals(up_to_row=4).updated == 0
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("identity", "restart", "notice"),
+    [
+        (Identity("digest-2", "reading", IDENTITY.target), False, "the file changed since the last push"),
+        (Identity("digest-1", "other", IDENTITY.target), False, "the mapping or the read options changed"),
+        (Identity("digest-1", "reading", "https://x appId=7"), False, "the BIK URL or the app id changed"),
+        (IDENTITY, True, "--restart: starting over"),
+    ],
+)
+def test_a_change_or_restart_starts_the_journal_over_and_says_why(
+    tmp_path: Path, identity: Identity, restart: bool, notice: str
+) -> None:
+    # Given a journal with a settled row
+    path = tmp_path / "j.sqlite"
+    first = Journal(path, IDENTITY)
+    first.record([2], created=1, updated=0, rejected=[], unmatched=[])
+    first.close()
+    # When it is opened for another file, reading, target, or with --restart
+    journal = Journal(path, identity, restart=restart)
+    # Then it is empty again, and the notice says why
+    assert notice in journal.notice
+    assert journal.settled_count() == 0
+    journal.close()
+
+
+def test_two_pushes_cannot_share_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path, IDENTITY)
+    with pytest.raises(JournalBusy):
+        Journal(path, IDENTITY)
+    journal.close()
+
+
+def _args(argv: list[str], env: dict[str, str]) -> argparse.Namespace:
+    parser = Parser(prog="t")
+    add_bik_arguments(parser, env)
+    return parser.parse_args(argv)
+
+
+def test_the_token_comes_from_a_file_in_any_secret_form_or_from_the_environment(tmp_path: Path) -> None:
+    # Given a token file in the {"apiKey","apiSecret"} form, and a plain token in the environment
+    token_file = tmp_path / "token.json"
+    token_file.write_text('{"apiKey": "k", "apiSecret": "s"}')
+    expected = base64.b64encode(b"k:s").decode()
+    # When the token is read from each source, then each gives BIK's Basic token
+    assert token_provider(_args(["--token-file", str(token_file)], {}))(False) == expected
+    assert token_provider(_args([], {"BIK_AUTH_TOKEN": " plain "}))(False) == "plain"
+
+
+def test_no_token_or_a_bad_one_is_a_reason_not_to_start_that_never_shows_it(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"apiKey": "only-the-key-SECRETVALUE"}')
+    with pytest.raises(CannotStart, match="no BIK token"):
+        token_provider(_args([], {}))
+    with pytest.raises(CannotStart) as caught:
+        token_provider(_args(["--token-file", str(bad)], {}))
+    assert "SECRETVALUE" not in str(caught.value)
+
+
+def test_http_is_allowed_only_for_loopback() -> None:
+    assert allow_http("http://127.0.0.1:8765/integrations/x") is True
+    assert allow_http("https://bikapi.bikayi.app/integrations/x") is False
+    with pytest.raises(CannotStart, match="must use https"):
+        allow_http("http://bik.example/integrations/x")
+
+
+def test_plain_progress_lines_come_every_interval_and_once_at_the_end() -> None:
+    # Given a line display every 5 s on a scripted clock
+    now = [0.0]
+    out = io.StringIO()
+    lines = Lines("push f.csv", 1000, out, interval_s=5.0, clock=lambda: now[0])
+    # When it is updated at 1 s, 6 s and 7 s, then closed
+    for at, done in ((1.0, 100), (6.0, 600), (7.0, 700)):
+        now[0] = at
+        lines.update(done, {"rows": done, "failed": 0})
+    lines.close()
+    # Then one line came at 6 s (with an ETA) and one at the end, with the counts
+    text = out.getvalue().splitlines()
+    assert text == [
+        "push f.csv: 60% (ETA 0:04) rows 600  failed 0",
+        "push f.csv: 70% (ETA 0:03) rows 700  failed 0",
+    ]

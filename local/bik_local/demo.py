@@ -111,7 +111,7 @@ def run(stack: RunningStack, path: Path, timeout_s: float) -> dict[str, Any]:
     )
     print(f"Handler logs (CloudWatch, locally): {stack.log_path}")
     print(
-        "Every row accounted for: rows == created + updated + rejected + failed"
+        "Every row accounted for: rows == created + updated + rejected + failed + duplicates"
         if _balanced(report)
         else "ERROR: the report's counts do not add up to its rows"
     )
@@ -132,7 +132,12 @@ def _watch_job(stack: RunningStack, key: str, timeout_s: float) -> None:
 
 def _balanced(report: dict[str, Any]) -> bool:
     return bool(
-        report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
+        report["rows"]
+        == report["created"]
+        + report["updated"]
+        + report["rejected"]
+        + report["failed"]
+        + report.get("duplicates", 0)
     )
 
 

@@ -24,6 +24,7 @@ import boto3
 from bik_sync import layout
 from bik_sync.batching import BatchPacker
 from bik_sync.clock import INGEST_FINISH_S, Deadline
+from bik_sync.duplicates import DuplicateMerger
 from bik_sync.jobs import JobStore, StartOutcome, job_id_for
 from bik_sync.messages import JobMeta, build_work_message, encode_record
 from bik_sync.observability import add_metric, logger
@@ -35,7 +36,15 @@ from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
 from bik_sync.settings import IngestSettings, get_settings
 from bik_sync.signing import KeyProvider, make_key_provider
-from bik_sync.storage import InputMissing, MappingError, S3ObjectStore, open_input, resolve_mapping
+from bik_sync.storage import (
+    InputChanged,
+    InputMissing,
+    MappingError,
+    S3ObjectStore,
+    open_input,
+    reopen_input,
+    resolve_mapping,
+)
 from bik_sync.work_queue import SqsWorkQueue
 
 if TYPE_CHECKING:
@@ -157,7 +166,8 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
     try:
         with closing(source.body):
             job = JobMeta(job_id=job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=(), run=run)
-            return _run_job(job, ref, source.body, deps, deadline or Deadline.unlimited())
+            reopen = functools.partial(reopen_input, deps.objects, ref, source)
+            return _run_job(job, ref, source.body, deps, deadline or Deadline.unlimited(), reopen)
     except BaseException:
         # Let the retried event run the job again at once instead of waiting for the lease.
         deps.jobs.release(job_id)
@@ -165,7 +175,12 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
 
 
 def _run_job(
-    job: JobMeta, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps, deadline: Deadline
+    job: JobMeta,
+    ref: S3ObjectRef,
+    stream: BinaryIO,
+    deps: IngestDeps,
+    deadline: Deadline,
+    reopen: Callable[[], BinaryIO],
 ) -> IngestResult:
     job_id = job.job_id
     if ref.key.endswith("/"):
@@ -181,12 +196,19 @@ def _run_job(
         record_file = open_records(stream, ref.key, options)
     except (UnreadableFile, MappingError) as exc:
         return _unreadable(job_id, ref, deps, str(exc))
+    lease = _Lease(deps, job_id)
+    try:  # rows of one person are merged in file order (duplicates.py): a first pass finds them
+        merger, second, record_file = _find_duplicates(record_file, reopen, ref, options, lease, deadline)
+    except (UnreadableFile, InputChanged) as exc:
+        return _unreadable(job_id, ref, deps, str(exc))
 
     sender = _BatchSender(deps, job)
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool, closing(second):
         rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
         reasons = ReasonTally()
-        rows, error = _read_rows(record_file, rejects, reasons, sender, _Lease(deps, job_id), deadline)
+        rows, error = _read_rows(record_file, rejects, reasons, sender, merger, lease, deadline)
+        for number, record in merger.flush():
+            sender.add(number, record)
         sender.flush()
         rejects_keys = _put_rejects(spool, rejects, job, deps)
 
@@ -201,6 +223,7 @@ def _run_job(
         "ignored_columns": list(record_file.ignored_columns[:LISTED_IGNORED_COLUMNS]),
         "ignored_column_count": len(record_file.ignored_columns),
         "mapping": mapping_origin,
+        "duplicates": merger.duplicates,  # rows merged into an earlier row of the same person
     }
     if error:
         details["error"] = error
@@ -219,6 +242,7 @@ def _run_job(
         key=ref.key,
         rows=rows,
         rejected=rejects.count,
+        duplicates=merger.duplicates,
         batches=sender.batches,
         error=error or None,
     )
@@ -239,11 +263,41 @@ def _read_options(deps: IngestDeps, ref: S3ObjectRef) -> tuple[ReadOptions, str]
     return options, origin
 
 
+def _find_duplicates(
+    record_file: RecordFile,
+    reopen: Callable[[], BinaryIO],
+    ref: S3ObjectRef,
+    options: ReadOptions,
+    lease: _Lease,
+    deadline: Deadline,
+) -> tuple[DuplicateMerger, BinaryIO, RecordFile]:
+    """Pass 1 over the file, then the object opened again for pass 2 (a RecordFile is read once)."""
+    reading_until = deadline.reserve(INGEST_FINISH_S)
+
+    def keep_going() -> bool:
+        lease.keep_alive()
+        return not reading_until.expired()
+
+    def on_read() -> None:  # also while lines that are no rows are read
+        if not keep_going():
+            raise ReadingStopped
+
+    record_file.on_read(on_read)
+    merger = DuplicateMerger.from_rows(record_file, keep_going=keep_going)
+    second = reopen()
+    try:
+        return merger, second, open_records(second, ref.key, options)
+    except UnreadableFile:
+        second.close()
+        raise
+
+
 def _read_rows(
     record_file: RecordFile,
     rejects: RejectsWriter,
     reasons: ReasonTally,
     sender: _BatchSender,
+    merger: DuplicateMerger,
     lease: _Lease,
     deadline: Deadline,
 ) -> tuple[int, str]:
@@ -270,7 +324,8 @@ def _read_rows(
                 rejects.write(row)
                 reasons.add(row.errors)
             else:
-                sender.add(row.number, row.record)
+                for number, record in merger.feed(row.number, row.record):
+                    sender.add(number, record)
     except UnreadableFile as exc:
         # Rows read before the damage stay processed; the report says where reading stopped.
         return rows, str(exc)

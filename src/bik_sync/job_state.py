@@ -107,6 +107,8 @@ class JobState:
             "updated": self.updated,
             "rejected": invalid + self.rejected_by_bik,
             "failed": self.failed,
+            # Rows merged into an earlier row of the same person (ingest's details): sent as one record.
+            "duplicates": int(self.details.get("duplicates", 0)),
             "rejected_invalid": invalid,
             "rejected_by_bik": self.rejected_by_bik,
             "batches": self.batches_total,

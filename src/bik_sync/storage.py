@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from contextlib import closing
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from bik_sync import layout
 from bik_sync.ports import ObjectMissing, ObjectStore, StoredObject
@@ -27,6 +27,10 @@ class MappingError(ValueError):
 
 class InputMissing(LookupError):
     """The object announced by the event is gone (deleted or overwritten before we read it)."""
+
+
+class InputChanged(RuntimeError):
+    """The object was replaced or deleted between two reads of it."""
 
 
 class S3ObjectStore:
@@ -69,6 +73,24 @@ def open_input(objects: ObjectStore, ref: S3ObjectRef) -> StoredObject:
         return objects.open(ref.bucket, ref.key, version_id=ref.version_id)
     except ObjectMissing:
         raise InputMissing(f"{ref.uri} no longer exists") from None
+
+
+def reopen_input(objects: ObjectStore, ref: S3ObjectRef, first: StoredObject) -> BinaryIO:
+    """The same content as ``first`` again, from its start (a second pass over the input).
+
+    By its version where the bucket is versioned; otherwise the key again, checked against the ETag
+    first read. Raises :class:`InputChanged` when it is not the same object any more.
+    """
+    try:
+        again = objects.open(ref.bucket, ref.key, version_id=first.version_id)
+    except ObjectMissing:
+        raise InputChanged(f"{ref.uri} was deleted while it was being read") from None
+    if (again.version_id, again.etag) != (first.version_id, first.etag):
+        again.body.close()
+        raise InputChanged(
+            f"{ref.uri} was replaced while it was being read: the new upload is a job of its own"
+        )
+    return again.body
 
 
 def resolve_mapping(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+from bik_sync.duplicates import DuplicateMerger, Sent
 from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
 from bik_sync.records.options import FORMATS, PHONE_FORMATS
 from bik_sync.storage import MappingError, read_mapping
@@ -39,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--records",
         metavar="OUT",
-        help="write every valid record here as it would be sent to BIK: JSON lines, each with its _row",
+        help="write every record here as it would be sent to BIK (rows of one person merged, at the "
+        "last row): JSON lines, each with its _row",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     parser.add_argument("--format", choices=FORMATS, help="the file's format (default: detected)")
@@ -61,6 +63,7 @@ class _Tally:
     rows: int = 0
     valid: int = 0
     rejected: int = 0
+    duplicates: int = 0  # valid rows merged into an earlier row of the same person
     reasons: Counter[str] = field(default_factory=Counter)
 
 
@@ -77,8 +80,10 @@ def _options(args: argparse.Namespace) -> ReadOptions:
     )
 
 
-def _read(record_file: RecordFile, rejects: BinaryIO | None, records: TextIO | None) -> _Tally:
-    """Count every row; write rejected rows to ``rejects`` and valid records to ``records``."""
+def _read(
+    record_file: RecordFile, merger: DuplicateMerger, rejects: BinaryIO | None, records: TextIO | None
+) -> _Tally:
+    """Count every row; write rejected rows to ``rejects`` and what would be sent to ``records``."""
     tally = _Tally()
     writer = RejectsWriter(rejects, record_file) if rejects else None
     for row in record_file:
@@ -90,10 +95,18 @@ def _read(record_file: RecordFile, rejects: BinaryIO | None, records: TextIO | N
                 writer.write(row)
         else:
             tally.valid += 1
-            if records:
-                # What would be sent to BIK, with the row number the rejects use.
-                records.write(json.dumps({"_row": row.number, **row.record}, ensure_ascii=False) + "\n")
+            _write_records(records, merger.feed(row.number, row.record))
+    _write_records(records, merger.flush())
+    tally.duplicates = merger.duplicates
     return tally
+
+
+def _write_records(records: TextIO | None, sent: Sent) -> None:
+    """What would be sent to BIK, with the row number the rejects use (a person's last row)."""
+    if records is None:
+        return
+    for number, record in sent:
+        records.write(json.dumps({"_row": number, **record}, ensure_ascii=False) + "\n")
 
 
 def main(argv: list[str]) -> int:
@@ -112,14 +125,17 @@ def main(argv: list[str]) -> int:
         return _fail(f"cannot open {args.file}: {exc.strerror or exc}")
     try:
         with ExitStack() as outputs, handle:
-            record_file = open_records(handle, path.name, options)
+            # Two passes, as the ingest reads it: the first finds the rows of one person.
+            merger = DuplicateMerger.from_rows(open_records(handle, path.name, options))
+            again = outputs.enter_context(path.open("rb"))
+            record_file = open_records(again, path.name, options)
             rejects = outputs.enter_context(Path(args.rejects).open("wb")) if args.rejects else None
             records = (
                 outputs.enter_context(Path(args.records).open("w", encoding="utf-8"))
                 if args.records
                 else None
             )
-            tally = _read(record_file, rejects, records)
+            tally = _read(record_file, merger, rejects, records)
     except UnreadableFile as exc:
         return _fail(f"{args.file}: {exc}")
     except OSError as exc:
@@ -133,6 +149,7 @@ def main(argv: list[str]) -> int:
         "rows": tally.rows,
         "valid": tally.valid,
         "rejected": tally.rejected,
+        "duplicates": tally.duplicates,
         "reasons": dict(tally.reasons.most_common()),
         "ignored_columns": record_file.ignored_columns,
         "rejects": args.rejects,
@@ -151,6 +168,9 @@ def _print_summary(summary: dict[str, Any], reasons: Counter[str]) -> None:
     print(f"  rows      {summary['rows']}")
     print(f"  valid     {summary['valid']}")
     print(f"  rejected  {summary['rejected']}")
+    if summary["duplicates"]:
+        sent = summary["valid"] - summary["duplicates"]
+        print(f"  duplicates {summary['duplicates']} (rows of a person met earlier: {sent} records to send)")
     if reasons:
         print("  top reasons:")
         for reason, count in reasons.most_common(TOP_REASONS):

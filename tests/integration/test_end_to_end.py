@@ -22,7 +22,8 @@ def customers_csv(good: int, bad_rows: str = "") -> bytes:
 
 
 def balanced(report: dict[str, int]) -> bool:
-    return report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
+    delivered = report["created"] + report["updated"]
+    return report["rows"] == delivered + report["rejected"] + report["failed"] + report["duplicates"]
 
 
 def test_csv_file_becomes_bik_users_and_bad_rows_come_back_as_rejects(user: User) -> None:
@@ -42,6 +43,29 @@ def test_csv_file_becomes_bik_users_and_bad_rows_come_back_as_rejects(user: User
     assert [r["_row"] for r in rejects] == ["252", "253"]
     assert '"lastName"' in rejects[0]["_error"]
     assert rejects[1]["First Name"] == "Ravi"  # the user's own columns, ready to fix and upload again
+
+
+def test_rows_of_one_person_in_different_batches_reach_bik_once_with_the_files_later_values(
+    user: User,
+) -> None:
+    # Given 250 rows (batches of 100) whose rows 2 and 250 are one person, who moved from Pune to Delhi
+    body = customers_csv(249).decode().replace("cust0@example.in,9800000000,Mumbai", "cust0@example.in,,Pune")
+    user.upload("incoming/moved.csv", (body + "Cust0,Tester0,cust0@example.in,,Delhi,\n").encode())
+    # When the stack has processed it
+    report = user.report("reports/incoming/moved.csv.json")
+    # Then the report counts one duplicate and still accounts for every row
+    assert (report["rows"], report["created"], report["duplicates"], report["status"]) == (
+        250,
+        249,
+        1,
+        "complete",
+    )
+    assert balanced(report)
+    # And BIK holds the person once, with the later city and the tags of the first row, sent once
+    people = [u for u in user.bik("GET", "/__emulator/users") if u.get("email") == "cust0@example.in"]
+    assert [(p["city"], p["tags"]) for p in people] == [("Delhi", ["vip", "2026"])]
+    state = user.bik("GET", "/__emulator/state")
+    assert (state["users"], state["records_received"], state["updated"]) == (249, 249, 0)
 
 
 def test_key_with_spaces_and_unicode_is_ingested_and_reported_under_the_same_name(user: User) -> None:

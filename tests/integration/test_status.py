@@ -48,7 +48,7 @@ def test_status_of_a_key_shows_its_latest_job_counts_and_report(user: User) -> N
     line = plain.stdout.strip()
     assert ": complete" in line and "rows 3" in line and "batches 1/1" in line
     assert "created 1  updated 1  rejected 1  failed 0" in line  # Asha came in with the first job
-    assert "report reports/incoming/status-demo.csv.json" in line
+    assert "report reports/incoming/status-demo.csv/" in line  # the job's own report, under its key
     assert watched.returncode == 0 and watched.stdout.strip() == line
     assert "Traceback" not in plain.stderr + watched.stderr
 

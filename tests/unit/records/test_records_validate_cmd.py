@@ -143,3 +143,32 @@ def test_records_out_writes_every_valid_record_as_it_would_be_sent_with_its_row(
         "email": "priya.sharma@gmail.com",
     }
     assert f"records written to {out}" in capsys.readouterr().out
+
+
+def test_rows_of_one_person_are_counted_as_duplicates_and_written_once_merged_at_the_last_row(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a file where rows 2 and 4 share a phone and row 4 moves the person to another city
+    source = tmp_path / "people.csv"
+    source.write_text(
+        "First Name,Last Name,Phone,Email,City\n"
+        "Asha,Rao,9820000001,asha@example.in,Pune\n"
+        "Ravi,Kumar,9820000002,,Delhi\n"
+        "Asha,Rao,9820000001,,Mumbai\n",
+        encoding="utf-8",
+    )
+    records = tmp_path / "records.jsonl"
+    # When it is validated with --records and --json
+    code = main([str(source), "--json", "--records", str(records)])
+    summary = json.loads(capsys.readouterr().out)
+    # Then one row is a duplicate, and Asha is written once, at row 4, with the later city and her email
+    assert code == 0
+    assert (summary["rows"], summary["valid"], summary["rejected"], summary["duplicates"]) == (3, 3, 0, 1)
+    written = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
+    assert [(r["_row"], r["firstName"], r.get("city"), r.get("email")) for r in written] == [
+        (3, "Ravi", "Delhi", None),
+        (4, "Asha", "Mumbai", "asha@example.in"),
+    ]
+    # And the human summary says so too
+    main([str(source)])
+    assert "duplicates 1 (rows of a person met earlier: 2 records to send)" in capsys.readouterr().out

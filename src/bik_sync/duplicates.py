@@ -1,0 +1,240 @@
+"""Rows of one person in one file: found in a first pass, merged in file order, sent once.
+
+Batches reach BIK side by side, so two rows of one person in different batches would leave BIK
+with whichever arrived last. Instead, rows that share an identity (``phoneNumber``, ``email`` or
+``partnerCustomerId``, directly or through other rows: A shares a phone with B, B an email with C)
+are one person: their records are merged in file order and the merged record is sent once, at the
+person's last row.
+
+- **Pass 1** (:meth:`DuplicateMerger.from_rows`) reads the file through the record core and writes
+  an 8-byte hash of each identity of each valid row, with the row's number, to a SQLite file on disk
+  (:class:`IdentityIndex`, a small page cache). The hashes shared by several rows link those rows;
+  the groups they form (union-find) are kept as three arrays over the *duplicate* rows only
+  (:class:`Groups`): the records of unique rows are never held, and neither are their numbers.
+- **Pass 2** (:meth:`DuplicateMerger.feed`, the send loop): a unique row passes through; a row of a
+  group is merged into the group's record, which is handed on at the group's last row. Only the
+  records of groups still open are held (:attr:`DuplicateMerger.held`).
+
+The merge is BIK's upsert replayed in file order: a later non-empty value replaces the earlier one
+field by field, an empty or missing one leaves it; ``tags`` is a field like the others (BIK replaces
+a user's tags with the list it is sent, so the last non-empty list wins). Pure: no AWS, no network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import tempfile
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bik_sync.records import IDENTITY_FIELDS, Row, UnreadableFile
+from bik_sync.records.errors import ReadingStopped
+
+HASH_BYTES = 8  # 2^64 values: two different identities of one file collide with odds ~ n^2 / 2^65
+CHECK_EVERY = 1000  # rows between two calls of pass 1's ``keep_going``
+_INSERT_CHUNK = 10_000
+_CACHE_KIB = 2048  # SQLite's page cache; the rest of the index stays on disk
+
+Sent = tuple[tuple[int, dict[str, Any]], ...]  # (row number, record) pairs to hand on, in order
+
+
+def identity_hashes(record: Mapping[str, Any]) -> list[int]:
+    """One signed 64-bit hash per identity the record has (field name and value: a phone never
+    matches an id)."""
+    hashes = []
+    for name in IDENTITY_FIELDS:
+        value = record.get(name)
+        if value is None or value == "":
+            continue
+        text = f"{name}:{value}".encode("utf-8", "surrogatepass")
+        digest = hashlib.blake2b(text, digest_size=HASH_BYTES).digest()
+        hashes.append(int.from_bytes(digest, "big", signed=True))
+    return hashes
+
+
+def merge_into(merged: dict[str, Any], later: Mapping[str, Any]) -> None:
+    """``later``'s non-empty values replace ``merged``'s; empty or missing ones leave them."""
+    for name, value in later.items():
+        if value is None or value == "" or value == []:
+            continue
+        merged[name] = value
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """The duplicate rows of a file, in row order, each with its group (the index of the group's
+    first row) and, for each group, its last row. Rows of no group are not listed."""
+
+    rows: array[int] = field(default_factory=lambda: array("q"))
+    group: array[int] = field(default_factory=lambda: array("q"))
+    last: array[int] = field(default_factory=lambda: array("q"))  # by group index: the last row
+
+    def group_of(self, row: int) -> int | None:
+        at = bisect_left(self.rows, row)
+        if at < len(self.rows) and self.rows[at] == row:
+            return self.group[at]
+        return None
+
+    def is_last(self, group: int, row: int) -> bool:
+        return self.last[group] == row
+
+    @property
+    def count(self) -> int:
+        return len({*self.group})
+
+    @property
+    def duplicates(self) -> int:
+        """Rows that are merged into an earlier row of their group."""
+        return len(self.rows) - self.count
+
+
+class IdentityIndex:
+    """(identity hash, row number) pairs in a SQLite file on disk, deleted on :meth:`close`."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        handle, self.path = tempfile.mkstemp(prefix="bik-sync-identities-", suffix=".sqlite", dir=directory)
+        os.close(handle)
+        self._db = sqlite3.connect(self.path)
+        for pragma in (f"cache_size = -{_CACHE_KIB}", "journal_mode = OFF", "synchronous = OFF"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute("PRAGMA temp_store = FILE")
+        self._db.execute("CREATE TABLE ids (h INTEGER NOT NULL, row INTEGER NOT NULL)")
+        self._pending: list[tuple[int, int]] = []
+
+    def add(self, row: int, record: Mapping[str, Any]) -> None:
+        self._pending.extend((h, row) for h in identity_hashes(record))
+        if len(self._pending) >= _INSERT_CHUNK:
+            self._write()
+
+    def groups(self) -> Groups:
+        """The groups of rows linked by shared hashes, transitively."""
+        self._write()
+        db = self._db
+        db.execute("CREATE INDEX ids_h ON ids (h, row)")
+        db.execute(
+            "CREATE TABLE linked AS SELECT h, row FROM ids"
+            " WHERE h IN (SELECT h FROM ids GROUP BY h HAVING COUNT(*) > 1)"
+        )
+        rows = array("q", (row for (row,) in db.execute("SELECT DISTINCT row FROM linked ORDER BY row")))
+        finder = _UnionFind(len(rows))
+        previous_hash, first = None, -1
+        for h, row in db.execute("SELECT h, row FROM linked ORDER BY h, row"):
+            at = bisect_left(rows, row)
+            if h == previous_hash:
+                finder.union(first, at)
+            else:
+                previous_hash, first = h, at
+        group = finder.roots()
+        last = array("q", bytes(8 * len(rows)))
+        for at, row in enumerate(rows):  # in row order: each group's last write is its last row
+            last[group[at]] = row
+        return Groups(rows=rows, group=group, last=last)
+
+    def close(self) -> None:
+        self._db.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def _write(self) -> None:
+        if self._pending:
+            self._db.executemany("INSERT INTO ids VALUES (?, ?)", self._pending)
+            self._pending = []
+
+
+class _UnionFind:
+    """Over 0..n-1; a set's root is its smallest member (the group's first row)."""
+
+    def __init__(self, size: int) -> None:
+        self._parent = array("q", range(size))
+
+    def find(self, at: int) -> int:
+        parent = self._parent
+        while parent[at] != at:
+            parent[at] = parent[parent[at]]
+            at = parent[at]
+        return at
+
+    def union(self, a: int, b: int) -> None:
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a != root_b:
+            self._parent[max(root_a, root_b)] = min(root_a, root_b)
+
+    def roots(self) -> array[int]:
+        for at in range(len(self._parent)):
+            self._parent[at] = self.find(at)
+        return self._parent
+
+
+class DuplicateMerger:
+    """Pass 2: hands records on, a group's merged record once, at its last row."""
+
+    def __init__(self, groups: Groups | None = None) -> None:
+        self._groups = groups or Groups()
+        self._open: dict[int, tuple[int, dict[str, Any]]] = {}  # group -> (latest row fed, merged record)
+        self.duplicates = 0  # rows merged into an earlier row of their person so far
+
+    @classmethod
+    def from_rows(
+        cls,
+        rows: Iterable[Row],
+        *,
+        directory: str | None = None,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> DuplicateMerger:
+        """Pass 1 over a file's rows (a RecordFile of its own: they are read once).
+
+        ``keep_going`` is asked before every ``CHECK_EVERY``-th row; on False, or when the file turns
+        out damaged, the rows read so far are the index (pass 2 meets the same end).
+        """
+        index = IdentityIndex(directory)
+        try:
+            read = 0
+            # Damage, or the time running out (a RecordFile's on_read): the rows read so far are the index.
+            with contextlib.suppress(UnreadableFile, ReadingStopped):
+                for row in rows:
+                    read += 1
+                    if read % CHECK_EVERY == 0 and not keep_going():
+                        break
+                    if row.record is not None:
+                        index.add(row.number, row.record)
+            return cls(index.groups())
+        finally:
+            index.close()
+
+    @property
+    def groups(self) -> Groups:
+        return self._groups
+
+    @property
+    def held(self) -> int:
+        """Records held: those of groups whose last row has not been fed yet."""
+        return len(self._open)
+
+    def feed(self, row: int, record: dict[str, Any]) -> Sent:
+        """What to send after ``row``: itself, nothing (held), or its group's merged record."""
+        group = self._groups.group_of(row)
+        if group is None:
+            return ((row, record),)
+        held = self._open.pop(group, None)
+        if held is None:
+            merged = dict(record)
+        else:
+            merged = held[1]
+            merge_into(merged, record)
+            self.duplicates += 1
+        if self._groups.is_last(group, row):
+            return ((row, merged),)
+        self._open[group] = (row, merged)
+        return ()
+
+    def flush(self) -> Sent:
+        """The records of groups still open (reading stopped early), each at its latest row read."""
+        held = sorted(self._open.values(), key=lambda pair: pair[0])
+        self._open.clear()
+        return tuple(held)

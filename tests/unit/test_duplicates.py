@@ -1,0 +1,180 @@
+"""Rows of one person in one file: merged in file order, sent once at the last row, memory bounded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bik_sync.duplicates import DuplicateMerger, IdentityIndex, merge_into
+from bik_sync.records import Row, UnreadableFile
+
+
+def row(number: int, **record: Any) -> Row:
+    return Row(number=number, source=None, record={"firstName": "F", "lastName": "L", **record}, errors=())
+
+
+def rejected(number: int) -> Row:
+    return Row(number=number, source=None, record=None, errors=('"lastName" is required',))
+
+
+def replay(rows: list[Row], merger: DuplicateMerger | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """Pass 1 over the rows, then pass 2 as the send loop runs it: what would be sent, in order."""
+    merger = merger or DuplicateMerger.from_rows(rows)
+    sent: list[tuple[int, dict[str, Any]]] = []
+    for r in rows:
+        if r.record is not None:
+            sent.extend(merger.feed(r.number, r.record))
+    sent.extend(merger.flush())
+    return sent
+
+
+def test_later_non_empty_values_win_and_empty_ones_never_erase_when_records_are_merged() -> None:
+    # Given a person's record and a later one with a new city, an empty state and no email
+    merged = {"firstName": "Asha", "city": "Pune", "state": "MH", "email": "a@x.in", "tags": ["a"]}
+    # When the later one is merged in
+    merge_into(merged, {"firstName": "Asha", "city": "Mumbai", "state": "", "tags": [], "address1": None})
+    # Then the new city wins, and the empty state, empty tags and missing email leave what was there
+    assert merged == {"firstName": "Asha", "city": "Mumbai", "state": "MH", "email": "a@x.in", "tags": ["a"]}
+
+
+def test_a_later_rows_tags_replace_the_earlier_ones_as_bik_would_when_both_have_tags() -> None:
+    # Given two rows of one person with different tags
+    rows = [row(2, email="a@x.in", tags=["vip", "2025"]), row(3, email="a@x.in", tags=["newsletter"])]
+    # When they are replayed
+    [(number, record)] = replay(rows)
+    # Then the later list wins, as BIK's field-by-field upsert would leave it
+    assert (number, record["tags"]) == (3, ["newsletter"])
+
+
+def test_rows_linked_through_other_rows_are_one_person_when_identities_chain() -> None:
+    # Given A and B sharing a phone, B and C sharing an email, and an unrelated D between them
+    rows = [
+        row(2, phoneNumber="+919800000001", city="Pune"),
+        row(3, email="d@x.in"),
+        row(4, phoneNumber="+919800000001", email="c@x.in", state="MH"),
+        row(5, email="c@x.in", partnerCustomerId="77", city="Delhi"),
+    ]
+    # When they are replayed
+    sent = replay(rows)
+    # Then D is sent as it is at its row, and A, B, C once, merged, at C's row
+    assert sent == [
+        (3, {"firstName": "F", "lastName": "L", "email": "d@x.in"}),
+        (
+            5,
+            {
+                "firstName": "F",
+                "lastName": "L",
+                "phoneNumber": "+919800000001",
+                "email": "c@x.in",
+                "state": "MH",
+                "partnerCustomerId": "77",
+                "city": "Delhi",
+            },
+        ),
+    ]
+
+
+def test_an_identity_value_matches_only_the_same_field_when_a_phone_equals_an_id() -> None:
+    # Given one row whose customer id is another row's phone, as text
+    rows = [row(2, partnerCustomerId="+919800000001"), row(3, phoneNumber="+919800000001")]
+    # When they are replayed, then they are two people
+    assert [number for number, _ in replay(rows)] == [2, 3]
+
+
+def test_three_rows_of_one_person_far_apart_are_sent_once_at_the_last_rows_position() -> None:
+    # Given 300 rows where rows 2, 150 and 301 are one person (three different batches of 100)
+    rows = [row(n, email=f"p{n}@x.in") for n in range(2, 302)]
+    rows[0] = row(2, email="same@x.in", city="Pune")
+    rows[148] = row(150, email="same@x.in", state="MH")
+    rows[299] = row(301, email="same@x.in", city="Delhi")
+    merger = DuplicateMerger.from_rows(rows)
+    # When they are replayed
+    sent = replay(rows, merger)
+    # Then the person is one record, sent once, where row 301 stands, with every row's latest values
+    theirs = [(n, r) for n, r in sent if r["email"] == "same@x.in"]
+    assert theirs == [
+        (301, {"firstName": "F", "lastName": "L", "email": "same@x.in", "city": "Delhi", "state": "MH"})
+    ]
+    assert [n for n, _ in sent] == [n for n in range(2, 302) if n not in (2, 150)]
+    assert (merger.duplicates, merger.held, len(sent)) == (2, 0, 298)
+
+
+def test_rejected_rows_are_never_merged_when_they_share_an_identity() -> None:
+    # Given a valid row, a rejected row of the same person (the core gave no record), a valid one
+    rows = [row(2, email="a@x.in", city="Pune"), rejected(3), row(4, email="b@x.in")]
+    # When they are replayed, then both valid rows are sent as they are
+    assert [n for n, _ in replay(rows)] == [2, 4]
+
+
+def test_an_open_group_is_sent_at_its_latest_row_read_when_reading_stops_early() -> None:
+    # Given a person at rows 2, 3 and 9, and the second pass stopping after row 5
+    rows = [row(2, email="a@x.in", city="Pune"), row(3, email="a@x.in", state="MH"), row(5, email="b@x.in")]
+    merger = DuplicateMerger.from_rows([*rows, row(9, email="a@x.in", city="Delhi")])
+    for r in rows:
+        assert r.record is not None
+        merger.feed(r.number, r.record)
+    # When the merger is flushed
+    flushed = merger.flush()
+    # Then what was read of the person is sent at row 3, once, and one row counts as merged
+    assert flushed == (
+        (3, {"firstName": "F", "lastName": "L", "email": "a@x.in", "city": "Pune", "state": "MH"}),
+    )
+    assert (merger.duplicates, merger.held, merger.flush()) == (1, 0, ())
+
+
+def test_the_first_pass_indexes_the_rows_read_before_the_damage_when_a_file_is_cut_short() -> None:
+    # Given rows of which the reader fails after the second
+    def damaged() -> Iterator[Row]:
+        yield row(2, email="a@x.in")
+        yield row(3, email="a@x.in")
+        raise UnreadableFile("the file ends in the middle of a record")
+
+    # When it is indexed, then the two rows read are one person
+    merger = DuplicateMerger.from_rows(damaged())
+    assert (merger.groups.count, merger.groups.duplicates) == (1, 1)
+
+
+def test_the_first_pass_stops_when_told_to_and_keeps_what_it_read() -> None:
+    # Given 3000 rows whose first and last are one person, and a first pass told to stop at row 1000
+    rows = [row(n, email="same@x.in" if n in (1, 3000) else f"p{n}@x.in") for n in range(1, 3001)]
+    asked: list[int] = []
+
+    def keep_going() -> bool:
+        asked.append(1)
+        return False
+
+    merger = DuplicateMerger.from_rows(rows, keep_going=keep_going)
+    # Then it asked once, and did not see the person's second row
+    assert (len(asked), merger.groups.count) == (1, 0)
+
+
+def test_unique_rows_are_never_held_and_their_index_is_on_disk_when_a_file_is_large(tmp_path: Path) -> None:
+    # Given 100,000 rows of 100,000 people, each with three identities
+    def rows() -> Iterator[Row]:
+        for n in range(2, 100_002):
+            yield row(
+                n, email=f"p{n}@x.in", phoneNumber=f"+9198{n:08d}", partnerCustomerId=str(n), city="Pune"
+            )
+
+    index = IdentityIndex(str(tmp_path))
+    try:
+        # When they are indexed (pass 1) and fed (pass 2)
+        for r in rows():
+            assert r.record is not None
+            index.add(r.number, r.record)
+        on_disk = Path(index.path).stat().st_size
+        merger = DuplicateMerger(index.groups())
+        sent = 0
+        for r in rows():
+            assert r.record is not None
+            sent += len(merger.feed(r.number, r.record))
+            assert merger.held == 0
+    finally:
+        index.close()
+    # Then every row is sent as it is, nothing is held (no group, no record), and the 300,000 hashes
+    # are in the file on disk
+    assert (sent, merger.duplicates, merger.groups.count, len(merger.groups.rows)) == (100_000, 0, 0, 0)
+    assert on_disk > 300_000 * 8
+    # And the index file is gone once closed
+    assert not Path(index.path).exists()

@@ -22,7 +22,17 @@ from typing import Final
 # Variants people write that ISO's names do not spell (folded as `_fold` folds them).
 _VARIANTS: Final[dict[str, tuple[str, ...]]] = {
     "US": ("USA", "U.S.A.", "U.S.", "America", "United States of America", "United States America"),
-    "GB": ("UK", "U.K.", "Great Britain", "Britain", "England", "Scotland", "Wales", "Northern Ireland"),
+    "GB": (
+        "UK",
+        "U.K.",
+        "Great Britain",
+        "Britain",
+        "England",
+        "Scotland",
+        "Wales",
+        "Northern Ireland",
+        "United Kingdom of Great Britain and Northern Ireland",
+    ),
     "AE": ("UAE", "U.A.E.", "Emirates"),
     "KR": ("South Korea", "Republic of Korea", "Korea South", "Korea (South)"),
     "KP": ("North Korea", "Korea North", "Korea (North)", "DPRK"),
@@ -68,8 +78,9 @@ _VARIANTS: Final[dict[str, tuple[str, ...]]] = {
     "HR": ("Hrvatska",),
     "HU": ("Magyarország", "Magyarorszag"),
 }
-# Too short or too common to trust as a cut-short name: "Ind" is India and Indonesia.
-_MIN_PREFIX: Final = 4
+# Exports cut long names at 20 characters ("United States of Ame"); a short start ("West", "Braz")
+# is a word or a typo, not a name cut short, and is not guessed.
+_MIN_PREFIX: Final = 12
 _NON_LETTERS: Final = re.compile(r"[^a-z]+")
 
 
@@ -83,6 +94,8 @@ def _fold(text: str) -> str:
 
 
 _THE: Final = re.compile(r"^the\s+")
+# A two-letter code as people write one: the letters alone, or U.S. / U.K. with their dots.
+_CODE_AS_WRITTEN: Final = re.compile(r"[A-Za-z]{2}|[Uu]\.[SsKk]\.?")
 _SAINT: Final = re.compile(r"\bst\.?\s+")
 
 
@@ -110,10 +123,15 @@ def _index() -> _Index:
     import pycountry  # only when a country is first looked up, not at import
 
     found: dict[str, set[str]] = {}
+    # Cut-short names are matched on short and common names only: the start of an official name
+    # ("Eastern Republic of Uruguay") is a word like "East", not a country.
+    prefixable: set[str] = set()
 
-    def add(text: str | None, code: str) -> None:
+    def add(text: str | None, code: str, *, prefix: bool = False) -> None:
         if text:
             found.setdefault(_fold(text), set()).add(code)
+            if prefix:
+                prefixable.add(_fold(text))
 
     for country in pycountry.countries:
         code = country.alpha_2
@@ -121,13 +139,14 @@ def _index() -> _Index:
         add(country.alpha_3, code)
         for attribute in ("name", "official_name", "common_name"):
             for form in _name_forms(getattr(country, attribute, "") or ""):
-                add(form, code)
+                add(form, code, prefix=attribute != "official_name")
     for code, variants in _VARIANTS.items():
         for variant in variants:
             found[_fold(variant)] = {code}  # a variant is meant as one country: it wins
+            prefixable.add(_fold(variant))
     # A name shared by two countries ("Korea", "Virgin Islands", "Congo") names neither.
     exact = {key: next(iter(codes)) for key, codes in found.items() if key and len(codes) == 1}
-    names = sorted(key for key in exact if len(key) > 3)
+    names = sorted(key for key in exact if len(key) > 3 and key in prefixable)
     return _Index(exact=exact, names=names, regions=[exact[name] for name in names])
 
 
@@ -136,6 +155,8 @@ def country_code(text: str) -> str | None:
     key = _fold(text)
     if not key:
         return None
+    if len(key) == 2 and not _CODE_AS_WRITTEN.fullmatch(text.strip()):
+        return None  # "N.A.", "#NA", "-NA-" are not Namibia's code but "not available"
     index = _index()
     code = index.exact.get(key)
     if code is not None or len(key) < _MIN_PREFIX:

@@ -260,7 +260,7 @@ class _RowHelpers:
 
     def phone_of_row(self, value: str, field: str, cells: list[str]) -> str | None:
         country = self.country_of_row(cells)
-        return self.phone(value, field, country.region, country.unrecognised)
+        return self.phone(value, field, country.phone_region, country.no_region_reason)
 
     def date_of_row(self, value: str, field: str, cells: list[str]) -> str | None:
         return self.dates(value, field, self.country_of_row(cells).region)

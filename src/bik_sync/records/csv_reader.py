@@ -198,6 +198,11 @@ def _csv_rows(
             raise (stream_error or read_guard("file"))(exc) from None
 
 
+def _swallows_rows(cells: list[str], delimiter: str, delimiters: int) -> bool:
+    """Whether a cell over several lines holds as many delimiters as a row has (rows glued in)."""
+    return any("\n" in cell and cell.count(delimiter) >= delimiters for cell in cells)
+
+
 def _csv_row_run(
     reader: Any,
     guard: LineGuard,
@@ -213,9 +218,19 @@ def _csv_row_run(
     unguard = str.removeprefix
     apostrophes = repeat("'")
     guard.number = number
+    delimiter = reader.dialect.delimiter
+    swallowed = max(width - 1, 1)
     for raw_cells in reader:
         number += 1
+        started_at = guard.line
         guard.number, guard.line = number, reader.line_num  # where the next row starts
+        if guard.line - started_at > 1 and _swallows_rows(raw_cells, delimiter, swallowed):
+            # A quote left open glued the lines after it into a cell that holds a row's worth of
+            # delimiters: sending this row would send other people's data as this one's.
+            raise UnreadableFile(
+                f"unclosed quote in the row starting at row {number}: the lines after it were read "
+                "as one cell; close the quote and upload the file again"
+            )
         if guard.flags != guard.seen_flags:  # a line of this row was cut short or held NUL characters
             guard.seen_flags = guard.flags
             yield make_row(number, [*map(unguard, raw_cells, apostrophes)], None, (guard.reason,))

@@ -24,8 +24,8 @@ _TEXT_DATE_FORMATS: Final = ("%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "
 MONTH_FIRST_REGIONS: Final = frozenset({"US", "PR", "GU", "VI", "AS", "MP", "UM", "PH", "FM", "MH", "PW"})
 DAY_FIRST, MONTH_FIRST = "day first", "month first"
 BOTH_ORDERS = "both orders"  # the file shows both: a date that could be either is not guessed
-# A two-digit year up to next year's is this century's ("24" -> 2024); later ones the last ("85" -> 1985).
-_PIVOT: Final = (date.today().year + 1) % 100
+# A two-digit year up to this year's is this century's ("24" -> 2024); later ones the last ("85" -> 1985).
+_PIVOT: Final = date.today().year % 100
 
 
 def slash_date_order(values: Any) -> str | None:
@@ -37,7 +37,7 @@ def slash_date_order(values: Any) -> str | None:
     found: set[str] = set()
     for value in values:
         match = _SLASH_DATE.fullmatch(value.strip()) if isinstance(value, str) else None
-        if match:
+        if match and not _year_first_possible(match):
             first, second = int(match[1]), int(match[2])
             if first > 12 >= second:
                 found.add(DAY_FIRST)
@@ -53,6 +53,11 @@ def _year(text: str) -> int:
     if len(text) == 2:
         year += 2000 if year <= _PIVOT else 1900
     return year
+
+
+def _year_first_possible(match: re.Match[str]) -> bool:
+    """A short date with dashes and a two-digit year may be year first (YY-MM-DD): not guessed."""
+    return len(match[3]) == 2 and match.group(0)[len(match[1])] == "-"
 
 
 def _clock(match: re.Match[str]) -> tuple[int, int, int] | None:
@@ -104,6 +109,11 @@ class DateReader:
 
     def _message(self, field: str, text: str) -> str:
         match = _SLASH_DATE.fullmatch(text)
+        if match and _year_first_possible(match):
+            return (
+                f'"{field}" must be a valid date (a two-digit year with dashes, as in 05-03-24, could '
+                "be the first part or the last: write the year in full, as in 05-03-2024)"
+            )
         if match and self.order == BOTH_ORDERS:
             return (
                 f'"{field}" must be a valid date (this file writes dates both day first and month first, '
@@ -137,6 +147,8 @@ class DateReader:
         return None
 
     def _slash_date(self, match: re.Match[str], region: str | None) -> str | None:
+        if _year_first_possible(match):
+            return None  # "24-03-05": 24 March 2005, or 5 March 2024 as YY-MM-DD writes it
         first, second, year = int(match[1]), int(match[2]), _year(match[3])
         order = self._order(first, second, region)
         if order is None:

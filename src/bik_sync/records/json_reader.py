@@ -13,8 +13,9 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any, Final
 
 from bik_sync.records.csv_reader import MAX_LINE_CHARS, LineGuard, guarded_lines
-from bik_sync.records.dates import slash_date_order
+from bik_sync.records.dates import DateReader, slash_date_order
 from bik_sync.records.errors import UnreadableFile
+from bik_sync.records.fields import DATE_FIELDS
 from bik_sync.records.mapping import name_key
 from bik_sync.records.options import ReadOptions
 from bik_sync.records.rows import RecordFile, Row
@@ -24,7 +25,10 @@ from bik_sync.records.validate import RecordBuilder
 #: Keys of one top-level JSON object that is one record; more is not a customer record.
 _MAX_OBJECT_KEYS: Final = 10_000
 _CHUNK_CHARS: Final = 1 << 16
-_JSON_SLASH_DATE: Final = re.compile(r'"(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?:[ T][^"]{0,20})?)"')
+# A key and its slash-date value as JSON writes them ("created_at": "05/03/2024 10:20").
+_JSON_SLASH_DATE: Final = re.compile(
+    r'"([^"\\]{1,100})"\s*:\s*"(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?:[ T,][^"]{0,20})?)"'
+)
 
 
 def open_json(
@@ -36,8 +40,15 @@ def open_json(
     stream_error: Callable[[Exception], UnreadableFile] | None,
 ) -> RecordFile:
     """A file of JSON lines (``fmt`` "jsonl") or a JSON document ("json")."""
-    # JSON from systems writes ISO dates; a slash date in the sample still decides the file's order.
-    builder = RecordBuilder(options, slash_date_order(_JSON_SLASH_DATE.findall(sample)))
+    # JSON from systems writes ISO dates; a slash date of a date field in the sample still decides
+    # the file's order (only a date field's: "3-14-25" is a house number in an address).
+    builder = RecordBuilder(options)
+    dates = [
+        value
+        for key, value in _JSON_SLASH_DATE.findall(sample)
+        if (builder.mapper.target(key) or ("", 0))[0] in DATE_FIELDS
+    ]
+    builder.dates = DateReader(slash_date_order(dates), builder.dates.default_region)
     if fmt == "jsonl":
         rows = _jsonl_rows(text, builder, stream_error)
     else:
@@ -320,14 +331,33 @@ def _object_members(
 
 def _single_rows(single: dict[str, Any], check: Callable[[Any], Any]) -> Iterator[Row]:
     """An object without a list of records: one record, wrapped or not, or a list under any key."""
-    if len(single) == 1:
+    for _ in range(_MAX_WRAPPING):
+        if len(single) != 1:
+            break
         (inner,) = single.values()
-        if isinstance(inner, dict):  # {"customer": {...}}: one record, wrapped
-            single = inner
-        elif isinstance(inner, list) and inner and all(isinstance(item, dict) for item in inner):
+        if isinstance(inner, dict):  # {"customer": {...}}, or {"data": {"customers": [...]}}
+            records = _wrapped_list(inner)
+            if records is None:
+                single = inner
+                continue
+            inner = records
+        if isinstance(inner, list) and inner and all(isinstance(item, dict) for item in inner):
             for number, element in enumerate(inner, 1):  # {"anything": [{...}, ...]}
                 record, errors = check(element)
                 yield Row(number, element, record, errors)
             return
+        break
     record, errors = check(single)
     yield Row(1, single, record, errors)
+
+
+# {"data": {"customers": [...]}}: wrappers in wrappers, as far as a few levels go.
+_MAX_WRAPPING: Final = 4
+
+
+def _wrapped_list(obj: dict[str, Any]) -> list[Any] | None:
+    """The list of records an object wraps under a wrapper key (``customers``...), if it does."""
+    for key, value in obj.items():
+        if name_key(key) in _WRAPPERS and isinstance(value, list):
+            return value
+    return None

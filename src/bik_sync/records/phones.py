@@ -6,6 +6,7 @@ region only when the row names none; :class:`PhoneNormaliser` writes it in the c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -30,9 +31,28 @@ class RowCountry:
 
     region: str | None = None  # the ISO code of a country we recognise
     unrecognised: str | None = None  # what the row wrote, when it names a country we do not know
+    conflict: str | None = None  # "US and IN" when its country columns name different countries
+
+    @property
+    def phone_region(self) -> str | None:
+        """The region a number without a country code is read in (None: it cannot be)."""
+        return None if self.conflict else self.region
+
+    @property
+    def no_region_reason(self) -> str | None:
+        """Why a number without a country code cannot be read in this row, or None when it can."""
+        if self.conflict:
+            return f"the row names two countries ({self.conflict})"
+        if self.unrecognised is not None:
+            return f"the row's country {_shown(self.unrecognised)}is not a country we recognise"
+        return None
 
 
 NO_COUNTRY: Final = RowCountry()
+_LETTERS_ONLY: Final = re.compile(r"[^a-z]+")
+_NOTHING_WORDS: Final = frozenset(
+    {"na", "nil", "null", "none", "blank", "nan", "notavailable", "notapplicable"}
+)
 
 
 def country_of(value: Any) -> RowCountry:
@@ -43,7 +63,11 @@ def country_of(value: Any) -> RowCountry:
     if not text or text in COUNTRY_PLACEHOLDERS:
         return NO_COUNTRY
     code = country_code(text)
-    return RowCountry(region=code) if code else RowCountry(unrecognised=text)
+    if code:
+        return RowCountry(region=code)
+    if _LETTERS_ONLY.sub("", text.lower()) in _NOTHING_WORDS:
+        return NO_COUNTRY  # "N.A.", "#NA", "-NA-", "(none)": not available, written another way
+    return RowCountry(unrecognised=text)
 
 
 def region_of(country: Any) -> str | None:
@@ -51,12 +75,23 @@ def region_of(country: Any) -> str | None:
     return country_of(country).region
 
 
-def no_country_code_message(field: str, country: str) -> str:
-    shown = country if len(country) <= 40 else country[:40] + "..."
+_COUNTRY_LIKE: Final = re.compile(r"[^\W\d_][^\d@]{0,39}")
+
+
+def _shown(country: str) -> str:
+    """The country quoted when it reads like one; a cell of digits or an address is not repeated."""
+    return f'"{country}" ' if _COUNTRY_LIKE.fullmatch(country) else ""
+
+
+def no_country_code_message(field: str, reason: str) -> str:
     return (
-        f'"{field}" has no country code and the row\'s country "{shown}" is not a country we recognise: '
-        "write the number with its country code (+44...) or the country as a name or ISO code"
+        f'"{field}" has no country code and {reason}: write the number with its country code (+44...) '
+        "or the country as a name or ISO code"
     )
+
+
+# "+44 ...", "(+44) ...", "Tel: +44 ...", a fullwidth plus: the number says its own country.
+_HAS_CODE: Final = re.compile(r"\W*(?:tel\W*)?[+\uff0b]", re.IGNORECASE).match
 
 
 class PhoneNormaliser:
@@ -84,12 +119,13 @@ class PhoneNormaliser:
             self.indian = indian
 
     def __call__(
-        self, value: Any, field: str, region: str | None = None, unrecognised: str | None = None
+        self, value: Any, field: str, region: str | None = None, no_region: str | None = None
     ) -> str | None:
-        """``region``: the row's country, when recognised; ``unrecognised``: what it said otherwise.
+        """``region``: the row's country, when it decides; ``no_region``: why the row's countries cannot
+        decide (``RowCountry.no_region_reason``).
 
         A number without a country code takes the row's country, the default region only when the
-        row names no country at all, and is rejected when the row names one we do not know.
+        row names no country at all, and is rejected when the row names one we do not know, or two.
         """
         if type(value) is str:
             text = clean(value)
@@ -101,7 +137,7 @@ class PhoneNormaliser:
             return None
         else:
             raise FieldError(f'"{field}" must be a string')
-        if region is None and unrecognised is None:
+        if region is None and no_region is None:
             region = self._default_region
         digits = text.translate(_PHONE_JUNK)
         # Fast path: Indian mobiles ([6-9] + 9 digits, all valid) as 10 digits, 0/91/+91/0091-prefixed.
@@ -116,17 +152,17 @@ class PhoneNormaliser:
                     return self.indian(digits[2:])
                 if size == 11 and digits[0] == "0" and digits[1] in "6789":
                     return self.indian(digits[1:])
-        return self._slow(text, field, region, unrecognised)
+        return self._slow(text, field, region, no_region)
 
-    def _slow(self, text: str, field: str, region: str | None, unrecognised: str | None) -> str:
+    def _slow(self, text: str, field: str, region: str | None, no_region: str | None) -> str:
         if ":::" in text:  # Google Contacts joins a contact's numbers with " ::: ": the first is theirs
-            text = text.split(":::", 1)[0].strip()
+            text = next((part.strip() for part in text.split(":::") if part.strip()), "")
         if ("E" in text or "e" in text) and scientific_match(text.replace(" ", "")):
             raise FieldError(scientific_message(field))
         if text.startswith("00") and text[2:3].isdigit():
             text = "+" + text[2:]
-        if region is None and not text.startswith("+"):
-            raise FieldError(no_country_code_message(field, unrecognised or ""))
+        if region is None and not _HAS_CODE(text):
+            raise FieldError(no_country_code_message(field, no_region or "the row names no country"))
         try:
             number = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException:

@@ -109,6 +109,12 @@ _MAGIC: Final = (
 )
 
 
+# A two- to four-byte UTF-8 sequence (a lead byte and its continuation bytes).
+_UTF8_SEQUENCE: Final = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
 def _detect_encoding(sample: bytes) -> str:
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -128,7 +134,10 @@ def _detect_encoding(sample: bytes) -> str:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
     except UnicodeDecodeError:
-        return "cp1252"
+        # A file with UTF-8 text in it is UTF-8 with a few stray bytes (rows pasted from another
+        # file): those bytes alone are read as cp1252, as they are further on. Only a file with no
+        # UTF-8 sequence at all is cp1252 throughout.
+        return "utf-8" if _UTF8_SEQUENCE.search(sample) else "cp1252"
     return "utf-8"
 
 

@@ -9,6 +9,7 @@ disagree about a record.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -29,7 +30,7 @@ from bik_sync.records.fields import (
     text_message,
 )
 from bik_sync.records.mapping import FULL_NAME, Mapper
-from bik_sync.records.normalise import Converter, converter_for, to_text
+from bik_sync.records.normalise import PLACEHOLDERS, Converter, converter_for, to_text
 from bik_sync.records.options import ReadOptions
 from bik_sync.records.phones import NO_COUNTRY, PhoneNormaliser, RowCountry, country_of
 
@@ -68,15 +69,30 @@ def _country(value: Any) -> RowCountry:
 
 
 def row_country(values: Iterable[Any]) -> RowCountry:
-    """The first country a row names that we recognise; else the first we do not; else none."""
-    unrecognised = NO_COUNTRY
+    """The country a row names in its first country column that says one (by priority).
+
+    An unrecognised one is the row's country all the same (the next column is not asked: the row
+    said something we cannot read); two columns that name different countries are a conflict.
+    """
+    first: RowCountry | None = None
+    regions: list[str] = []
     for value in values:
         found = _country(value)
-        if found.region:
-            return found
-        if found.unrecognised and unrecognised is NO_COUNTRY:
-            unrecognised = found
-    return unrecognised
+        if found is NO_COUNTRY:
+            continue
+        first = first or found
+        if found.region and found.region not in regions:
+            regions.append(found.region)
+    if first is None or first.unrecognised is not None or len(regions) < 2:
+        return first or NO_COUNTRY
+    return RowCountry(region=first.region, conflict=" and ".join(regions))
+
+
+def _shown_key(key: str) -> str:
+    """A key as a reject names it, unless it reads like someone's email or phone number."""
+    if "@" in key or sum(char.isdigit() for char in key) >= 7:
+        return "(a key that looks like an email or a phone number)"
+    return key
 
 
 def _text_problem(field: str, value: Any) -> str | None:
@@ -102,21 +118,38 @@ def complete_names(record: dict[str, Any], full: str | None, source: str, skip: 
     Returns the required-name messages still due; ``skip`` holds name fields that already have an
     error of their own.
     """
-    words = full.split() if full else []
-    last, comma, first = (full or "").partition(",")
-    if comma and first.strip() and last.strip() and "," not in first:  # "Verma, Asha": last name first
-        record.setdefault("firstName", first.strip())
-        record.setdefault("lastName", last.strip())
-    elif len(words) > 1:
-        record.setdefault("firstName", " ".join(words[:-1]))
-        record.setdefault("lastName", words[-1])
-    elif words:
-        record.setdefault("firstName", words[0])
+    first, last = split_name(full or "")
+    if first:
+        record.setdefault("firstName", first)
+    if last:
+        record.setdefault("lastName", last)
     errors = []
     for field in NAME_FIELDS:
         if field not in record and field not in skip:
-            errors.append(one_word_name_message(field, source) if words else required_message(field))
+            errors.append(one_word_name_message(field, source) if first else required_message(field))
     return errors
+
+
+# What may follow a name after a comma without being a first name: "Asha Verma, MD", "Smith, John, Jr.".
+_NAME_SUFFIXES: Final = frozenset({"jr", "sr", "ii", "iii", "iv", "md", "phd", "esq", "dds", "cpa", "mba"})
+_BRACKETS: Final = re.compile(r"\([^)]*\)")
+
+
+def split_name(full: str) -> tuple[str, str]:
+    """First and last name of a whole name: ``Asha Rani Verma`` -> (``Asha Rani``, ``Verma``);
+    ``Verma, Asha`` (last name first) -> (``Asha``, ``Verma``); a bracketed note ``(VIP)``, a suffix
+    after a comma and placeholder words (``NULL``, ``-``) are no part of it. One word is a first
+    name alone ("", when the name is no word at all)."""
+    parts = [part.strip() for part in _BRACKETS.sub(" ", full).split(",")]
+    parts = [part for part in parts if part and part.strip(".").lower() not in _NAME_SUFFIXES]
+    if len(parts) == 2 and len(parts[0].split()) == 1:
+        parts = [parts[1], parts[0]]  # "Verma, Asha": the last name first
+    words = [word for part in parts for word in part.split() if word not in PLACEHOLDERS]
+    if not words:
+        return "", ""
+    if len(words) == 1:
+        return words[0], ""
+    return " ".join(words[:-1]), words[-1]
 
 
 def in_field_order(record: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +243,10 @@ class RecordBuilder:
             candidates.setdefault(target[0], []).append((target[1], position, key, value))
         record, errors = self.assemble(candidates)
         if api_style:
-            errors += [not_allowed_message(key) for key in dict.fromkeys(k.split(".")[0] for k in unknown)]
+            errors += [
+                not_allowed_message(_shown_key(key))
+                for key in dict.fromkeys(k.split(".")[0] for k in unknown)
+            ]
         elif unknown:
             self.note_ignored(unknown)
         return finish(record, errors)
@@ -250,7 +286,7 @@ class RecordBuilder:
 
     def _convert(self, field: str, value: Any, country: RowCountry) -> Any:
         if field in PHONE_FIELDS:
-            return self.phone(value, field, country.region, country.unrecognised)
+            return self.phone(value, field, country.phone_region, country.no_region_reason)
         if field in ("createdAt", "updatedAt"):
             return self.dates(value, field, country.region)
         return self.converters[field](value, field)
@@ -262,7 +298,9 @@ class RecordBuilder:
         """
         for _, _, _, value in found:
             try:
-                other = self.phone(value, "alternatePhoneNumber", country.region, country.unrecognised)
+                other = self.phone(
+                    value, "alternatePhoneNumber", country.phone_region, country.no_region_reason
+                )
             except FieldError:
                 continue
             if other is not None and other != record["phoneNumber"]:

@@ -221,7 +221,10 @@ def _next(values: Iterator[tuple[Any, ...]], errors: tuple[type[BaseException], 
     try:
         return next(values, None)
     except errors as exc:
-        raise UnreadableFile(f"corrupt Excel workbook at {at}: {_one_line(exc)}") from None
+        # Not openpyxl's text: it can quote the cell ("could not convert string to float: '...'").
+        raise UnreadableFile(
+            f"corrupt Excel workbook at {at}: a cell cannot be read ({type(exc).__name__})"
+        ) from None
 
 
 def _header(

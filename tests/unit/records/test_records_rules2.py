@@ -318,3 +318,141 @@ def test_no_reject_message_holds_the_rows_phone_email_or_name(read: Reader) -> N
                 "9.19811E+11",
             ):
                 assert value not in error
+
+
+# --- what the attack on this session's changes found -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # An unclosed quote in the last cell swallows the next rows: they must not vanish or be sent
+        b'First Name,Last Name,Phone,Note\nA,B,9876543210,"VIP\nC,D,9123456789,x\nE,F,9000000001,y\n',
+        # A stray quote in a middle column glues the next customer into this one
+        b'First Name,Last Name,Phone\nA,"B,9876543210\nC,D",9123456789\nE,F,9000000001\n',
+    ],
+)
+def test_a_quote_left_open_that_swallows_rows_stops_reading_where_it_starts(
+    read: Reader, data: bytes
+) -> None:
+    from bik_sync.records import UnreadableFile
+
+    with pytest.raises(UnreadableFile, match="unclosed quote in the row starting at row 2"):
+        read(data)
+
+
+def test_a_real_multi_line_note_is_still_one_cell(read: Reader) -> None:
+    _, rows = read(
+        b'First Name,Last Name,Phone,Note\nA,B,9876543210,"line one\nline two"\nC,D,9123456789,x\n'
+    )
+    assert [row.record is not None for row in rows] == [True, True]
+
+
+def test_a_stray_cp1252_byte_in_a_utf8_file_spoils_no_other_name(read: Reader) -> None:
+    data = "First Name,Last Name,Phone\nJosé,B,9876543210\n".encode() + "Zoë,C,9123456789\n".encode("cp1252")
+    record_file, rows = read(data)
+    assert record_file.encoding == "utf-8"
+    assert [row.record["firstName"] for row in rows if row.record] == ["José", "Zoë"]
+
+
+def test_a_date_like_address_in_json_does_not_decide_the_files_date_order(read: Reader) -> None:
+    data = (
+        b'[{"first_name":"Asha","last_name":"Rao","phone":"9876543210","address2":"3-14-25",'
+        b'"created_at":"05/03/2024","country":"India"}]'
+    )
+    _, rows = read(data, "x.json")
+    assert rows[0].record is not None and rows[0].record["createdAt"] == "2024-03-05"
+
+
+@pytest.mark.parametrize("placeholder", ["N.A.", "N.A", "NA.", "n/A", "#NA", "-NA-"])
+def test_placeholder_spellings_in_a_country_column_are_no_country_not_namibia(placeholder: str) -> None:
+    record, errors = check_record({**VALID, "Country": placeholder, "Phone": "9876543210"})
+    assert errors == () and record is not None and record["phoneNumber"] == "+919876543210"
+
+
+@pytest.mark.parametrize("word", ["East", "Eastern", "West", "Braz"])
+def test_a_short_start_of_a_name_is_not_taken_for_a_country(word: str) -> None:
+    _, errors = check_record({**VALID, "Country": word, "Phone": "9876543210"})
+    assert errors and "is not a country we recognise" in errors[0]
+
+
+def test_a_rows_first_country_decides_and_two_that_disagree_decide_nothing() -> None:
+    # An unrecognised first country does not fall through to the next column
+    _, errors = check_record(
+        {
+            **VALID,
+            "Default Address Country": "Hindustan",
+            "Default Address Country Code": "US",
+            "Phone": "2025550123",
+        }
+    )
+    assert errors and '"Hindustan" is not a country we recognise' in errors[0]
+    # Two columns naming different countries: a number without a code is not guessed
+    _, errors = check_record(
+        {
+            **VALID,
+            "Default Address Country": "United States",
+            "Default Address Country Code": "IN",
+            "Phone": "2025550123",
+        }
+    )
+    assert errors and "the row names two countries (US and IN)" in errors[0]
+    # Agreeing columns are one country
+    record, errors = check_record(
+        {
+            **VALID,
+            "Default Address Country": "India",
+            "Default Address Country Code": "IN",
+            "Phone": "9876543210",
+        }
+    )
+    assert errors == () and record is not None and record["phoneNumber"] == "+919876543210"
+
+
+def test_a_country_cell_holding_an_email_is_not_repeated_in_the_reason() -> None:
+    _, errors = check_record({**VALID, "Country": "asha.rao@example.com", "Phone": "9876543210"})
+    assert errors and "asha.rao" not in errors[0] and "is not a country we recognise" in errors[0]
+
+
+def test_an_api_style_records_unknown_key_that_looks_like_personal_data_is_not_repeated() -> None:
+    _, errors = check_record({**VALID, "+919876543210": "x"})
+    assert errors == ('"(a key that looks like an email or a phone number)" is not allowed',)
+
+
+def test_a_list_of_records_wrapped_twice_is_read_as_that_list(read: Reader) -> None:
+    data = (
+        b'{"data": {"customers": [{"first_name":"A","last_name":"B","email":"a@b.in"},'
+        b'{"first_name":"C","last_name":"D","email":"c@d.in"}]}}'
+    )
+    _, rows = read(data, "x.json")
+    assert [row.record is not None for row in rows] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("full", "first", "last"),
+    [
+        ("Asha Verma, MD", "Asha", "Verma"),
+        ("Smith, John, Jr.", "John", "Smith"),
+        ("Asha Verma (VIP)", "Asha", "Verma"),
+    ],
+)
+def test_suffixes_and_bracketed_notes_are_no_part_of_a_name(full: str, first: str, last: str) -> None:
+    record, errors = check_record({"Name": full, "email": "a@b.in"})
+    assert errors == () and record is not None
+    assert (record["firstName"], record["lastName"]) == (first, last)
+
+
+def test_placeholder_words_in_a_whole_name_are_no_name() -> None:
+    _, errors = check_record({"Name": "Asha NULL", "email": "a@b.in"})
+    assert errors == ('"lastName" is required ("Name" has one word: give the name as first and last name)',)
+
+
+def test_a_two_digit_year_with_dashes_is_not_guessed() -> None:
+    _, errors = check_record({**VALID, "createdAt": "24-03-05"})
+    assert errors and "write the year in full" in errors[0]
+
+
+@pytest.mark.parametrize("phone", ["(+44) 7911 123456", "Tel: +44 7911 123456", "\uff0b44 7911 123456"])
+def test_a_number_that_says_its_own_code_needs_no_country(phone: str) -> None:
+    record, errors = check_record({**VALID, "Country": "Atlantis", "Phone": phone})
+    assert errors == () and record is not None and record["phoneNumber"] == "+447911123456"

@@ -23,7 +23,8 @@ import boto3
 
 from bik_sync import layout
 from bik_sync.batching import BatchPacker
-from bik_sync.clock import INGEST_FINISH_S, Deadline
+from bik_sync.checkpoint import Checkpoint, Continuation, hand_over, rejects_part, skip_rows
+from bik_sync.clock import Deadline, finish_margin_s
 from bik_sync.jobs import JobStore, StartOutcome, job_id_for
 from bik_sync.messages import JobMeta, build_work_message, encode_record
 from bik_sync.observability import add_metric, logger
@@ -63,6 +64,8 @@ class IngestDeps:
     queue: WorkQueue
     jobs: Jobs
     signing_key: KeyProvider  # signs each work message's job metadata
+    # Where a file too large for one invocation asks for the next (None: it stops 'incomplete').
+    continue_queue: WorkQueue | None = None
     # Short, and renewed while reading (every third of it): a dead ingest's lease (killed, out of
     # memory, timed out) has expired before Lambda's first retry, about a minute later.
     lease_s: float = 30.0
@@ -73,7 +76,7 @@ class IngestDeps:
 class IngestResult:
     job_id: str
     key: str
-    status: str  # "queued", "duplicate", "unreadable", "skipped"
+    status: str  # "queued", "continued", "duplicate", "unreadable", "skipped", "refused"
     rows: int = 0
     rejected: int = 0
     batches: int = 0
@@ -94,7 +97,17 @@ def ingest_deps(
         queue=SqsWorkQueue(sqs, settings.work_queue_url),
         jobs=JobStore(settings.jobs_table_name, dynamodb),
         signing_key=make_key_provider(settings.job_signing_secret_id, client=secretsmanager),
+        continue_queue=(
+            SqsWorkQueue(sqs, settings.ingest_continue_queue_url)
+            if settings.ingest_continue_queue_url
+            else None
+        ),
     )
+
+
+def _continue_queue(settings: IngestSettings, sqs: SQSClient) -> WorkQueue | None:
+    url = settings.ingest_continue_queue_url
+    return SqsWorkQueue(sqs, url) if url else None
 
 
 @functools.cache
@@ -157,7 +170,11 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
     try:
         with closing(source.body):
             job = JobMeta(job_id=job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=(), run=run)
-            return _run_job(job, ref, source.body, deps, deadline or Deadline.unlimited())
+            # A job re-opened after its ingest died carries on from its last checkpoint, if any.
+            state = deps.jobs.get(job_id)
+            resumed = Checkpoint.from_json(state.checkpoint if state else "")
+            served = dataclasses.replace(ref, version_id=source.version_id or ref.version_id)
+            return _run_job(job, served, source.body, deps, deadline or Deadline.unlimited(), resumed)
     except BaseException:
         # Let the retried event run the job again at once instead of waiting for the lease.
         deps.jobs.release(job_id)
@@ -165,8 +182,14 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
 
 
 def _run_job(
-    job: JobMeta, ref: S3ObjectRef, stream: BinaryIO, deps: IngestDeps, deadline: Deadline
+    job: JobMeta,
+    ref: S3ObjectRef,
+    stream: BinaryIO,
+    deps: IngestDeps,
+    deadline: Deadline,
+    resumed: Checkpoint = Checkpoint(),  # noqa: B008 - frozen: the start of the file
 ) -> IngestResult:
+    """Read the object from ``resumed`` on; finish the job, or hand it over when time runs out."""
     job_id = job.job_id
     if ref.key.endswith("/"):
         return _unreadable(
@@ -182,16 +205,38 @@ def _run_job(
     except (UnreadableFile, MappingError) as exc:
         return _unreadable(job_id, ref, deps, str(exc))
 
-    sender = _BatchSender(deps, job)
+    sender = _BatchSender(deps, job, sent=resumed.batches)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
         reasons = ReasonTally()
-        rows, error = _read_rows(record_file, rejects, reasons, sender, _Lease(deps, job_id), deadline)
+        lease = _Lease(deps, job_id)
+        rows, error, stopped_before = _read_rows(
+            record_file, rejects, reasons, sender, lease, deadline, resumed.rows
+        )
         sender.flush()
-        rejects_keys = _put_rejects(spool, rejects, job, deps)
+        continues = bool(stopped_before) and deps.continue_queue is not None
+        part = rejects_part(resumed, continues)
+        rejects_keys = [*resumed.rejects_keys, *_put_rejects(spool, rejects, job, deps, part)]
 
     add_metric("RowsRead", rows)
     add_metric("RecordsRejected", rejects.count)
+    if reasons.counts:
+        deps.jobs.add_reasons(job_id, summarise_reasons(reasons.counts))
+    reached = Checkpoint(
+        part=resumed.part + 1,
+        rows=resumed.rows + rows,
+        rejected=resumed.rejected + rejects.count,
+        batches=sender.batches,
+        next_row=stopped_before,
+        rejects_keys=tuple(rejects_keys),
+    )
+    if continues:
+        return _continue_later(job, ref, deps, reached)
+    if stopped_before:
+        error = (
+            f"stopped before row {stopped_before}: the file is too large to read in one invocation "
+            "and INGEST_CONTINUE_QUEUE_URL is not set"
+        )
     details: dict[str, Any] = {
         "status": "incomplete" if error else "complete",
         "format": record_file.format,
@@ -204,28 +249,35 @@ def _run_job(
     }
     if error:
         details["error"] = error
-    if reasons.counts:
-        deps.jobs.add_reasons(job_id, summarise_reasons(reasons.counts))
+    if reached.part > 1:
+        details["invocations"] = reached.part
     state = deps.jobs.finish_ingest(
         job_id,
-        rows=rows,
-        rejected=rejects.count,
-        batches=sender.batches,
+        rows=reached.rows,
+        rejected=reached.rejected,
+        batches=reached.batches,
         rejects_keys=rejects_keys,
         details=details,
     )
     logger.info(
         "ingest finished",
         key=ref.key,
-        rows=rows,
-        rejected=rejects.count,
-        batches=sender.batches,
+        rows=reached.rows,
+        rejected=reached.rejected,
+        batches=reached.batches,
+        invocations=reached.part,
         error=error or None,
     )
     write_report_if_complete(state, deps.jobs, deps.objects)
-    return IngestResult(
-        job_id=job_id, key=ref.key, status="queued", rows=rows, rejected=rejects.count, batches=sender.batches
-    )
+    return IngestResult(job_id, ref.key, "queued", reached.rows, reached.rejected, reached.batches)
+
+
+def _continue_later(job: JobMeta, ref: S3ObjectRef, deps: IngestDeps, reached: Checkpoint) -> IngestResult:
+    """Store the checkpoint and ask for a fresh invocation that carries on from it."""
+    assert deps.continue_queue is not None
+    request = Continuation(job.job_id, ref.bucket, ref.key, ref.version_id, job.run, reached.part)
+    hand_over(deps.jobs, deps.continue_queue, request, reached, deps.signing_key(), deps.sleep)
+    return IngestResult(job.job_id, ref.key, "continued", reached.rows, reached.rejected, reached.batches)
 
 
 def _read_options(deps: IngestDeps, ref: S3ObjectRef) -> tuple[ReadOptions, str]:
@@ -246,22 +298,22 @@ def _read_rows(
     sender: _BatchSender,
     lease: _Lease,
     deadline: Deadline,
-) -> tuple[int, str]:
-    """Every row to the sender or the rejects, until the end, damage, or time running out.
+    skip: int = 0,
+) -> tuple[int, str, int]:
+    """Every row past the first ``skip`` (read by earlier parts) to the sender or the rejects, until
+    the end, damage, or time running out.
 
-    Returns the rows read and, when reading stopped early, why.
+    Returns the rows read here, why reading stopped when the file is damaged, and the number of the
+    row it stopped before when time ran out (0 otherwise). Each invocation reads at least 999 rows.
     """
-    reading_until = deadline.reserve(INGEST_FINISH_S)
+    reading_until = deadline.reserve(finish_margin_s(deadline))
     rows = 0
     try:
-        for row in record_file:
+        for row in skip_rows(iter(record_file), skip, lease.keep_alive):
             if (rows + 1) % _TIME_CHECK_EVERY == 0:  # before every thousandth row
                 lease.keep_alive()
                 if reading_until.expired():
-                    return rows, (
-                        f"stopped before row {row.number}: the file is too large to read in one "
-                        "invocation; split it and upload the rest again"
-                    )
+                    return rows, "", row.number
             rows += 1
             if row.record is None:
                 rejects.write(row)
@@ -270,14 +322,16 @@ def _read_rows(
                 sender.add(row.number, row.record)
     except UnreadableFile as exc:
         # Rows read before the damage stay processed; the report says where reading stopped.
-        return rows, str(exc)
-    return rows, ""
+        return rows, str(exc), 0
+    return rows, "", 0
 
 
-def _put_rejects(spool: IO[bytes], rejects: RejectsWriter, job: JobMeta, deps: IngestDeps) -> list[str]:
+def _put_rejects(
+    spool: IO[bytes], rejects: RejectsWriter, job: JobMeta, deps: IngestDeps, part: int = 0
+) -> list[str]:
     if not rejects.count:
         return []
-    key = layout.ingest_rejects_key(job.key, job.run, rejects.extension)
+    key = layout.ingest_rejects_key(job.key, job.run, rejects.extension, part)
     deps.objects.put_file(job.bucket, key, spool, rejects.content_type)
     return [key]
 
@@ -308,7 +362,7 @@ class _Lease:
 class _BatchSender:
     """Groups valid records into work messages (the batching rule) and sends them in SQS batches."""
 
-    def __init__(self, deps: IngestDeps, job: JobMeta) -> None:
+    def __init__(self, deps: IngestDeps, job: JobMeta, sent: int = 0) -> None:
         self._deps = deps
         self._job = job
         self._packer = BatchPacker(
@@ -318,7 +372,7 @@ class _BatchSender:
         self._rows: list[int] = []
         self._entries: list[QueueEntry] = []
         self._entries_bytes = 0
-        self.batches = 0
+        self.batches = sent  # batches earlier parts of the file sent: numbers carry on from there
 
     def add(self, row: int, record: Mapping[str, Any]) -> None:
         encoded = encode_record(record)

@@ -196,10 +196,12 @@ def test_a_mapping_file_in_the_bucket_maps_the_columns_when_the_settings_name_it
     assert record == {"firstName": "Tara", "lastName": "Bose", "phoneNumber": "+919830012345"}
 
 
-def test_ingest_stops_at_a_row_boundary_when_the_invocation_runs_out_of_time(deps: IngestDeps) -> None:
-    # Given a 3,000-row file and an invocation with little time left after the first thousand rows
+def test_ingest_stops_at_a_row_boundary_when_time_runs_out_and_no_continue_queue_is_set(
+    deps: IngestDeps,
+) -> None:
+    # Given a 3,000-row file, no continuation queue, and little time left after the first thousand rows
     ref = upload(deps, "incoming/huge.csv", HEADER, *rows_of(3000))
-    clock = iter([120_000] + [30_000] * 10)
+    clock = iter([900_000, 120_000] + [30_000] * 10)
     # When it is ingested
     result = ingest_object(ref, deps, Deadline(lambda: next(clock)))
     # Then it sends what it read, and the job says where and why it stopped
@@ -209,6 +211,7 @@ def test_ingest_stops_at_a_row_boundary_when_the_invocation_runs_out_of_time(dep
     assert sum(len(m["userProperties"]) for m in messages(deps)) == 1999
     assert state.details["status"] == "incomplete"
     assert "stopped before row 2001" in state.details["error"]
+    assert "INGEST_CONTINUE_QUEUE_URL is not set" in state.details["error"]
 
 
 def test_refused_entries_are_sent_again_when_the_queue_throttles(deps: IngestDeps) -> None:

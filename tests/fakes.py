@@ -127,6 +127,24 @@ class InMemoryJobStore:
             if item is not None and not item.get("ingest_done"):
                 item["lease_until"] = 0
 
+    def checkpoint(self, job_id: str, *, checkpoint: str, rows: int, rejected: int, batches: int) -> None:
+        with self._lock:
+            item = self.items[job_pk(job_id)]
+            assert not item["ingest_done"], "JobStore's condition: the ingest is not done"
+            item.update(ingest_checkpoint=checkpoint, rows=rows, rejected_at_ingest=rejected)
+            item.update(batches_total=batches, lease_until=0)
+
+    def resume(self, job_id: str, *, lease_s: float) -> StartOutcome:
+        now = self.clock()
+        with self._lock:
+            item = self.items.get(job_pk(job_id))
+            if item is None or item["ingest_done"]:
+                return StartOutcome.DONE
+            if item["lease_until"] >= now:
+                return StartOutcome.BUSY
+            item["lease_until"] = int(now + lease_s)
+            return StartOutcome.STARTED
+
     def finish_ingest(
         self,
         job_id: str,

@@ -131,6 +131,22 @@ def pump_s3_events(poller: QueuePoller, ingest: Handler, *, timeout_s: float, wa
     return handled
 
 
+def pump_continuations(poller: QueuePoller, ingest: Handler, *, timeout_s: float, wait_s: int = 0) -> int:
+    """One continuation message as one ingest invocation (the event source's BatchSize is 1)."""
+    messages = poller.receive(1, wait_s)
+    if not messages:
+        return 0
+    try:
+        ingest(poller.sqs_event(messages), LambdaContext("IngestFunction", timeout_s))
+    except Exception as exc:
+        log.error(
+            "IngestFunction failed; the continuation will be retried: %s", type(exc).__name__, exc_info=True
+        )
+        return len(messages)
+    poller.delete(messages)
+    return len(messages)
+
+
 def pump_work(poller: QueuePoller, upsert: Handler, *, timeout_s: float, wait_s: int = 0) -> int:
     """One receive from the work queue as one upsert invocation, honouring the partial batch response."""
     messages = poller.receive(10, wait_s)
@@ -158,9 +174,16 @@ def run_forever(pump: Callable[[], int], stop: threading.Event, idle_s: float = 
             stop.wait(1.0)
 
 
+def _ingest_timeout_s() -> float:
+    """IngestFunction's timeout (900 s), or BIK_LOCAL_INGEST_TIMEOUT_S: a short one has a test's file
+    read in several invocations. Locally it only sets the time left the handler sees."""
+    return float(os.environ.get("BIK_LOCAL_INGEST_TIMEOUT_S", "") or 900.0)
+
+
 FUNCTIONS = {
     # name: (handler module, pump, Lambda timeout in seconds)
-    "IngestFunction": ("bik_sync.handlers.ingest", pump_s3_events, 900.0),
+    "IngestFunction": ("bik_sync.handlers.ingest", pump_s3_events, _ingest_timeout_s()),
+    "IngestContinuations": ("bik_sync.handlers.ingest", pump_continuations, _ingest_timeout_s()),
     "UpsertFunction": ("bik_sync.handlers.upsert", pump_work, 120.0),
 }
 

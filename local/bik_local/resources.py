@@ -23,6 +23,8 @@ class LocalResources:
     # to this queue and the poller turns each one into the S3 event Lambda would receive.
     s3_events_queue: str = "bik-sync-s3-events"
     s3_events_dead_letter_queue: str = "bik-sync-s3-events-dlq"  # Lambda's async retries: 2, then give up
+    ingest_continue_queue: str = "bik-sync-ingest-continue"  # IngestContinueQueue
+    ingest_continue_dead_letter_queue: str = "bik-sync-ingest-continue-dlq"  # IngestContinueDeadLetterQueue
     max_receive_count: int = 5  # WorkQueue RedrivePolicy.maxReceiveCount
 
 

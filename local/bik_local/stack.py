@@ -84,6 +84,14 @@ def create_resources(endpoint_url: str, token: str, res: LocalResources = RESOUR
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": events_dlq_arn, "maxReceiveCount": 3}),
         },
     )
+    _, continue_dlq_arn = queue(res.ingest_continue_dead_letter_queue, {})
+    continue_url, _ = queue(
+        res.ingest_continue_queue,
+        {
+            "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT_S),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": continue_dlq_arn, "maxReceiveCount": 5}),
+        },
+    )
     s3.create_bucket(Bucket=res.bucket)
     s3.put_bucket_versioning(Bucket=res.bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_notification_configuration(
@@ -114,6 +122,7 @@ def create_resources(endpoint_url: str, token: str, res: LocalResources = RESOUR
         "work_queue_url": work_url,
         "dead_letter_queue_url": dlq_url,
         "s3_events_queue_url": events_url,
+        "ingest_continue_queue_url": continue_url,
         "jobs_table": res.jobs_table,
         "secret_arn": secret_arn,
         "signing_secret_arn": signing_arn,
@@ -130,6 +139,7 @@ def lambda_environment(endpoint_url: str, urls: Mapping[str, str], bik_url: str)
         "AWS_REGION": REGION,
         "DATA_BUCKET_NAME": urls["bucket"],
         "WORK_QUEUE_URL": urls["work_queue_url"],
+        "INGEST_CONTINUE_QUEUE_URL": urls["ingest_continue_queue_url"],
         "JOBS_TABLE_NAME": urls["jobs_table"],
         "BIK_SECRET_ID": urls["secret_arn"],
         "JOB_SIGNING_SECRET_ID": urls["signing_secret_arn"],
@@ -232,6 +242,8 @@ def serve(
             )
             for name, queue in (
                 ("IngestFunction", "s3_events_queue_url"),
+                # The same function again, on its continuation queue (an SQS event source on AWS).
+                ("IngestContinuations", "ingest_continue_queue_url"),
                 ("UpsertFunction", "work_queue_url"),
             )
         ]

@@ -15,6 +15,8 @@ from typing import Protocol
 LAMBDA_MAX_S = 900.0
 # Time ingest keeps for sending the last batches, the rejects file, the counters and the report.
 INGEST_FINISH_S = 60.0
+# An invocation shorter than a few minutes (the local stack's, for tests) keeps this share instead.
+INGEST_FINISH_SHARE = 0.25
 # Time the worker keeps for writing rejects, counters and the report after delivery.
 WORKER_FINISH_S = 10.0
 
@@ -65,3 +67,8 @@ class Deadline:
     def at(self) -> float:
         """The deadline as a value of the monotonic clock (what the BIK client and delivery take)."""
         return self._clock() + self.remaining_s()
+
+
+def finish_margin_s(deadline: Deadline) -> float:
+    """The time ingest keeps for finishing: INGEST_FINISH_S, or a quarter of what is left if less."""
+    return min(INGEST_FINISH_S, deadline.remaining_s() * INGEST_FINISH_SHARE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +24,8 @@ import boto3
 
 from bik_sync import layout
 from bik_sync.batching import BatchPacker
-from bik_sync.clock import INGEST_FINISH_S, Deadline
+from bik_sync.checkpoint import Checkpoint, Continuation, hand_over, rejects_part, skip_rows
+from bik_sync.clock import Deadline, finish_margin_s
 from bik_sync.duplicates import DuplicateMerger
 from bik_sync.jobs import JobStore, StartOutcome, job_id_for
 from bik_sync.messages import JobMeta, build_work_message, encode_record
@@ -59,6 +61,7 @@ _SQS_BATCH_BYTES = 250_000
 _SEND_ATTEMPTS = 3
 _SPOOL_BYTES = 8 * 1024 * 1024
 LISTED_IGNORED_COLUMNS = 100
+_TIME_CHECK_EVERY = 1000
 
 
 class JobBusy(RuntimeError):
@@ -72,6 +75,8 @@ class IngestDeps:
     queue: WorkQueue
     jobs: Jobs
     signing_key: KeyProvider  # signs each work message's job metadata
+    # Where a file too large for one invocation asks for the next (None: it stops 'incomplete').
+    continue_queue: WorkQueue | None = None
     # Short, and renewed while reading (every third of it): a dead ingest's lease (killed, out of
     # memory, timed out) has expired before Lambda's first retry, about a minute later.
     lease_s: float = 30.0
@@ -82,7 +87,7 @@ class IngestDeps:
 class IngestResult:
     job_id: str
     key: str
-    status: str  # "queued", "duplicate", "unreadable", "skipped"
+    status: str  # "queued", "continued", "duplicate", "unreadable", "skipped", "refused"
     rows: int = 0
     rejected: int = 0
     batches: int = 0
@@ -103,7 +108,17 @@ def ingest_deps(
         queue=SqsWorkQueue(sqs, settings.work_queue_url),
         jobs=JobStore(settings.jobs_table_name, dynamodb),
         signing_key=make_key_provider(settings.job_signing_secret_id, client=secretsmanager),
+        continue_queue=(
+            SqsWorkQueue(sqs, settings.ingest_continue_queue_url)
+            if settings.ingest_continue_queue_url
+            else None
+        ),
     )
+
+
+def _continue_queue(settings: IngestSettings, sqs: SQSClient) -> WorkQueue | None:
+    url = settings.ingest_continue_queue_url
+    return SqsWorkQueue(sqs, url) if url else None
 
 
 @functools.cache
@@ -166,8 +181,12 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
     try:
         with closing(source.body):
             job = JobMeta(job_id=job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=(), run=run)
-            reopen = functools.partial(reopen_input, deps.objects, ref, source)
-            return _run_job(job, ref, source.body, deps, deadline or Deadline.unlimited(), reopen)
+            # A job re-opened after its ingest died carries on from its last checkpoint, if any.
+            state = deps.jobs.get(job_id)
+            resumed = Checkpoint.from_json(state.checkpoint if state else "")
+            served = dataclasses.replace(ref, version_id=source.version_id or ref.version_id)
+            reopen = functools.partial(reopen_input, deps.objects, served, source)
+            return _run_job(job, served, source.body, deps, deadline or Deadline.unlimited(), reopen, resumed)
     except BaseException:
         # Let the retried event run the job again at once instead of waiting for the lease.
         deps.jobs.release(job_id)
@@ -181,7 +200,9 @@ def _run_job(
     deps: IngestDeps,
     deadline: Deadline,
     reopen: Callable[[], BinaryIO],
+    resumed: Checkpoint = Checkpoint(),  # noqa: B008 - frozen: the start of the file
 ) -> IngestResult:
+    """Read the object from ``resumed`` on; finish the job, or hand it over when time runs out."""
     job_id = job.job_id
     if ref.key.endswith("/"):
         return _unreadable(
@@ -197,23 +218,64 @@ def _run_job(
     except (UnreadableFile, MappingError) as exc:
         return _unreadable(job_id, ref, deps, str(exc))
     lease = _Lease(deps, job_id)
-    try:  # rows of one person are merged in file order (duplicates.py): a first pass finds them
-        merger, second, record_file = _find_duplicates(record_file, reopen, ref, options, lease, deadline)
-    except (UnreadableFile, InputChanged) as exc:
-        return _unreadable(job_id, ref, deps, str(exc))
+    # One margin for the whole invocation, both passes: what is kept for sending and handing over.
+    reading_until = deadline.reserve(finish_margin_s(deadline))
+    second: IO[bytes] = io.BytesIO()
+    if resumed.part:
+        # Rows of one person are merged within the first invocation's reading: a second pass over a
+        # file that needs several would leave no time to read it.
+        merger = DuplicateMerger.from_rows(())
+    else:
+        try:  # rows of one person are merged in file order (duplicates.py): a first pass finds them
+            merger, second, record_file = _find_duplicates(
+                record_file, reopen, ref, options, lease, reading_until
+            )
+        except (UnreadableFile, InputChanged) as exc:
+            return _unreadable(job_id, ref, deps, str(exc))
 
-    sender = _BatchSender(deps, job)
+    sender = _BatchSender(deps, job, sent=resumed.batches)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool, closing(second):
         rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
         reasons = ReasonTally()
-        rows, error = _read_rows(record_file, rejects, reasons, sender, merger, lease, deadline)
+        # A part after the first reads some rows of its own whatever the clock says: a file gets on.
+        rows, error, stopped_before = _read_rows(
+            record_file,
+            rejects,
+            reasons,
+            sender,
+            merger,
+            lease,
+            reading_until,
+            resumed.rows,
+            resumed.part > 0,
+        )
         for number, record in merger.flush():
             sender.add(number, record)
         sender.flush()
-        rejects_keys = _put_rejects(spool, rejects, job, deps)
+        continues = bool(stopped_before) and deps.continue_queue is not None
+        part = rejects_part(resumed, continues)
+        rejects_keys = [*resumed.rejects_keys, *_put_rejects(spool, rejects, job, deps, part)]
 
     add_metric("RowsRead", rows)
     add_metric("RecordsRejected", rejects.count)
+    if reasons.counts:
+        deps.jobs.add_reasons(job_id, summarise_reasons(reasons.counts))
+    reached = Checkpoint(
+        part=resumed.part + 1,
+        rows=resumed.rows + rows,
+        rejected=resumed.rejected + rejects.count,
+        batches=sender.batches,
+        next_row=stopped_before,
+        rejects_keys=tuple(rejects_keys),
+        duplicates=resumed.duplicates + merger.duplicates,
+    )
+    if continues:
+        return _continue_later(job, ref, deps, reached)
+    if stopped_before:
+        error = (
+            f"stopped before row {stopped_before}: the file is too large to read in one invocation "
+            "and INGEST_CONTINUE_QUEUE_URL is not set"
+        )
     details: dict[str, Any] = {
         "status": "incomplete" if error else "complete",
         "format": record_file.format,
@@ -223,33 +285,40 @@ def _run_job(
         "ignored_columns": list(record_file.ignored_columns[:LISTED_IGNORED_COLUMNS]),
         "ignored_column_count": len(record_file.ignored_columns),
         "mapping": mapping_origin,
-        "duplicates": merger.duplicates,  # rows merged into an earlier row of the same person
+        "duplicates": resumed.duplicates + merger.duplicates,  # rows merged into an earlier row of one person
     }
     if error:
         details["error"] = error
-    if reasons.counts:
-        deps.jobs.add_reasons(job_id, summarise_reasons(reasons.counts))
+    if reached.part > 1:
+        details["invocations"] = reached.part
     state = deps.jobs.finish_ingest(
         job_id,
-        rows=rows,
-        rejected=rejects.count,
-        batches=sender.batches,
+        rows=reached.rows,
+        rejected=reached.rejected,
+        batches=reached.batches,
         rejects_keys=rejects_keys,
         details=details,
     )
     logger.info(
         "ingest finished",
         key=ref.key,
-        rows=rows,
-        rejected=rejects.count,
+        rows=reached.rows,
+        rejected=reached.rejected,
         duplicates=merger.duplicates,
-        batches=sender.batches,
+        batches=reached.batches,
+        invocations=reached.part,
         error=error or None,
     )
     write_report_if_complete(state, deps.jobs, deps.objects)
-    return IngestResult(
-        job_id=job_id, key=ref.key, status="queued", rows=rows, rejected=rejects.count, batches=sender.batches
-    )
+    return IngestResult(job_id, ref.key, "queued", reached.rows, reached.rejected, reached.batches)
+
+
+def _continue_later(job: JobMeta, ref: S3ObjectRef, deps: IngestDeps, reached: Checkpoint) -> IngestResult:
+    """Store the checkpoint and ask for a fresh invocation that carries on from it."""
+    assert deps.continue_queue is not None
+    request = Continuation(job.job_id, ref.bucket, ref.key, ref.version_id, job.run, reached.part)
+    hand_over(deps.jobs, deps.continue_queue, request, reached, deps.signing_key(), deps.sleep)
+    return IngestResult(job.job_id, ref.key, "continued", reached.rows, reached.rejected, reached.batches)
 
 
 def _read_options(deps: IngestDeps, ref: S3ObjectRef) -> tuple[ReadOptions, str]:
@@ -269,10 +338,9 @@ def _find_duplicates(
     ref: S3ObjectRef,
     options: ReadOptions,
     lease: _Lease,
-    deadline: Deadline,
+    reading_until: Deadline,
 ) -> tuple[DuplicateMerger, BinaryIO, RecordFile]:
     """Pass 1 over the file, then the object opened again for pass 2 (a RecordFile is read once)."""
-    reading_until = deadline.reserve(INGEST_FINISH_S)
 
     def keep_going() -> bool:
         lease.keep_alive()
@@ -299,26 +367,35 @@ def _read_rows(
     sender: _BatchSender,
     merger: DuplicateMerger,
     lease: _Lease,
-    deadline: Deadline,
-) -> tuple[int, str]:
-    """Every row to the sender or the rejects, until the end, damage, or time running out.
+    reading_until: Deadline,
+    skip: int = 0,
+    must_progress: bool = False,
+) -> tuple[int, str, int]:
+    """Every row past the first ``skip`` (read by earlier parts) to the sender or the rejects, until
+    the end, damage, or time running out.
 
-    Returns the rows read and, when reading stopped early, why.
+    Returns the rows read here, why reading stopped when the file is damaged, and the number of the
+    row it stopped before when time ran out (0 otherwise). Each invocation reads at least 999 rows.
     """
-    reading_until = deadline.reserve(INGEST_FINISH_S)
+    rows = 0
+    rows_at_last_piece = -1
 
     def on_read() -> None:
-        # As each piece of the file is read, rows or not (a gzip of blank lines has no rows to count).
+        # As each piece of the file is read: the row loop below looks at the clock every thousand
+        # rows, and this catches a file whose pieces hold no rows (a gzip of blank lines).
+        nonlocal rows_at_last_piece
         lease.keep_alive()
-        if reading_until.expired():
+        if rows == rows_at_last_piece and reading_until.expired() and not must_progress:
             raise ReadingStopped
+        rows_at_last_piece = rows
 
     record_file.on_read(on_read)
-    rows = 0
-    last_row = 1
     try:
-        for row in record_file:
-            last_row = row.number
+        for row in skip_rows(iter(record_file), skip, lease.keep_alive):
+            if (rows + 1) % _TIME_CHECK_EVERY == 0:  # before every thousandth row
+                lease.keep_alive()
+                if reading_until.expired():
+                    return rows, "", row.number
             rows += 1
             if row.record is None:
                 rejects.write(row)
@@ -328,19 +405,18 @@ def _read_rows(
                     sender.add(number, record)
     except UnreadableFile as exc:
         # Rows read before the damage stay processed; the report says where reading stopped.
-        return rows, str(exc)
+        return rows, str(exc), 0
     except ReadingStopped:
-        return rows, (
-            f"stopped after row {last_row}: the file is too large to read in one invocation; split "
-            "it and upload the rest again"
-        )
-    return rows, ""
+        return rows, "", 2  # before any row of this piece: never 0, which means "done"
+    return rows, "", 0
 
 
-def _put_rejects(spool: IO[bytes], rejects: RejectsWriter, job: JobMeta, deps: IngestDeps) -> list[str]:
+def _put_rejects(
+    spool: IO[bytes], rejects: RejectsWriter, job: JobMeta, deps: IngestDeps, part: int = 0
+) -> list[str]:
     if not rejects.count:
         return []
-    key = layout.ingest_rejects_key(job.key, job.run, rejects.extension)
+    key = layout.ingest_rejects_key(job.key, job.run, rejects.extension, part)
     deps.objects.put_file(job.bucket, key, spool, rejects.content_type)
     return [key]
 
@@ -371,7 +447,7 @@ class _Lease:
 class _BatchSender:
     """Groups valid records into work messages (the batching rule) and sends them in SQS batches."""
 
-    def __init__(self, deps: IngestDeps, job: JobMeta) -> None:
+    def __init__(self, deps: IngestDeps, job: JobMeta, sent: int = 0) -> None:
         self._deps = deps
         self._job = job
         self._packer = BatchPacker(
@@ -381,7 +457,7 @@ class _BatchSender:
         self._rows: list[int] = []
         self._entries: list[QueueEntry] = []
         self._entries_bytes = 0
-        self.batches = 0
+        self.batches = sent  # batches earlier parts of the file sent: numbers carry on from there
 
     def add(self, row: int, record: Mapping[str, Any]) -> None:
         encoded = encode_record(record)

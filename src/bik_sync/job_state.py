@@ -80,6 +80,7 @@ class JobState:
     details: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)  # why rows were rejected or failed: a summary
     reasons_other: int = 0
+    checkpoint: str = ""  # where an ingest read in parts stopped last (bik_sync.checkpoint), as JSON
 
     @property
     def complete(self) -> bool:
@@ -158,6 +159,7 @@ class JobState:
             details=_plain(doc.get("details", {})),
             reasons={str(k): int(v) for k, v in (doc.get("reasons") or {}).items()},
             reasons_other=int(doc.get("reasons_other", 0)),
+            checkpoint=str(doc.get("ingest_checkpoint", "")),
         )
 
 

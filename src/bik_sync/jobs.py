@@ -171,6 +171,48 @@ class JobStore:
                 ExpressionAttributeValues=_serialise({":zero": 0, ":no": False}),
             )
 
+    def checkpoint(self, job_id: str, *, checkpoint: str, rows: int, rejected: int, batches: int) -> None:
+        """Where ingest stopped, with the totals so far (SET: a part read again writes the same), and
+        the lease given up so that the continuation may take it at once."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_serialise({"pk": job_pk(job_id)}),
+            UpdateExpression=(
+                "SET ingest_checkpoint = :cp, #rows = :rows, rejected_at_ingest = :rej,"
+                " batches_total = :batches, lease_until = :zero"
+            ),
+            ConditionExpression="ingest_done = :no",
+            ExpressionAttributeNames={"#rows": "rows"},
+            ExpressionAttributeValues=_serialise(
+                {
+                    ":cp": checkpoint,
+                    ":rows": rows,
+                    ":rej": rejected,
+                    ":batches": batches,
+                    ":zero": 0,
+                    ":no": False,
+                }
+            ),
+        )
+
+    def resume(self, job_id: str, *, lease_s: float) -> StartOutcome:
+        """Take the lease of a job whose ingest is not done and whose lease is free (never creates one)."""
+        now = self._clock()
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_serialise({"pk": job_pk(job_id)}),
+                UpdateExpression="SET lease_until = :lease",
+                ConditionExpression="attribute_exists(pk) AND ingest_done = :no AND lease_until < :now",
+                ExpressionAttributeValues=_serialise(
+                    {":lease": int(now + lease_s), ":no": False, ":now": int(now)}
+                ),
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            state = self.get(job_id)
+            return StartOutcome.BUSY if state is not None and not state.ingest_done else StartOutcome.DONE
+        return StartOutcome.STARTED
+
     def finish_ingest(
         self,
         job_id: str,

@@ -54,9 +54,14 @@ def latest_report_key(input_key: str) -> str:
     return f"{REPORTS_PREFIX}{input_key.rstrip('/')}.json"
 
 
-def ingest_rejects_key(input_key: str, run: str, extension: str) -> str:
-    """The rows ingest rejected, in the input's own format (``extension`` such as ``.csv``)."""
-    return f"{REJECTS_PREFIX}{_job_base(input_key, run)}.rejects{extension}"
+def ingest_rejects_key(input_key: str, run: str, extension: str, part: int = 0) -> str:
+    """The rows ingest rejected, in the input's own format (``extension`` such as ``.csv``).
+
+    A file read in several invocations has one rejects file per part that rejected any row:
+    ``.rejects-part-0001.csv``, ``.rejects-part-0002.csv``, ...
+    """
+    suffix = f"-part-{part:04d}" if part else ""
+    return f"{REJECTS_PREFIX}{_job_base(input_key, run)}.rejects{suffix}{extension}"
 
 
 def batch_rejects_key(input_key: str, run: str, batch: int) -> str:

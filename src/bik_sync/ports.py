@@ -83,6 +83,15 @@ class Jobs(Protocol):
 
     def release(self, job_id: str) -> None: ...
 
+    def checkpoint(self, job_id: str, *, checkpoint: str, rows: int, rejected: int, batches: int) -> None:
+        """Store where ingest stopped (and the totals so far), giving up the lease."""
+        ...
+
+    def resume(self, job_id: str, *, lease_s: float) -> StartOutcome:
+        """Take the lease of a job whose ingest is not done to carry on from its checkpoint
+        (DONE also when there is no such job)."""
+        ...
+
     def finish_ingest(
         self,
         job_id: str,

@@ -154,6 +154,9 @@ class IngestSettings(Settings):
     jobs_table_name: str = field(metadata=env("JOBS_TABLE_NAME"))
     # The key ingest signs each work message's job metadata with (bik_sync.signing).
     job_signing_secret_id: str = field(metadata=env("JOB_SIGNING_SECRET_ID"))
+    # Where ingest asks for a fresh invocation of itself when a file outlasts one (bik_sync.checkpoint);
+    # without it, a file too large for one invocation stops with an 'incomplete' report.
+    ingest_continue_queue_url: str = field(default="", metadata=env("INGEST_CONTINUE_QUEUE_URL"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

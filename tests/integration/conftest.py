@@ -91,12 +91,13 @@ class User:
         return response.json()
 
     def wait_queues_idle(self, timeout_s: float = 30.0) -> None:
-        """Until no message is waiting or in flight on the S3-events and work queues."""
+        """Until no message is waiting or in flight on the S3-events, continuation and work queues."""
         deadline = time.monotonic() + timeout_s
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         while time.monotonic() < deadline:
             busy = 0
-            for url in (self.stack.info["s3_events_queue_url"], self.stack.info["work_queue_url"]):
+            queues = ("s3_events_queue_url", "ingest_continue_queue_url", "work_queue_url")
+            for url in (self.stack.info[name] for name in queues):
                 attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
                 busy += sum(int(attrs[n]) for n in names)
             if not busy:

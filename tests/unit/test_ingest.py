@@ -196,10 +196,13 @@ def test_a_mapping_file_in_the_bucket_maps_the_columns_when_the_settings_name_it
     assert record == {"firstName": "Tara", "lastName": "Bose", "phoneNumber": "+919830012345"}
 
 
-def test_ingest_stops_at_a_row_boundary_when_the_invocation_runs_out_of_time(deps: IngestDeps) -> None:
-    # Given a 30,000-row file (about 700 KB) and an invocation whose time runs out after its first pieces
+def test_ingest_stops_at_a_row_boundary_when_time_runs_out_and_no_continue_queue_is_set(
+    deps: IngestDeps,
+) -> None:
+    # Given a 30,000-row file (about 700 KB), no continuation queue, and time that runs out after its
+    # first pieces (the first pass, which finds rows of one person, reads the clock too)
     ref = upload(deps, "incoming/huge.csv", HEADER, *rows_of(30_000))
-    clock = iter([120_000] * 3 + [30_000] * 1000)
+    clock = iter([900_000] + [120_000] * 3 + [30_000] * 2000)
     # When it is ingested
     result = ingest_object(ref, deps, Deadline(lambda: next(clock)))
     # Then it stops at a row boundary, sends what it read, and the job says where and why it stopped
@@ -208,7 +211,8 @@ def test_ingest_stops_at_a_row_boundary_when_the_invocation_runs_out_of_time(dep
     assert 0 < result.rows == state.rows < 30_000
     assert sum(len(m["userProperties"]) for m in messages(deps)) == result.rows
     assert state.details["status"] == "incomplete"
-    assert f"stopped after row {result.rows + 1}:" in state.details["error"]
+    assert f"stopped before row {result.rows + 2}:" in state.details["error"]
+    assert "INGEST_CONTINUE_QUEUE_URL is not set" in state.details["error"]
 
 
 def test_refused_entries_are_sent_again_when_the_queue_throttles(deps: IngestDeps) -> None:

@@ -44,6 +44,8 @@ LOCAL_TO_LOGICAL: dict[str, tuple[str, str] | None] = {
     "s3_events_queue": None,
     # Where S3 events that ingest keeps failing on end up: the function's async DLQ on AWS.
     "s3_events_dead_letter_queue": ("IngestDeadLetterQueue", "AWS::SQS::Queue"),
+    "ingest_continue_queue": ("IngestContinueQueue", "AWS::SQS::Queue"),
+    "ingest_continue_dead_letter_queue": ("IngestContinueDeadLetterQueue", "AWS::SQS::Queue"),
     "max_receive_count": None,  # a number, checked against the RedrivePolicy below
 }
 METRICS = {
@@ -330,6 +332,17 @@ def test_each_local_stack_resource_stands_for_a_template_resource(
             continue
         name, kind = logical
         assert resources.get(name, {}).get("Type") == kind, f"{field} -> {name}"
+
+
+def test_ingest_is_invoked_one_continuation_at_a_time_from_its_own_queue(template: dict[str, Any]) -> None:
+    # Given the template's IngestFunction
+    ingest = _resources(template)["IngestFunction"]["Properties"]
+    # Then its continuation queue invokes it one message at a time, and its settings name that queue
+    (source,) = ingest["Events"].values()
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["IngestContinueQueue", "Arn"]}
+    assert source["Properties"]["BatchSize"] == 1
+    assert ingest["Environment"]["Variables"]["INGEST_CONTINUE_QUEUE_URL"] == {"Ref": "IngestContinueQueue"}
 
 
 def test_each_function_role_touches_only_its_own_s3_prefixes(

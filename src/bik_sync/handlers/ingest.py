@@ -1,4 +1,5 @@
-"""IngestFunction: an S3 object in incoming/ (directly, or through SQS) becomes a job."""
+"""IngestFunction: an S3 object in incoming/ (directly, or through SQS) becomes a job; a continuation
+message (IngestContinueQueue) carries a job too large for one invocation on."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bik_sync.clock import Deadline
-from bik_sync.ingest import default_deps, ingest_event
+from bik_sync.continuation import ingest_or_continue
+from bik_sync.ingest import default_deps
 from bik_sync.observability import logger, metrics, tracer
 
 
@@ -15,5 +17,5 @@ from bik_sync.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    results = ingest_event(event, default_deps(), Deadline.from_context(context))
+    results = ingest_or_continue(event, default_deps(), Deadline.from_context(context))
     return {"jobs": [{"job_id": r.job_id, "key": r.key, "status": r.status, "rows": r.rows} for r in results]}

@@ -1,0 +1,105 @@
+"""IngestFunction's events: S3 objects to ingest, and continuations of files read in parts.
+
+A continuation message (:mod:`bik_sync.checkpoint`) arrives from ``IngestContinueQueue`` as an SQS
+event record. It is honoured only when signed with the job signing key, and only by the invocation
+that takes the job's lease: the job then carries on from the checkpoint its item holds, on the
+object version it started with. If that version is gone, or the object changed under an unversioned
+bucket (another ETag), the job ends ``incomplete`` with the reason instead of mixing two files.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from typing import Any, BinaryIO
+
+from bik_sync.checkpoint import Checkpoint, Continuation, ForgedContinuation, is_continuation, parse_message
+from bik_sync.clock import Deadline
+from bik_sync.ingest import IngestDeps, IngestResult, _run_job, ingest_event
+from bik_sync.jobs import StartOutcome, job_id_for
+from bik_sync.messages import JobMeta
+from bik_sync.observability import logger
+from bik_sync.reporting import write_report_if_complete
+from bik_sync.s3_events import S3ObjectRef
+from bik_sync.storage import InputMissing, open_input
+
+
+def ingest_or_continue(
+    event: dict[str, Any], deps: IngestDeps, deadline: Deadline | None = None
+) -> list[IngestResult]:
+    """Each continuation record carries its job on; everything else is an S3 event (ingest_event)."""
+    records = event.get("Records")
+    if not isinstance(records, list) or not any(is_continuation(r) for r in records):
+        return ingest_event(event, deps, deadline)
+    results = [continue_job(r["body"], deps, deadline) for r in records if is_continuation(r)]
+    others = [r for r in records if not is_continuation(r)]
+    return results + (ingest_event({"Records": others}, deps, deadline) if others else [])
+
+
+def continue_job(body: str, deps: IngestDeps, deadline: Deadline | None = None) -> IngestResult:
+    """Carry a job on from its checkpoint, if this message is ingest's and the job is free to take."""
+    try:
+        request = parse_message(body, deps.signing_key())
+    except ForgedContinuation as exc:
+        # Acknowledged, not retried: it can never become valid.
+        logger.error("continuation message refused", reason=str(exc))
+        return IngestResult(job_id="", key="", status="refused")
+    logger.append_keys(job_id=request.job_id)
+    logger.set_correlation_id(request.job_id)
+    started = deps.jobs.resume(request.job_id, lease_s=deps.lease_s)
+    if started is not StartOutcome.STARTED:
+        # Done, or another invocation holds the lease: that one carries the job on (and its own
+        # trigger comes back should it die), so this message has nothing left to do.
+        logger.info("continuation not needed", key=request.key, part=request.part, outcome=started.value)
+        return IngestResult(job_id=request.job_id, key=request.key, status="duplicate")
+    try:
+        return _carry_on(request, deps, deadline or Deadline.unlimited())
+    except BaseException:
+        deps.jobs.release(request.job_id)  # the message comes back, and may take the job at once
+        raise
+
+
+def _carry_on(request: Continuation, deps: IngestDeps, deadline: Deadline) -> IngestResult:
+    state = deps.jobs.get(request.job_id)
+    resumed = Checkpoint.from_json(state.checkpoint if state else "")
+    ref = S3ObjectRef(bucket=request.bucket, key=request.key, version_id=request.version_id)
+    try:
+        source = open_input(deps.objects, ref)
+    except InputMissing:
+        return _abandon(request, resumed, deps, "the input was deleted before it was read to the end")
+    if job_id_for(ref.bucket, ref.key, source.identity) != request.job_id:
+        source.body.close()
+        return _abandon(
+            request,
+            resumed,
+            deps,
+            "the input changed (another version or ETag) before it was read to the end; "
+            "upload it again to read it as a job of its own",
+        )
+    with closing(source.body):
+        job = JobMeta(
+            job_id=request.job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=(), run=request.run
+        )
+        # A continuation reads on from its checkpoint: it never needs a second pass (no reopening).
+        return _run_job(job, ref, source.body, deps, deadline, _no_reopen, resumed)
+
+
+def _no_reopen() -> BinaryIO:
+    raise AssertionError("a continuation part does not read its object twice")
+
+
+def _abandon(request: Continuation, resumed: Checkpoint, deps: IngestDeps, reason: str) -> IngestResult:
+    """End the job with what the earlier parts read, and why it stopped there."""
+    error = f"stopped before row {resumed.next_row}: {reason}"
+    logger.warning("continuation abandoned", key=request.key, part=request.part, reason=reason)
+    state = deps.jobs.finish_ingest(
+        request.job_id,
+        rows=resumed.rows,
+        rejected=resumed.rejected,
+        batches=resumed.batches,
+        rejects_keys=resumed.rejects_keys,
+        details={"status": "incomplete", "error": error, "invocations": resumed.part},
+    )
+    write_report_if_complete(state, deps.jobs, deps.objects)
+    return IngestResult(
+        request.job_id, request.key, "incomplete", resumed.rows, resumed.rejected, resumed.batches
+    )

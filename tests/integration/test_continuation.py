@@ -1,0 +1,54 @@
+"""A file too large for one invocation, through the local stack: IngestFunction's time is cut to a
+second (BIK_LOCAL_INGEST_TIMEOUT_S), so 20,000 rows take several invocations chained by continuation
+messages. One report adds up, and BIK holds every valid row, each sent once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bik_local.stack import RunningStack, launch
+from tests.integration.conftest import STACK_EMULATOR_SEED, STACK_ENV, User
+
+ROWS = 20_000
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack of this module's own, whose IngestFunction has a second per invocation."""
+    log: Path = tmp_path_factory.mktemp("continuation-stack") / "stack.log"
+    running = launch(
+        log, env={**STACK_ENV, "BIK_LOCAL_INGEST_TIMEOUT_S": "1"}, emulator_seed=STACK_EMULATOR_SEED
+    )
+    yield running
+    running.stop()
+
+
+def test_a_file_read_in_several_invocations_is_reported_once_and_every_valid_row_is_in_bik_once(
+    user: User,
+) -> None:
+    # Given 20,000 rows, every fiftieth without an email (a reject)
+    lines = ["First Name,Last Name,Email"] + [
+        f"F{i},L{i},{'' if i % 50 == 0 else f'p{i}@example.in'}" for i in range(ROWS)
+    ]
+    valid = sum(1 for i in range(ROWS) if i % 50)
+    # When it is uploaded to a stack whose ingest invocations last a second
+    user.upload("incoming/continued.csv", "\n".join(lines).encode())
+    report = user.report("reports/incoming/continued.csv.json", timeout_s=240)
+    # Then it took several invocations, and the one report adds up
+    assert report["invocations"] >= 2
+    assert report["status"] == "complete"
+    assert (report["rows"], report["created"], report["rejected"]) == (ROWS, valid, ROWS - valid)
+    assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
+    # And every invocation's rejects are in a part file of its own, all listed
+    assert len(report["rejects_files"]) == report["invocations"]
+    rejected_rows = sum(len(user.text(key).splitlines()) - 1 for key in report["rejects_files"])
+    assert rejected_rows == ROWS - valid
+    # And BIK holds exactly the valid rows, none of them sent twice
+    user.wait_queues_idle(60)
+    state = user.bik("GET", "/__emulator/state")
+    assert state["users"] == state["records_received"] == valid
+    emails = {u["email"] for u in user.bik("GET", "/__emulator/users")}
+    assert emails == {f"p{i}@example.in" for i in range(ROWS) if i % 50}

@@ -1,0 +1,194 @@
+"""A file too large for one invocation, read in parts on the in-memory fakes: one report, batches
+numbered on without gaps, every row sent once, rejects in part files; forged and stale continuations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bik_sync import layout
+from bik_sync.checkpoint import build_message, parse_message
+from bik_sync.clock import Deadline
+from bik_sync.continuation import ingest_or_continue
+from bik_sync.ingest import IngestResult, ingest_object
+from bik_sync.s3_events import S3ObjectRef
+from bik_sync.upsert import process_message
+from tests.fakes import InMemoryWorkQueue
+from tests.unit.test_worker import BUCKET, SIGNING_KEY, World
+
+HEADER = "First Name,Last Name,Email"
+ROWS = 2500  # 999 rows an invocation (each reads up to its first time check): three parts
+
+
+@pytest.fixture
+def world() -> World:
+    world = World()
+    world.ingest = replace(world.ingest, continue_queue=InMemoryWorkQueue())
+    return world
+
+
+def continue_queue(world: World) -> InMemoryWorkQueue:
+    assert isinstance(world.ingest.continue_queue, InMemoryWorkQueue)
+    return world.ingest.continue_queue
+
+
+def short_invocation() -> Deadline:
+    """An invocation whose time is up at its first check (after 999 rows), Lambda's 60 s margin kept."""
+    readings: Iterator[float] = iter([900_000.0])
+    return Deadline(lambda: next(readings, 0.0))
+
+
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {"messageId": str(i), "body": body, "eventSource": "aws:sqs"} for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def upload_rows(world: World, key: str, count: int) -> S3ObjectRef:
+    # Every tenth row has no email: a reject, in the part file of the invocation that read it.
+    lines = [HEADER] + [f"F{i},L{i},{'' if i % 10 == 0 else f'p{i}@example.in'}" for i in range(count)]
+    world.objects.put_bytes(BUCKET, key, "\n".join(lines).encode(), "text/csv")
+    return S3ObjectRef(bucket=BUCKET, key=key)
+
+
+def run_continuations(world: World) -> list[IngestResult]:
+    """Each continuation message as the queue's event source hands it over: one invocation each."""
+    results: list[IngestResult] = []
+    handled = 0
+    while handled < len(continue_queue(world).bodies):
+        body = continue_queue(world).bodies[handled]
+        handled += 1
+        results += ingest_or_continue(sqs_event(body), world.ingest, short_invocation())
+    return results
+
+
+def deliver_all(world: World) -> None:
+    for i, body in enumerate(world.queue.bodies):
+        world.deliver(f"m{i}", body)
+
+
+def test_a_file_read_in_three_invocations_ends_with_one_report_that_adds_up(world: World) -> None:
+    # Given a file of 2,500 rows and invocations that each have time for 999 rows
+    ref = upload_rows(world, "incoming/big.csv", ROWS)
+    # When it is ingested and each continuation message runs an invocation of its own
+    first = ingest_object(ref, world.ingest, short_invocation())
+    results = [first, *run_continuations(world)]
+    # Then three invocations read it, the first two handing over and the last finishing
+    assert [r.status for r in results] == ["continued", "continued", "queued"]
+    assert len(continue_queue(world).bodies) == 2
+    # And no report exists before the batches are done, since the job is not complete
+    state = world.jobs.get(first.job_id)
+    assert state is not None
+    assert not world.objects.keys(BUCKET, "reports/")
+    # And the batches are numbered 1..k without gaps or repeats, every valid row sent exactly once
+    messages = [json.loads(b) for b in world.queue.bodies]
+    assert [m["job"]["batch"] for m in messages] == list(range(1, len(messages) + 1))
+    sent_rows = [row for m in messages for row in m["job"]["rows"]]
+    valid_rows = [i + 2 for i in range(ROWS) if i % 10]  # the file's own row numbers (header is row 1)
+    assert sent_rows == valid_rows
+    emails = [r["email"] for m in messages for r in m["userProperties"]]
+    assert emails == [f"p{i}@example.in" for i in range(ROWS) if i % 10]
+    # When the worker delivers every batch
+    deliver_all(world)
+    # Then one report, written once, adds up over the whole file
+    report = world.report(state.report_key)
+    assert (report["rows"], report["created"], report["rejected"]) == (ROWS, len(valid_rows), ROWS // 10)
+    assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
+    assert report["status"] == "complete"
+    assert report["batches"] == len(messages)
+    assert report["invocations"] == 3
+    # And the rejects are in one part file per invocation, every one listed, each with its own rows
+    parts = [layout.ingest_rejects_key(ref.key, state.run, ".csv", part) for part in (1, 2, 3)]
+    assert report["rejects_files"] == parts
+    rejected_rows = [
+        int(line.split(",")[3]) for key in parts for line in world.objects.text(BUCKET, key).splitlines()[1:]
+    ]
+    assert rejected_rows == [i + 2 for i in range(ROWS) if i % 10 == 0]
+
+
+def test_a_file_read_in_one_invocation_keeps_its_plain_rejects_file_name(world: World) -> None:
+    # Given a small file with a reject
+    ref = upload_rows(world, "incoming/small.csv", 20)
+    # When it is ingested with time to spare
+    result = ingest_object(ref, world.ingest, Deadline.after(900))
+    deliver_all(world)
+    # Then no continuation is asked for and the rejects file has the name it always had
+    state = world.jobs.get(result.job_id)
+    assert state is not None
+    assert not continue_queue(world).bodies
+    assert world.report(state.report_key)["rejects_files"] == [
+        layout.ingest_rejects_key(ref.key, state.run, ".csv")
+    ]
+
+
+def test_a_continuation_delivered_twice_reads_no_row_twice(world: World) -> None:
+    # Given a file whose first part has been read and handed over
+    ref = upload_rows(world, "incoming/twice.csv", 1500)
+    first = ingest_object(ref, world.ingest, short_invocation())
+    (message,) = continue_queue(world).bodies
+    # When the continuation message is delivered twice (SQS delivers at least once)
+    again = [ingest_or_continue(sqs_event(message), world.ingest, Deadline.after(900)) for _ in range(2)]
+    # Then the second finds the job done and sends nothing
+    assert [r.status for (r,) in again] == ["queued", "duplicate"]
+    sent_rows = [row for b in world.queue.bodies for row in json.loads(b)["job"]["rows"]]
+    assert len(sent_rows) == len(set(sent_rows)) == 1500 - 150
+    assert first.job_id == again[0][0].job_id
+
+
+def test_a_continuation_not_signed_by_ingest_is_refused(world: World) -> None:
+    # Given a file whose first part has been read and handed over
+    ref = upload_rows(world, "incoming/forged.csv", 1500)
+    ingest_object(ref, world.ingest, short_invocation())
+    (message,) = continue_queue(world).bodies
+    request = parse_message(message, SIGNING_KEY)
+    sent = len(world.queue.bodies)
+    # When someone sends continuations: unsigned, signed with another key, and one with a field changed
+    unsigned = json.dumps({"continue": json.loads(message)["continue"]})
+    other_key = build_message(request, b"another-key-of-at-least-32-bytes!!")
+    tampered = message.replace(f'"part":{request.part}', f'"part":{request.part + 1}')
+    results = ingest_or_continue(sqs_event(unsigned, other_key, tampered), world.ingest)
+    # Then every one is refused, and nothing more is read or sent
+    assert [r.status for r in results] == ["refused"] * 3
+    assert len(world.queue.bodies) == sent
+
+
+def test_a_continuation_for_an_object_that_changed_ends_the_job_with_the_reason(world: World) -> None:
+    # Given a file in an unversioned bucket whose first part has been read and handed over
+    ref = upload_rows(world, "incoming/changed.csv", 1500)
+    first = ingest_object(ref, world.ingest, short_invocation())
+    (message,) = continue_queue(world).bodies
+    # When the object is replaced before the continuation runs
+    upload_rows(world, "incoming/changed.csv", 10)
+    (result,) = ingest_or_continue(sqs_event(message), world.ingest, Deadline.after(900))
+    deliver_all(world)
+    # Then the job ends incomplete with what the first part read, and says why
+    assert result.status == "incomplete"
+    state = world.jobs.get(first.job_id)
+    assert state is not None
+    report = world.report(state.report_key)
+    assert report["status"] == "incomplete"
+    assert report["rows"] == 999
+    assert "the input changed" in report["error"]
+    assert "stopped before row 1001" in report["error"]
+    assert report["rows"] == report["created"] + report["rejected"]
+
+
+def test_a_redelivered_work_message_of_an_earlier_part_is_counted_once(world: World) -> None:
+    # Given a file read in two parts and all its batches delivered
+    ref = upload_rows(world, "incoming/redelivered.csv", 1500)
+    first = ingest_object(ref, world.ingest, short_invocation())
+    run_continuations(world)
+    deliver_all(world)
+    # When a batch of the first part is delivered again
+    process_message("again", world.queue.bodies[0], 2, world.worker, Deadline.after(60))
+    # Then the job's counts are unchanged
+    state = world.jobs.get(first.job_id)
+    assert state is not None
+    assert state.created == 1500 - 150
+    assert state.batches_done == state.batches_total == len(world.queue.bodies)

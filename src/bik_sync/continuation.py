@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 from bik_sync.checkpoint import Checkpoint, Continuation, ForgedContinuation, is_continuation, parse_message
 from bik_sync.clock import Deadline
-from bik_sync.ingest import IngestDeps, IngestResult, _run_job, ingest_event
+from bik_sync.ingest import IngestDeps, IngestResult, run_job, ingest_event
 from bik_sync.jobs import StartOutcome, job_id_for
 from bik_sync.messages import JobMeta
 from bik_sync.observability import logger
@@ -80,7 +80,7 @@ def _carry_on(request: Continuation, deps: IngestDeps, deadline: Deadline) -> In
             job_id=request.job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=(), run=request.run
         )
         # A continuation reads on from its checkpoint: it never needs a second pass (no reopening).
-        return _run_job(job, ref, source.body, deps, deadline, _no_reopen, resumed)
+        return run_job(job, ref, source.body, deps, deadline, _no_reopen, resumed)
 
 
 def _no_reopen() -> BinaryIO:

@@ -15,7 +15,7 @@ import functools
 import io
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
@@ -24,18 +24,19 @@ import boto3
 
 from bik_sync import layout
 from bik_sync.batching import BatchPacker
-from bik_sync.checkpoint import Checkpoint, Continuation, hand_over, rejects_part, skip_rows
+from bik_sync.checkpoint import Checkpoint, Continuation, hand_over, rejects_part
 from bik_sync.clock import Deadline, finish_margin_s
 from bik_sync.duplicates import DuplicateMerger
 from bik_sync.jobs import JobStore, StartOutcome, job_id_for
-from bik_sync.messages import JobMeta, build_work_message, encode_record
+from bik_sync.messages import JobMeta
 from bik_sync.observability import add_metric, logger
 from bik_sync.outcome import ReasonTally, summarise_reasons
-from bik_sync.ports import Jobs, ObjectStore, QueueEntry, WorkQueue
+from bik_sync.ports import Jobs, ObjectStore, WorkQueue
+from bik_sync.reading import PartRead, find_duplicates, read_rows
 from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
-from bik_sync.records.errors import ReadingStopped
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
+from bik_sync.sending import BatchSender, Lease
 from bik_sync.settings import IngestSettings, get_settings
 from bik_sync.signing import KeyProvider, make_key_provider
 from bik_sync.storage import (
@@ -55,13 +56,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-# SendMessageBatch takes at most 10 entries; keep a batch's total under SQS's classic 256 KiB.
-_SQS_BATCH_ENTRIES = 10
-_SQS_BATCH_BYTES = 250_000
-_SEND_ATTEMPTS = 3
 _SPOOL_BYTES = 8 * 1024 * 1024
 LISTED_IGNORED_COLUMNS = 100
-_TIME_CHECK_EVERY = 1000
 
 
 class JobBusy(RuntimeError):
@@ -186,14 +182,14 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
             resumed = Checkpoint.from_json(state.checkpoint if state else "")
             served = dataclasses.replace(ref, version_id=source.version_id or ref.version_id)
             reopen = functools.partial(reopen_input, deps.objects, served, source)
-            return _run_job(job, served, source.body, deps, deadline or Deadline.unlimited(), reopen, resumed)
+            return run_job(job, served, source.body, deps, deadline or Deadline.unlimited(), reopen, resumed)
     except BaseException:
         # Let the retried event run the job again at once instead of waiting for the lease.
         deps.jobs.release(job_id)
         raise
 
 
-def _run_job(
+def run_job(
     job: JobMeta,
     ref: S3ObjectRef,
     stream: BinaryIO,
@@ -203,42 +199,57 @@ def _run_job(
     resumed: Checkpoint = Checkpoint(),  # noqa: B008 - frozen: the start of the file
 ) -> IngestResult:
     """Read the object from ``resumed`` on; finish the job, or hand it over when time runs out."""
-    job_id = job.job_id
     if ref.key.endswith("/"):
         return _unreadable(
-            job_id,
+            job.job_id,
             ref,
             deps,
             "the object's name ends in '/', as a folder's does, but it holds data: upload the file "
             "under a name (incoming/folder/customers.csv)",
         )
+    lease = Lease(deps.jobs, job.job_id, deps.lease_s)
+    # One margin for the whole invocation, both passes: what is kept for sending and handing over.
+    reading_until = deadline.reserve(finish_margin_s(deadline))
     try:
         options, mapping_origin = _read_options(deps, ref)
         record_file = open_records(stream, ref.key, options)
-    except (UnreadableFile, MappingError) as exc:
-        return _unreadable(job_id, ref, deps, str(exc))
-    lease = _Lease(deps, job_id)
-    # One margin for the whole invocation, both passes: what is kept for sending and handing over.
-    reading_until = deadline.reserve(finish_margin_s(deadline))
-    second: IO[bytes] = io.BytesIO()
-    if resumed.part:
-        # Rows of one person are merged within the first invocation's reading: a second pass over a
-        # file that needs several would leave no time to read it.
-        merger = DuplicateMerger.from_rows(())
-    else:
-        try:  # rows of one person are merged in file order (duplicates.py): a first pass finds them
-            merger, second, record_file = _find_duplicates(
-                record_file, reopen, ref, options, lease, reading_until
+        second: IO[bytes] = io.BytesIO()
+        if resumed.part:
+            # Rows of one person are merged within the first invocation's reading: a second pass
+            # over a file that needs several would leave no time to read it.
+            merger = DuplicateMerger.from_rows(())
+        else:  # rows of one person are merged in file order (duplicates.py): a first pass finds them
+            merger, second, record_file = find_duplicates(
+                record_file, reopen, ref.key, options, lease, reading_until
             )
-        except (UnreadableFile, InputChanged) as exc:
-            return _unreadable(job_id, ref, deps, str(exc))
+    except (UnreadableFile, MappingError, InputChanged) as exc:
+        return _unreadable(job.job_id, ref, deps, str(exc))
+    with closing(second):
+        return _read_part(job, ref, deps, record_file, merger, lease, reading_until, resumed, mapping_origin)
 
-    sender = _BatchSender(deps, job, sent=resumed.batches)
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool, closing(second):
+
+def _read_part(
+    job: JobMeta,
+    ref: S3ObjectRef,
+    deps: IngestDeps,
+    record_file: RecordFile,
+    merger: DuplicateMerger,
+    lease: Lease,
+    reading_until: Deadline,
+    resumed: Checkpoint,
+    mapping_origin: str,
+) -> IngestResult:
+    """This invocation's rows to work messages and a rejects file; then finish, or hand over."""
+    packer = BatchPacker(
+        max_records=deps.settings.bik_batch_size, max_bytes=deps.settings.bik_max_batch_bytes
+    )
+    sender = BatchSender(
+        deps.queue, job, packer=packer, signing_key=deps.signing_key, sleep=deps.sleep, sent=resumed.batches
+    )
+    reasons = ReasonTally()
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
-        reasons = ReasonTally()
-        # A part after the first reads some rows of its own whatever the clock says: a file gets on.
-        rows, error, stopped_before = _read_rows(
+        read = read_rows(
             record_file,
             rejects,
             reasons,
@@ -246,34 +257,47 @@ def _run_job(
             merger,
             lease,
             reading_until,
-            resumed.rows,
-            resumed.part > 0,
+            skip=resumed.rows,
+            must_progress=resumed.part > 0,
         )
         for number, record in merger.flush():
             sender.add(number, record)
         sender.flush()
-        continues = bool(stopped_before) and deps.continue_queue is not None
+        continues = bool(read.stopped_before) and deps.continue_queue is not None
         part = rejects_part(resumed, continues)
         rejects_keys = [*resumed.rejects_keys, *_put_rejects(spool, rejects, job, deps, part)]
-
-    add_metric("RowsRead", rows)
+    add_metric("RowsRead", read.rows)
     add_metric("RecordsRejected", rejects.count)
     if reasons.counts:
-        deps.jobs.add_reasons(job_id, summarise_reasons(reasons.counts))
+        deps.jobs.add_reasons(job.job_id, summarise_reasons(reasons.counts))
     reached = Checkpoint(
         part=resumed.part + 1,
-        rows=resumed.rows + rows,
+        rows=resumed.rows + read.rows,
         rejected=resumed.rejected + rejects.count,
         batches=sender.batches,
-        next_row=stopped_before,
+        next_row=read.stopped_before,
         rejects_keys=tuple(rejects_keys),
         duplicates=resumed.duplicates + merger.duplicates,
     )
     if continues:
         return _continue_later(job, ref, deps, reached)
-    if stopped_before:
+    return _finish(job, ref, deps, record_file, reached, read, mapping_origin)
+
+
+def _finish(
+    job: JobMeta,
+    ref: S3ObjectRef,
+    deps: IngestDeps,
+    record_file: RecordFile,
+    reached: Checkpoint,
+    read: PartRead,
+    mapping_origin: str,
+) -> IngestResult:
+    """The whole file is read (or reading stopped for good): the job's totals, and its report if due."""
+    error = read.error
+    if read.stopped_before:
         error = (
-            f"stopped before row {stopped_before}: the file is too large to read in one invocation "
+            f"stopped before row {read.stopped_before}: the file is too large to read in one invocation "
             "and INGEST_CONTINUE_QUEUE_URL is not set"
         )
     details: dict[str, Any] = {
@@ -285,18 +309,18 @@ def _run_job(
         "ignored_columns": list(record_file.ignored_columns[:LISTED_IGNORED_COLUMNS]),
         "ignored_column_count": len(record_file.ignored_columns),
         "mapping": mapping_origin,
-        "duplicates": resumed.duplicates + merger.duplicates,  # rows merged into an earlier row of one person
+        "duplicates": reached.duplicates,  # rows merged into an earlier row of the same person
     }
     if error:
         details["error"] = error
     if reached.part > 1:
         details["invocations"] = reached.part
     state = deps.jobs.finish_ingest(
-        job_id,
+        job.job_id,
         rows=reached.rows,
         rejected=reached.rejected,
         batches=reached.batches,
-        rejects_keys=rejects_keys,
+        rejects_keys=reached.rejects_keys,
         details=details,
     )
     logger.info(
@@ -304,13 +328,13 @@ def _run_job(
         key=ref.key,
         rows=reached.rows,
         rejected=reached.rejected,
-        duplicates=merger.duplicates,
+        duplicates=reached.duplicates,
         batches=reached.batches,
         invocations=reached.part,
         error=error or None,
     )
     write_report_if_complete(state, deps.jobs, deps.objects)
-    return IngestResult(job_id, ref.key, "queued", reached.rows, reached.rejected, reached.batches)
+    return IngestResult(job.job_id, ref.key, "queued", reached.rows, reached.rejected, reached.batches)
 
 
 def _continue_later(job: JobMeta, ref: S3ObjectRef, deps: IngestDeps, reached: Checkpoint) -> IngestResult:
@@ -332,85 +356,6 @@ def _read_options(deps: IngestDeps, ref: S3ObjectRef) -> tuple[ReadOptions, str]
     return options, origin
 
 
-def _find_duplicates(
-    record_file: RecordFile,
-    reopen: Callable[[], BinaryIO],
-    ref: S3ObjectRef,
-    options: ReadOptions,
-    lease: _Lease,
-    reading_until: Deadline,
-) -> tuple[DuplicateMerger, BinaryIO, RecordFile]:
-    """Pass 1 over the file, then the object opened again for pass 2 (a RecordFile is read once)."""
-
-    def keep_going() -> bool:
-        lease.keep_alive()
-        return not reading_until.expired()
-
-    def on_read() -> None:  # also while lines that are no rows are read
-        if not keep_going():
-            raise ReadingStopped
-
-    record_file.on_read(on_read)
-    merger = DuplicateMerger.from_rows(record_file, keep_going=keep_going)
-    second = reopen()
-    try:
-        return merger, second, open_records(second, ref.key, options)
-    except UnreadableFile:
-        second.close()
-        raise
-
-
-def _read_rows(
-    record_file: RecordFile,
-    rejects: RejectsWriter,
-    reasons: ReasonTally,
-    sender: _BatchSender,
-    merger: DuplicateMerger,
-    lease: _Lease,
-    reading_until: Deadline,
-    skip: int = 0,
-    must_progress: bool = False,
-) -> tuple[int, str, int]:
-    """Every row past the first ``skip`` (read by earlier parts) to the sender or the rejects, until
-    the end, damage, or time running out.
-
-    Returns the rows read here, why reading stopped when the file is damaged, and the number of the
-    row it stopped before when time ran out (0 otherwise). Each invocation reads at least 999 rows.
-    """
-    rows = 0
-    rows_at_last_piece = -1
-
-    def on_read() -> None:
-        # As each piece of the file is read: the row loop below looks at the clock every thousand
-        # rows, and this catches a file whose pieces hold no rows (a gzip of blank lines).
-        nonlocal rows_at_last_piece
-        lease.keep_alive()
-        if rows == rows_at_last_piece and reading_until.expired() and not must_progress:
-            raise ReadingStopped
-        rows_at_last_piece = rows
-
-    record_file.on_read(on_read)
-    try:
-        for row in skip_rows(iter(record_file), skip, lease.keep_alive):
-            if (rows + 1) % _TIME_CHECK_EVERY == 0:  # before every thousandth row
-                lease.keep_alive()
-                if reading_until.expired():
-                    return rows, "", row.number
-            rows += 1
-            if row.record is None:
-                rejects.write(row)
-                reasons.add(row.errors)
-            else:
-                for number, record in merger.feed(row.number, row.record):
-                    sender.add(number, record)
-    except UnreadableFile as exc:
-        # Rows read before the damage stay processed; the report says where reading stopped.
-        return rows, str(exc), 0
-    except ReadingStopped:
-        return rows, "", 2  # before any row of this piece: never 0, which means "done"
-    return rows, "", 0
-
-
 def _put_rejects(
     spool: IO[bytes], rejects: RejectsWriter, job: JobMeta, deps: IngestDeps, part: int = 0
 ) -> list[str]:
@@ -428,72 +373,3 @@ def _unreadable(job_id: str, ref: S3ObjectRef, deps: IngestDeps, reason: str) ->
     )
     write_report_if_complete(state, deps.jobs, deps.objects)
     return IngestResult(job_id=job_id, key=ref.key, status="unreadable")
-
-
-class _Lease:
-    """Renews the ingest's lease on the job now and then, while rows are being read."""
-
-    def __init__(self, deps: IngestDeps, job_id: str) -> None:
-        self._deps = deps
-        self._job_id = job_id
-        self._renewed = time.monotonic()
-
-    def keep_alive(self) -> None:
-        if time.monotonic() - self._renewed > self._deps.lease_s / 3:
-            self._deps.jobs.renew(self._job_id, lease_s=self._deps.lease_s)
-            self._renewed = time.monotonic()
-
-
-class _BatchSender:
-    """Groups valid records into work messages (the batching rule) and sends them in SQS batches."""
-
-    def __init__(self, deps: IngestDeps, job: JobMeta, sent: int = 0) -> None:
-        self._deps = deps
-        self._job = job
-        self._packer = BatchPacker(
-            max_records=deps.settings.bik_batch_size, max_bytes=deps.settings.bik_max_batch_bytes
-        )
-        self._records: list[bytes] = []  # each record encoded once: its size, then the message
-        self._rows: list[int] = []
-        self._entries: list[QueueEntry] = []
-        self._entries_bytes = 0
-        self.batches = sent  # batches earlier parts of the file sent: numbers carry on from there
-
-    def add(self, row: int, record: Mapping[str, Any]) -> None:
-        encoded = encode_record(record)
-        if self._packer.add(len(encoded)):
-            self._close_batch()
-        self._records.append(encoded)
-        self._rows.append(row)
-
-    def flush(self) -> None:
-        if self._records:
-            self._close_batch()
-        self._send_entries()
-
-    def _close_batch(self) -> None:
-        self.batches += 1
-        meta = dataclasses.replace(self._job, batch=self.batches, rows=tuple(self._rows))
-        body = build_work_message(self._records, meta, self._deps.signing_key())
-        if self._entries and (
-            len(self._entries) >= _SQS_BATCH_ENTRIES or self._entries_bytes + len(body) > _SQS_BATCH_BYTES
-        ):
-            self._send_entries()
-        self._entries.append(QueueEntry(id=str(self.batches), body=body))
-        self._entries_bytes += len(body)
-        self._records, self._rows = [], []
-
-    def _send_entries(self) -> None:
-        entries = self._entries
-        for attempt in range(_SEND_ATTEMPTS):
-            if not entries:
-                break
-            if attempt:
-                self._deps.sleep(0.2 * 2**attempt)  # the queue throttled or failed some entries
-            failed_ids = self._deps.queue.send_batch(entries)
-            entries = [e for e in entries if e.id in failed_ids]
-        if entries:
-            raise RuntimeError(
-                f"work queue refused {len(entries)} batch message(s) after {_SEND_ATTEMPTS} attempts"
-            )
-        self._entries, self._entries_bytes = [], 0

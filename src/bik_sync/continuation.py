@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 from bik_sync.checkpoint import Checkpoint, Continuation, ForgedContinuation, is_continuation, parse_message
 from bik_sync.clock import Deadline
-from bik_sync.ingest import IngestDeps, IngestResult, run_job, ingest_event
+from bik_sync.ingest import IngestDeps, IngestResult, ingest_event, run_job
 from bik_sync.jobs import StartOutcome, job_id_for
 from bik_sync.messages import JobMeta
 from bik_sync.observability import logger

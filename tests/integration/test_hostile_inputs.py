@@ -102,3 +102,29 @@ def test_a_header_of_fifty_thousand_columns_gets_a_report_that_lists_the_first_o
         50_000,
         100,
     )
+
+
+def test_smaller_broken_promises_each_end_in_a_report_that_says_why(user: User) -> None:
+    # Given a file whose row 7,002 holds NUL bytes far past the first 64 KB, whose row 3 holds a
+    # cell of 2 MB on one line, and whose names are not ASCII
+    rows = [b"M\xc3\xbcller,Schmidt,m%d@example.in\n" % n for n in range(7000)]
+    body = HEADER + rows[0] + b"Big,Cell," + b"x" * (2 << 20) + b"\n" + b"".join(rows[1:])
+    body += b"Nul\x00,Row,nul@example.in\n"
+    user.upload("incoming/hostile/kunden-müller.csv", body)
+    report = user.report("reports/incoming/hostile/kunden-müller.csv.json", timeout_s=120)
+    # Then both bad rows are rejects with their reasons, the rest go in, and the report is UTF-8
+    assert (report["rows"], report["created"], report["rejected"]) == (7002, 7000, 2)
+    assert any("NUL characters" in reason for reason in report["reasons"])
+    assert any("longer than" in reason for reason in report["reasons"])
+    key = "reports/incoming/hostile/kunden-müller.csv.json"
+    raw = user.s3.get_object(Bucket=user.bucket, Key=key)["Body"].read()
+    assert "kunden-müller".encode() in raw  # reports are written as UTF-8, not as \\u00fc
+    stored = {u.get("lastName") for u in user.bik("GET", "/__emulator/users")}
+    assert "Schmidt" in stored and not any("\x00" in str(name) for name in stored)
+
+
+def test_a_malformed_message_gets_its_report_at_the_documented_key(user: User) -> None:
+    message_id = user.send("{not json")
+    report = user.report(f"reports/sqs/{message_id}.json", timeout_s=60)
+    assert (report["status"], report["rows"]) == ("unreadable", 0)
+    assert report["rejects_files"] == [f"rejects/sqs/{message_id}.malformed.json"]

@@ -65,7 +65,8 @@ class JobsTable:
         for page in pages:
             for item in page.get("Items", []):
                 state = self._state(item)
-                if latest is None or state.started_at > latest.started_at:
+                # The run (upload time, then id) orders jobs started within the same second too.
+                if latest is None or (state.run, state.started_at) > (latest.run, latest.started_at):
                     latest = state
         return latest
 

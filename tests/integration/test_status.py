@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -36,6 +37,8 @@ def test_status_of_a_key_shows_its_latest_job_counts_and_report(user: User) -> N
     # Given a file uploaded twice (two jobs of one key), the second done
     user.upload("incoming/status-demo.csv", CSV[:60] + b"\n")
     user.report("reports/incoming/status-demo.csv.json")
+    # A job is named by its upload time, to the second as S3 keeps it: the second upload is a later one
+    time.sleep(1.1)
     user.upload("incoming/status-demo.csv", CSV)
     user.wait_queues_idle(60)
 

@@ -23,8 +23,6 @@ from bik_sync.records.validate import RecordBuilder
 MAX_LINE_CHARS: Final = 1 << 20
 #: csv's own limit on one cell (its default); a larger cell on one line is that row's reject.
 MAX_CELL_CHARS: Final = csv.field_size_limit()
-# An unclosed quote swallows the lines after it; a cell over csv's limit on one line does not.
-_SWALLOWED_LINES: Final = 2
 DELIMITERS: Final = (",", ";", "\t", "|")
 
 
@@ -192,7 +190,7 @@ def _csv_rows(
                     if "field larger" in str(exc)
                     else f"malformed CSV at row {number}: {exc} (an unclosed quote?)"
                 ) from None
-            guard.flags = guard.seen_flags = guard.flags
+            guard.seen_flags = guard.flags  # the flags of the failed row are its own reject
             yield _row(number, [], None, (f"a cell of the row is longer than {MAX_CELL_CHARS:,} characters",))
         except STREAM_ERRORS as exc:
             raise (stream_error or read_guard("file"))(exc) from None

@@ -70,11 +70,6 @@ def country_of(value: Any) -> RowCountry:
     return RowCountry(unrecognised=text)
 
 
-def region_of(country: Any) -> str | None:
-    """The ISO code of a country cell (``IN``, ``IND``, ``India``, ``Republic of India``), or None."""
-    return country_of(country).region
-
-
 _COUNTRY_LIKE: Final = re.compile(r"[^\W\d_][^\d@]{0,39}")
 
 

@@ -84,6 +84,8 @@ def read_rows(
         rows_at_last_piece = rows
 
     record_file.on_read(on_read)
+    # Most files hold no person twice: then every record goes straight to the sender.
+    merge = merger.feed if len(merger.groups.rows) else None
     try:
         for row in skip_rows(iter(record_file), skip, lease.keep_alive):
             if (rows + 1) % _TIME_CHECK_EVERY == 0:  # before every thousandth row
@@ -94,8 +96,10 @@ def read_rows(
             if row.record is None:
                 rejects.write(row)
                 reasons.add(row.errors)
+            elif merge is None:
+                sender.add(row.number, row.record)
             else:
-                for number, record in merger.feed(row.number, row.record):
+                for number, record in merge(row.number, row.record):
                     sender.add(number, record)
     except UnreadableFile as exc:
         # Rows read before the damage stay processed; the report says where reading stopped.

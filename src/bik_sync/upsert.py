@@ -111,7 +111,8 @@ def process_work_batch(event: dict[str, Any], context: LambdaContext, deps: Work
     if not _is_sqs_batch(event):
         # Only the work queue's event source invokes this function: anything else is a mistake to
         # log, not a crash to retry.
-        logger.error("event is not an SQS batch; ignored", event_keys=sorted(event)[:10])
+        shape = sorted(map(str, event))[:10] if isinstance(event, dict) else type(event).__name__
+        logger.error("event is not an SQS batch; ignored", event_shape=shape)
         return {"batchItemFailures": []}
     deadline = Deadline.from_context(context).reserve(WORKER_FINISH_S)
     # Messages are delivered side by side; requests in flight stay within bik_max_in_flight in all

@@ -133,7 +133,7 @@ def test_an_event_that_is_not_an_sqs_batch_is_logged_and_answers_no_failures(wor
         def get_remaining_time_in_millis(self) -> int:
             return 60_000
 
-    for event in ({}, {"Records": [{"eventSource": "aws:s3"}]}, {"Records": "nope"}):
+    for event in ({}, {"Records": [{"eventSource": "aws:s3"}]}, {"Records": "nope"}, [{"a": 1}]):
         assert process_work_batch(event, Context(), world.worker) == {"batchItemFailures": []}  # type: ignore[arg-type]
     assert world.bik.requests == []
 

@@ -27,7 +27,7 @@ def ingest_or_continue(
     event: dict[str, Any], deps: IngestDeps, deadline: Deadline | None = None
 ) -> list[IngestResult]:
     """Each continuation record carries its job on; everything else is an S3 event (ingest_event)."""
-    records = event.get("Records")
+    records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list) or not any(is_continuation(r) for r in records):
         return ingest_event(event, deps, deadline)
     results = [continue_job(r["body"], deps, deadline) for r in records if is_continuation(r)]

@@ -34,7 +34,7 @@ class S3ObjectRef:
 
 def objects_from_event(event: dict[str, Any]) -> list[S3ObjectRef]:
     """Every object an event announces, in order; test events and non-creation events are skipped."""
-    records = event.get("Records")
+    records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
         raise EventShapeError("event has no Records list")
     objects: list[S3ObjectRef] = []

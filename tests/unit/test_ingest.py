@@ -290,3 +290,11 @@ def test_a_gzip_of_blank_lines_still_stops_on_time_though_it_has_no_rows(deps: I
     state = deps.jobs.get(result.job_id)
     assert state is not None and state.details["status"] == "incomplete"
     assert result.rows == 0 and calls < 50
+
+
+def test_an_event_of_no_known_shape_is_logged_and_starts_no_job(deps: IngestDeps) -> None:
+    from bik_sync.continuation import ingest_or_continue
+
+    for event in ({"detail-type": "Object Created"}, {"Records": "nope"}, [{"a": 1}], "text"):
+        assert ingest_or_continue(event, deps) == []  # type: ignore[arg-type]
+    assert messages(deps) == []

@@ -132,6 +132,11 @@ def open_csv(
         raise UnreadableFile(f"malformed CSV in the header row: {exc}") from None
     except STREAM_ERRORS as exc:
         raise (stream_error or read_guard("file"))(exc) from None
+    if guard.flags:  # the header's line was cut short (or held NUL): the next line is no header
+        raise UnreadableFile(
+            f"the header row is longer than {MAX_LINE_CHARS:,} characters (or holds NUL characters): "
+            "no file of customers has such a header"
+        )
     if header is None:
         raise UnreadableFile("the file is empty")
     columns = [_strip_guard(cell.strip().lstrip("\ufeff").strip()) for cell in header]

@@ -125,3 +125,11 @@ def test_a_work_message_too_deep_or_with_a_huge_number_is_malformed_not_a_crash(
 ) -> None:
     with pytest.raises(MalformedMessage, match=reason):
         parse_work_message(body)
+
+
+def test_a_header_line_longer_than_the_limit_stops_with_that_reason_not_with_a_data_row_as_header(
+    read: Reader,
+) -> None:
+    data = b"First Name,Last Name,Email," + b"X" * (MAX_LINE_CHARS + 10) + b"\nAsha,Verma,asha@example.in,1\n"
+    with pytest.raises(UnreadableFile, match="the header row is longer than 1,048,576 characters"):
+        read(data)

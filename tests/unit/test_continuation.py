@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from bik_sync import layout
-from bik_sync.checkpoint import build_message, parse_message
+from bik_sync.checkpoint import Checkpoint, build_message, parse_message
 from bik_sync.clock import Deadline
 from bik_sync.continuation import ingest_or_continue
 from bik_sync.ingest import IngestResult, ingest_object
+from bik_sync.merge_state import MergeState
 from bik_sync.s3_events import S3ObjectRef
 from bik_sync.upsert import process_message
 from tests.fakes import InMemoryWorkQueue
@@ -199,3 +200,16 @@ def test_a_redelivered_work_message_of_an_earlier_part_is_counted_once(world: Wo
     assert state is not None
     assert state.created == 1500 - 150
     assert state.batches_done == state.batches_total == len(world.queue.bodies)
+
+
+def test_a_checkpoint_stored_before_rows_of_one_person_were_carried_still_loads() -> None:
+    # Given a checkpoint as ingest stored it before it carried rows of one person between parts
+    old = (
+        '{"part":2,"rows":1998,"rejected":200,"batches":18,"next_row":2000,'
+        '"rejects_keys":["rejects/a.rejects-part-0001.csv"],"duplicates":3}'
+    )
+    # When it is loaded, and stored again
+    checkpoint = Checkpoint.from_json(old)
+    # Then it carries nothing (that part merges as before), and reads back the same
+    assert (checkpoint.rows, checkpoint.duplicates, checkpoint.merge) == (1998, 3, MergeState())
+    assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint

@@ -268,3 +268,32 @@ def test_an_invocation_that_dies_between_its_state_and_its_checkpoint_loses_noth
     report = parts.report("reports/incoming/people.csv.json")
     assert (report["status"], report["duplicates"], report["rows"]) == ("complete", 5, PARTS_ROWS)
     assert balanced(report) and parts.objects.keys(BUCKET, "state/") == []
+
+
+def test_without_a_continue_queue_a_first_pass_cut_short_bounds_what_is_sent_so_no_person_is_sent_twice() -> (
+    None
+):
+    # Given 1,500 rows where rows 102 and 1202 are Asha, no continuation queue, and time that is up at
+    # the first pass's first check (after 999 rows) but back for the second pass
+    world = World()
+    lines = [f"F{i},L{i},p{i}@example.in,," for i in range(1500)]
+    lines[100] = lines[1200] = "Asha,Rao,asha@example.in,,"
+    world.objects.put_bytes(BUCKET, "incoming/cut.csv", "\n".join([PARTS_HEADER, *lines]).encode(), "")
+    readings = iter([900_000.0, 0.0])
+    # When it is ingested
+    result = ingest_object(
+        S3ObjectRef(bucket=BUCKET, key="incoming/cut.csv"),
+        world.ingest,
+        Deadline(lambda: next(readings, 900_000.0)),
+    )
+    # Then only the rows the first pass read are sent, Asha once, and the job says where it stopped
+    ashas = [r for r in sent_records_of(world) if r["firstName"] == "Asha"]
+    state = world.jobs.get(result.job_id)
+    assert state is not None and len(ashas) == 1
+    assert result.rows == 999 == len(sent_records_of(world))
+    assert state.details["status"] == "incomplete"
+    assert "stopped before row 1001: the file is too large" in state.details["error"]
+
+
+def sent_records_of(world: World) -> list[dict[str, Any]]:
+    return [record for _, record in sent_in_order(world)]

@@ -51,9 +51,8 @@ class Checkpoint:
     next_row: int = 0  # the file's own number of the next row to read (for the report and logs)
     rejects_keys: tuple[str, ...] = field(default=())
     duplicates: int = 0  # rows merged into an earlier row of the same person
-    merge: MergeState = field(
-        default_factory=MergeState
-    )  # rows of one person carried to the next part (merge_state.py)
+    # Rows of one person carried to the next part (merge_state.py).
+    merge: MergeState = field(default_factory=MergeState)
 
     def to_json(self) -> str:
         return json.dumps(

@@ -63,6 +63,10 @@ class InMemoryObjectStore:
         self._clock += 1
         self.uploaded[(bucket, key)] = self._clock
 
+    def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
+        self.uploaded.pop((bucket, key), None)
+
     # What a test reads back.
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         return sorted(key for b, key in self.objects if b == bucket and key.startswith(prefix))

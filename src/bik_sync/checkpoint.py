@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bik_sync import signing
+from bik_sync.merge_state import MergeState
 from bik_sync.observability import logger
 from bik_sync.ports import Jobs, QueueEntry, WorkQueue
 
@@ -50,6 +51,8 @@ class Checkpoint:
     next_row: int = 0  # the file's own number of the next row to read (for the report and logs)
     rejects_keys: tuple[str, ...] = field(default=())
     duplicates: int = 0  # rows merged into an earlier row of the same person
+    # Rows of one person carried to the next part (merge_state.py).
+    merge: MergeState = field(default_factory=MergeState)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -61,6 +64,7 @@ class Checkpoint:
                 "next_row": self.next_row,
                 "rejects_keys": list(self.rejects_keys),
                 "duplicates": self.duplicates,
+                "merge": self.merge.to_doc(),
             },
             separators=(",", ":"),
         )
@@ -79,6 +83,7 @@ class Checkpoint:
             next_row=int(doc["next_row"]),
             rejects_keys=tuple(str(k) for k in doc["rejects_keys"]),
             duplicates=int(doc.get("duplicates", 0)),
+            merge=MergeState.from_doc(doc.get("merge") or {}),
         )
 
 

@@ -9,18 +9,18 @@ bucket (another ETag), the job ends ``incomplete`` with the reason instead of mi
 
 from __future__ import annotations
 
+import functools
 from contextlib import closing
-from typing import Any, BinaryIO
+from typing import Any
 
 from bik_sync.checkpoint import Checkpoint, Continuation, ForgedContinuation, is_continuation, parse_message
 from bik_sync.clock import Deadline
-from bik_sync.ingest import IngestDeps, IngestResult, ingest_event, run_job
+from bik_sync.ingest import IngestDeps, IngestResult, ingest_event, run_job, stop_job
 from bik_sync.jobs import StartOutcome, job_id_for
 from bik_sync.messages import JobMeta
 from bik_sync.observability import logger
-from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import S3ObjectRef
-from bik_sync.storage import InputMissing, open_input
+from bik_sync.storage import InputMissing, open_input, reopen_input
 
 
 def ingest_or_continue(
@@ -79,27 +79,15 @@ def _carry_on(request: Continuation, deps: IngestDeps, deadline: Deadline) -> In
         job = JobMeta(
             job_id=request.job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=(), run=request.run
         )
-        # A continuation reads on from its checkpoint: it never needs a second pass (no reopening).
-        return run_job(job, ref, source.body, deps, deadline, _no_reopen, resumed)
-
-
-def _no_reopen() -> BinaryIO:
-    raise AssertionError("a continuation part does not read its object twice")
+        # The object is read a second time only by the part whose pass 1 reaches the end.
+        reopen = functools.partial(reopen_input, deps.objects, ref, source)
+        return run_job(job, ref, source.body, deps, deadline, reopen, resumed)
 
 
 def _abandon(request: Continuation, resumed: Checkpoint, deps: IngestDeps, reason: str) -> IngestResult:
     """End the job with what the earlier parts read, and why it stopped there."""
-    error = f"stopped before row {resumed.next_row}: {reason}"
     logger.warning("continuation abandoned", key=request.key, part=request.part, reason=reason)
-    state = deps.jobs.finish_ingest(
-        request.job_id,
-        rows=resumed.rows,
-        rejected=resumed.rejected,
-        batches=resumed.batches,
-        rejects_keys=resumed.rejects_keys,
-        details={"status": "incomplete", "error": error, "invocations": resumed.part},
+    job = JobMeta(
+        job_id=request.job_id, bucket=request.bucket, key=request.key, batch=0, rows=(), run=request.run
     )
-    write_report_if_complete(state, deps.jobs, deps.objects)
-    return IngestResult(
-        request.job_id, request.key, "incomplete", resumed.rows, resumed.rejected, resumed.batches
-    )
+    return stop_job(job, deps, resumed, reason)

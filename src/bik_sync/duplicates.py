@@ -15,6 +15,10 @@ person's last row.
   group is merged into the group's record, which is handed on at the group's last row. Only the
   records of groups still open are held (:attr:`DuplicateMerger.held`).
 
+A file read in several invocations carries both on (``merge_state.py``): pass 1's index
+(:meth:`IdentityIndex.dump`, :meth:`IdentityIndex.load`) while pass 1 has not reached the end, then
+the groups and the records held (:meth:`DuplicateMerger.held_records`).
+
 The merge is BIK's upsert replayed in file order: a later non-empty value replaces the earlier one
 field by field, an empty or missing one leaves it; ``tags`` is a field like the others (BIK replaces
 a user's tags with the list it is sent, so the last non-empty list wins). Pure: no AWS, no network.
@@ -29,7 +33,7 @@ import sqlite3
 import tempfile
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +116,25 @@ class IdentityIndex:
         if len(self._pending) >= _INSERT_CHUNK:
             self._write()
 
+    @property
+    def pairs(self) -> int:
+        """(hash, row) pairs added so far."""
+        self._write()
+        (count,) = self._db.execute("SELECT COUNT(*) FROM ids").fetchone()
+        return int(count)
+
+    def dump(self) -> Iterator[array[int]]:
+        """Every (hash, row) pair added, in the order added, as flat arrays ``h, row, h, row, ...``."""
+        self._write()
+        cursor = self._db.execute("SELECT h, row FROM ids ORDER BY rowid")
+        while pairs := cursor.fetchmany(_INSERT_CHUNK):
+            yield array("q", (n for pair in pairs for n in pair))
+
+    def load(self, flat: array[int]) -> None:
+        """Pairs :meth:`dump` gave (of an earlier part of the file), added as they were."""
+        self._write()
+        self._db.executemany("INSERT INTO ids VALUES (?, ?)", zip(flat[::2], flat[1::2], strict=True))
+
     def groups(self) -> Groups:
         """The groups of rows linked by shared hashes, transitively."""
         self._write()
@@ -171,12 +194,40 @@ class _UnionFind:
         return self._parent
 
 
+def index_rows(
+    rows: Iterable[Row], index: IdentityIndex, keep_going: Callable[[], bool] = lambda: True
+) -> tuple[int, bool]:
+    """Pass 1: each valid row's identities into ``index``; the rows done, and whether that is the end.
+
+    ``keep_going`` is asked before every ``CHECK_EVERY``-th row; on False, or when a RecordFile's
+    on_read stops reading (ReadingStopped), pass 1 stops before that row: a later part skips the rows
+    done and reads on. Damage is an end (the rows read so far are the index: pass 2 meets the same end).
+    """
+    done = 0
+    try:
+        for row in rows:
+            if (done + 1) % CHECK_EVERY == 0 and not keep_going():
+                return done, False
+            done += 1
+            if row.record is not None:
+                index.add(row.number, row.record)
+    except ReadingStopped:
+        return done, False
+    except UnreadableFile:
+        pass
+    return done, True
+
+
 class DuplicateMerger:
     """Pass 2: hands records on, a group's merged record once, at its last row."""
 
-    def __init__(self, groups: Groups | None = None) -> None:
+    def __init__(
+        self, groups: Groups | None = None, held: Iterable[tuple[int, int, dict[str, Any]]] = ()
+    ) -> None:
+        """``held``: an earlier part's :meth:`held_records`, the groups it left open."""
         self._groups = groups or Groups()
-        self._open: dict[int, tuple[int, dict[str, Any]]] = {}  # group -> (latest row fed, merged record)
+        # group -> (latest row fed, merged record)
+        self._open: dict[int, tuple[int, dict[str, Any]]] = {group: (row, rec) for group, row, rec in held}
         self.duplicates = 0  # rows merged into an earlier row of their person so far
 
     @classmethod
@@ -194,15 +245,8 @@ class DuplicateMerger:
         """
         index = IdentityIndex(directory)
         try:
-            read = 0
-            # Damage, or the time running out (a RecordFile's on_read): the rows read so far are the index.
-            with contextlib.suppress(UnreadableFile, ReadingStopped):
-                for row in rows:
-                    read += 1
-                    if read % CHECK_EVERY == 0 and not keep_going():
-                        break
-                    if row.record is not None:
-                        index.add(row.number, row.record)
+            # Damage, or the time running out: the rows read so far are the index.
+            index_rows(rows, index, keep_going)
             return cls(index.groups())
         finally:
             index.close()
@@ -232,6 +276,15 @@ class DuplicateMerger:
             return ((row, merged),)
         self._open[group] = (row, merged)
         return ()
+
+    def held_records(self) -> list[tuple[int, int, dict[str, Any]]]:
+        """The groups still open, as (group, latest row fed, merged record): for the next part."""
+        return [(group, row, record) for group, (row, record) in self._open.items()]
+
+    def held_rows(self) -> int:
+        """Rows fed whose values are only in the records held (each open group's rows so far)."""
+        rows, group, held = self._groups.rows, self._groups.group, self._open
+        return sum(1 for at, of in enumerate(group) if of in held and rows[at] <= held[of][0])
 
     def flush(self) -> Sent:
         """The records of groups still open (reading stopped early), each at its latest row read."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,17 +23,18 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 import boto3
 
-from bik_sync import layout
+from bik_sync import layout, merge_state
 from bik_sync.batching import BatchPacker
 from bik_sync.checkpoint import Checkpoint, Continuation, hand_over, rejects_part
 from bik_sync.clock import Deadline, finish_margin_s
-from bik_sync.duplicates import DuplicateMerger
+from bik_sync.duplicates import DuplicateMerger, IdentityIndex
 from bik_sync.jobs import JobStore, StartOutcome, job_id_for
+from bik_sync.merge_state import StateInvalid
 from bik_sync.messages import JobMeta
 from bik_sync.observability import add_metric, logger
 from bik_sync.outcome import ReasonTally, summarise_reasons
 from bik_sync.ports import Jobs, ObjectStore, WorkQueue
-from bik_sync.reading import PartRead, find_duplicates, read_rows
+from bik_sync.reading import PartRead, find_duplicates, read_rows, reopen_records
 from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
@@ -210,22 +212,88 @@ def run_job(
     lease = Lease(deps.jobs, job.job_id, deps.lease_s)
     # One margin for the whole invocation, both passes: what is kept for sending and handing over.
     reading_until = deadline.reserve(finish_margin_s(deadline))
+    limit = sys.maxsize  # rows pass 2 may read: all, unless pass 1 could not reach the end
     try:
         options, mapping_origin = _read_options(deps, ref)
         record_file = open_records(stream, ref.key, options)
         second: IO[bytes] = io.BytesIO()
-        if resumed.part:
-            # Rows of one person are merged within the first invocation's reading: a second pass
-            # over a file that needs several would leave no time to read it.
-            merger = DuplicateMerger.from_rows(())
+        if resumed.part and not resumed.merge.indexing:
+            # Pass 1 is done: the groups, and the people still open, are the earlier part's.
+            merger = merge_state.load_merger(deps.objects, ref.bucket, job.job_id, resumed.merge)
         else:  # rows of one person are merged in file order (duplicates.py): a first pass finds them
-            merger, second, record_file = find_duplicates(
-                record_file, reopen, ref.key, options, lease, reading_until
-            )
+            with closing(IdentityIndex()) as index:
+                merge_state.load_index(deps.objects, ref.bucket, job.job_id, resumed.merge, index)
+                indexed, finished = find_duplicates(
+                    record_file,
+                    index,
+                    lease,
+                    reading_until,
+                    skip=resumed.merge.indexed,
+                    must_progress=resumed.part > 0,
+                )
+                if not finished and deps.continue_queue is not None:
+                    return _index_later(job, ref, deps, resumed, index, indexed)
+                merger = DuplicateMerger(index.groups())
+            if not finished:  # and no continuation: pass 2 reads only the rows pass 1 read
+                limit = indexed
+            second, record_file = reopen_records(reopen, ref.key, options)
+    except StateInvalid as exc:
+        return stop_job(job, deps, resumed, str(exc))
     except (UnreadableFile, MappingError, InputChanged) as exc:
+        merge_state.discard(deps.objects, ref.bucket, resumed.merge.key)
         return _unreadable(job.job_id, ref, deps, str(exc))
     with closing(second):
-        return _read_part(job, ref, deps, record_file, merger, lease, reading_until, resumed, mapping_origin)
+        return _read_part(
+            job, ref, deps, record_file, merger, lease, reading_until, resumed, mapping_origin, limit
+        )
+
+
+def _index_later(
+    job: JobMeta, ref: S3ObjectRef, deps: IngestDeps, resumed: Checkpoint, index: IdentityIndex, indexed: int
+) -> IngestResult:
+    """Pass 1 did not reach the end: its index goes to the next invocation, which reads on from there
+    (pass 2, and with it the first batch, starts only once the whole file's groups are known)."""
+    part = resumed.part + 1
+    carried = merge_state.save_index(deps.objects, job, part, index, indexed)
+    result = _continue_later(job, ref, deps, dataclasses.replace(resumed, part=part, merge=carried))
+    merge_state.discard(deps.objects, ref.bucket, resumed.merge.key, keep=carried.key)
+    return result
+
+
+def stop_job(job: JobMeta, deps: IngestDeps, resumed: Checkpoint, reason: str) -> IngestResult:
+    """End the job ``incomplete`` with what the earlier parts read, and why it stopped there.
+
+    Rows whose values were held to be merged with later rows of their person (merge_state.py) were
+    never sent: they are said in the error, and not counted as read, so the report still adds up.
+    """
+    merge = resumed.merge
+    if merge.indexing:
+        error = f"stopped before any row was sent, while looking for rows of one person: {reason}"
+    else:
+        error = f"stopped before row {resumed.next_row}: {reason}"
+    if merge.held_rows:
+        error += (
+            f"; {merge.held_rows} rows of {merge.held} people, held to be merged with their later rows, "
+            "were not sent"
+        )
+    rows = resumed.rows - merge.held_rows
+    logger.warning("ingest stopped part way", key=job.key, part=resumed.part, reason=reason)
+    state = deps.jobs.finish_ingest(
+        job.job_id,
+        rows=rows,
+        rejected=resumed.rejected,
+        batches=resumed.batches,
+        rejects_keys=resumed.rejects_keys,
+        details={
+            "status": "incomplete",
+            "error": error,
+            "invocations": resumed.part,
+            "duplicates": resumed.duplicates - (merge.held_rows - merge.held),
+        },
+    )
+    merge_state.discard(deps.objects, job.bucket, merge.key)
+    write_report_if_complete(state, deps.jobs, deps.objects)
+    return IngestResult(job.job_id, job.key, "incomplete", rows, resumed.rejected, resumed.batches)
 
 
 def _read_part(
@@ -238,6 +306,7 @@ def _read_part(
     reading_until: Deadline,
     resumed: Checkpoint,
     mapping_origin: str,
+    limit: int = sys.maxsize,
 ) -> IngestResult:
     """This invocation's rows to work messages and a rejects file; then finish, or hand over."""
     packer = BatchPacker(
@@ -258,12 +327,15 @@ def _read_part(
             lease,
             reading_until,
             skip=resumed.rows,
-            must_progress=resumed.part > 0,
+            # A part that has just finished pass 1 made its progress there.
+            must_progress=resumed.part > 0 and not resumed.merge.indexing,
+            limit=limit,
         )
-        for number, record in merger.flush():
-            sender.add(number, record)
-        sender.flush()
         continues = bool(read.stopped_before) and deps.continue_queue is not None
+        if not continues:  # else the people still open go to the next part (merge_state.py)
+            for number, record in merger.flush():
+                sender.add(number, record)
+        sender.flush()
         part = rejects_part(resumed, continues)
         rejects_keys = [*resumed.rejects_keys, *_put_rejects(spool, rejects, job, deps, part)]
     add_metric("RowsRead", read.rows)
@@ -280,8 +352,16 @@ def _read_part(
         duplicates=resumed.duplicates + merger.duplicates,
     )
     if continues:
-        return _continue_later(job, ref, deps, reached)
-    return _finish(job, ref, deps, record_file, reached, read, mapping_origin)
+        # Written before the checkpoint that names it: should this invocation die in between, the
+        # next one resumes from the previous checkpoint, whose state object is still there.
+        reached = dataclasses.replace(
+            reached, merge=merge_state.save_merger(deps.objects, job, reached.part, merger)
+        )
+        result = _continue_later(job, ref, deps, reached)
+    else:
+        result = _finish(job, ref, deps, record_file, reached, read, mapping_origin)
+    merge_state.discard(deps.objects, ref.bucket, resumed.merge.key, keep=reached.merge.key)
+    return result
 
 
 def _finish(

@@ -14,6 +14,8 @@ REJECTS_PREFIX = "rejects/"
 REPORTS_PREFIX = "reports/"
 FAILED_PREFIX = "failed/"
 MAPPINGS_PREFIX = "mappings/"
+# What one invocation of a file read in parts hands the next about rows of one person (merge_state.py).
+STATE_PREFIX = "state/"
 # Messages other systems send have no input object: their job's key is made up from the message id.
 MESSAGE_KEY_PREFIX = "sqs/"
 
@@ -72,6 +74,13 @@ def batch_rejects_key(input_key: str, run: str, batch: int) -> str:
 def batch_failed_key(input_key: str, run: str, batch: int) -> str:
     """Records of one batch that could not be delivered (JSON lines, re-uploadable)."""
     return f"{FAILED_PREFIX}{_job_base(input_key, run)}.failed-{batch:05d}.jsonl"
+
+
+def duplicates_state_key(input_key: str, run: str, part: int, digest: str) -> str:
+    """The rows of one person that part ``part`` of a job hands the next: named by its SHA-256 too,
+    so that no write (a retried part's, a stale invocation's) ever replaces the object a stored
+    checkpoint names."""
+    return f"{STATE_PREFIX}{_job_base(input_key, run)}.duplicates-part-{part:04d}-{digest[:16]}.bin"
 
 
 def malformed_key(message_id: str) -> str:

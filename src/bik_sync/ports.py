@@ -55,6 +55,10 @@ class ObjectStore(Protocol):
 
     def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
 
+    def delete(self, bucket: str, key: str) -> None:
+        """Delete the object (nothing happens when it is not there)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class QueueEntry:

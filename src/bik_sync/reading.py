@@ -3,15 +3,16 @@ row loop that sends valid records and writes rejects until the end, damage or th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from bik_sync.checkpoint import skip_rows
 from bik_sync.clock import Deadline
-from bik_sync.duplicates import DuplicateMerger
+from bik_sync.duplicates import DuplicateMerger, IdentityIndex, index_rows
 from bik_sync.outcome import ReasonTally
-from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
+from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, Row, UnreadableFile, open_records
 from bik_sync.records.errors import ReadingStopped
 from bik_sync.sending import BatchSender, Lease
 
@@ -30,27 +31,55 @@ class PartRead:
 
 def find_duplicates(
     record_file: RecordFile,
-    reopen: Callable[[], BinaryIO],
-    name: str,
-    options: ReadOptions,
+    index: IdentityIndex,
     lease: Lease,
     reading_until: Deadline,
-) -> tuple[DuplicateMerger, BinaryIO, RecordFile]:
-    """Pass 1 over the file, then the object opened again for pass 2 (a RecordFile is read once)."""
+    *,
+    skip: int = 0,
+    must_progress: bool = False,
+) -> tuple[int, bool]:
+    """Pass 1 over the rows past the first ``skip`` (those earlier parts' pass 1 read), until the end
+    or the time left: the rows pass 1 has read in all, and whether it reached the end. As the row
+    loop does, it stops at a thousandth row, or at a piece of the file that holds no row once the time
+    is up; with ``must_progress`` (a part after the first) only at a thousandth row."""
+    read = 0
+    read_at_last_piece = -1
 
     def keep_going() -> bool:
         lease.keep_alive()
         return not reading_until.expired()
 
     def on_read() -> None:  # also while lines that are no rows are read
-        if not keep_going():
+        nonlocal read_at_last_piece
+        lease.keep_alive()
+        if read == read_at_last_piece and reading_until.expired() and not must_progress:
             raise ReadingStopped
+        read_at_last_piece = read
+
+    def counted(rows: Iterator[Row]) -> Iterator[Row]:
+        nonlocal read
+        for row in rows:
+            read += 1
+            yield row
 
     record_file.on_read(on_read)
-    merger = DuplicateMerger.from_rows(record_file, keep_going=keep_going)
+    try:
+        rows = skip_rows(iter(record_file), skip, lease.keep_alive)
+    except ReadingStopped:
+        return skip, False
+    except UnreadableFile:  # where pass 1 read before: it met this end then
+        return skip, True
+    done, finished = index_rows(counted(rows), index, keep_going)
+    return skip + done, finished
+
+
+def reopen_records(
+    reopen: Callable[[], BinaryIO], name: str, options: ReadOptions
+) -> tuple[BinaryIO, RecordFile]:
+    """The object opened again for pass 2 (a RecordFile is read once)."""
     second = reopen()
     try:
-        return merger, second, open_records(second, name, options)
+        return second, open_records(second, name, options)
     except UnreadableFile:
         second.close()
         raise
@@ -67,10 +96,12 @@ def read_rows(
     *,
     skip: int = 0,
     must_progress: bool = False,
+    limit: int = sys.maxsize,
 ) -> PartRead:
     """Every row past the first ``skip`` (read by earlier parts) to the sender or the rejects, until
-    the end, damage, or time running out. With ``must_progress`` (a part after the first) the
-    clock stops reading only at a thousandth row, so each part reads at least 999 rows."""
+    the end, damage, time running out, or ``limit`` rows (those pass 1 read, when it could not reach
+    the end). With ``must_progress`` (a part after the first) the clock stops reading only at a
+    thousandth row, so each part reads at least 999 rows."""
     rows = 0
     rows_at_last_piece = -1
 
@@ -92,6 +123,8 @@ def read_rows(
                 lease.keep_alive()
                 if reading_until.expired():
                     return PartRead(rows, "", row.number)
+            if rows == limit:
+                return PartRead(rows, "", row.number)
             rows += 1
             if row.record is None:
                 rejects.write(row)

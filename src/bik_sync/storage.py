@@ -62,6 +62,9 @@ class S3ObjectStore:
     def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
+    def delete(self, bucket: str, key: str) -> None:
+        self._s3.delete_object(Bucket=bucket, Key=key)
+
 
 def open_input(objects: ObjectStore, ref: S3ObjectRef) -> StoredObject:
     """The object's body as a stream (not yet read), with the version and ETag the store served.

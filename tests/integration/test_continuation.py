@@ -1,6 +1,7 @@
 """A file too large for one invocation, through the local stack: IngestFunction's time is cut to a
 second (BIK_LOCAL_INGEST_TIMEOUT_S), so 20,000 rows take several invocations chained by continuation
-messages. One report adds up, and BIK holds every valid row, each sent once."""
+messages. One report adds up, and BIK holds every valid row, each sent once; people whose rows are
+read by different invocations are merged all the same."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ from bik_local.stack import RunningStack, launch
 from tests.integration.conftest import STACK_EMULATOR_SEED, STACK_ENV, User
 
 ROWS = 20_000
+# Rows of one person far apart, so that different invocations send them (index: the line's values).
+PEOPLE = {
+    7: "Ravi,Das,ravi@example.in,Kochi",
+    101: "Asha,Rao,asha@example.in,Pune",
+    9_001: "Asha,Iyer,asha@example.in,Mumbai",
+    15_003: "Ravi,Das,ravi@example.in,Delhi",
+    19_901: "Asha,Iyer,asha@example.in,",  # no city: Mumbai stays
+}
+DUPLICATES = 3
 
 
 @pytest.fixture(scope="module")
@@ -29,28 +39,38 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 def test_a_file_read_in_several_invocations_is_reported_once_and_every_valid_row_is_in_bik_once(
     user: User,
 ) -> None:
-    # Given 20,000 rows, every fiftieth without an email (a reject)
-    lines = ["First Name,Last Name,Email"] + [
-        f"F{i},L{i},{'' if i % 50 == 0 else f'p{i}@example.in'}" for i in range(ROWS)
+    # Given 20,000 rows, every fiftieth without an email (a reject), and two people of several rows each
+    lines = ["First Name,Last Name,Email,City"] + [
+        PEOPLE.get(i, f"F{i},L{i},{'' if i % 50 == 0 else f'p{i}@example.in'},") for i in range(ROWS)
     ]
     valid = sum(1 for i in range(ROWS) if i % 50)
+    emails = {f"p{i}@example.in" for i in range(ROWS) if i % 50 and i not in PEOPLE}
     # When it is uploaded to a stack whose ingest invocations last a second
     user.upload("incoming/continued.csv", "\n".join(lines).encode())
     report = user.report("reports/incoming/continued.csv.json", timeout_s=240)
     # Then it took several invocations, and the one report adds up
     assert report["invocations"] >= 2
     assert report["status"] == "complete"
-    assert (report["rows"], report["created"], report["rejected"]) == (ROWS, valid, ROWS - valid)
-    assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
-    # And every invocation's rejects are in a part file of its own, all listed
-    # One rejects part file for each invocation that read rows (the first may spend its second on the
-    # pass that finds rows of one person)
-    assert report["invocations"] - 1 <= len(report["rejects_files"]) <= report["invocations"]
+    people = valid - DUPLICATES
+    assert (report["rows"], report["created"], report["rejected"]) == (ROWS, people, ROWS - valid)
+    assert report["duplicates"] == DUPLICATES
+    assert report["rows"] == (
+        report["created"] + report["updated"] + report["rejected"] + report["failed"] + report["duplicates"]
+    )
+    # And every invocation that sent rows has its rejects in a part file of its own, all listed (the
+    # first invocations may spend their second on the pass that finds rows of one person), and rows
+    # were sent by at least two, so the people's rows were read by different ones
+    assert 2 <= len(report["rejects_files"]) <= report["invocations"]
     rejected_rows = sum(len(user.text(key).splitlines()) - 1 for key in report["rejects_files"])
     assert rejected_rows == ROWS - valid
-    # And BIK holds exactly the valid rows, none of them sent twice
+    # And BIK holds each person once, none sent twice, the people merged in file order
     user.wait_queues_idle(60)
     state = user.bik("GET", "/__emulator/state")
-    assert state["users"] == state["records_received"] == valid
-    emails = {u["email"] for u in user.bik("GET", "/__emulator/users")}
-    assert emails == {f"p{i}@example.in" for i in range(ROWS) if i % 50}
+    assert state["users"] == state["records_received"] == people
+    users = {u["email"]: u for u in user.bik("GET", "/__emulator/users")}
+    assert set(users) == emails | {"asha@example.in", "ravi@example.in"}
+    asha, ravi = users["asha@example.in"], users["ravi@example.in"]
+    assert (asha["firstName"], asha["lastName"], asha["city"]) == ("Asha", "Iyer", "Mumbai")
+    assert (ravi["lastName"], ravi["city"]) == ("Das", "Delhi")
+    # And nothing carried between the invocations is left in the bucket
+    assert user.keys("state/") == []

@@ -11,17 +11,22 @@ from typing import Any
 import pytest
 
 from bik_sync import layout
-from bik_sync.checkpoint import build_message, parse_message
+from bik_sync.checkpoint import Checkpoint, build_message, parse_message
 from bik_sync.clock import Deadline
 from bik_sync.continuation import ingest_or_continue
 from bik_sync.ingest import IngestResult, ingest_object
+from bik_sync.merge_state import MergeState
 from bik_sync.s3_events import S3ObjectRef
 from bik_sync.upsert import process_message
 from tests.fakes import InMemoryWorkQueue
 from tests.unit.test_worker import BUCKET, SIGNING_KEY, World
 
 HEADER = "First Name,Last Name,Email"
-ROWS = 2500  # 999 rows an invocation (each reads up to its first time check): three parts
+ROWS = 2500  # 999 rows an invocation (each reads up to its first time check)
+# The first pass (rows of one person) reads 999, 999 and 502 rows in the first three invocations;
+# the third starts sending, and the fourth and fifth send the rest.
+INVOCATIONS = 5
+SENDING_PARTS = (3, 4, 5)
 
 
 @pytest.fixture
@@ -73,15 +78,15 @@ def deliver_all(world: World) -> None:
         world.deliver(f"m{i}", body)
 
 
-def test_a_file_read_in_three_invocations_ends_with_one_report_that_adds_up(world: World) -> None:
+def test_a_file_read_in_several_invocations_ends_with_one_report_that_adds_up(world: World) -> None:
     # Given a file of 2,500 rows and invocations that each have time for 999 rows
     ref = upload_rows(world, "incoming/big.csv", ROWS)
     # When it is ingested and each continuation message runs an invocation of its own
     first = ingest_object(ref, world.ingest, short_invocation())
     results = [first, *run_continuations(world)]
-    # Then three invocations read it, the first two handing over and the last finishing
-    assert [r.status for r in results] == ["continued", "continued", "queued"]
-    assert len(continue_queue(world).bodies) == 2
+    # Then five invocations read it (both passes), each handing over but the last, which finishes
+    assert [r.status for r in results] == ["continued"] * (INVOCATIONS - 1) + ["queued"]
+    assert len(continue_queue(world).bodies) == INVOCATIONS - 1
     # And no report exists before the batches are done, since the job is not complete
     state = world.jobs.get(first.job_id)
     assert state is not None
@@ -102,9 +107,10 @@ def test_a_file_read_in_three_invocations_ends_with_one_report_that_adds_up(worl
     assert report["rows"] == report["created"] + report["updated"] + report["rejected"] + report["failed"]
     assert report["status"] == "complete"
     assert report["batches"] == len(messages)
-    assert report["invocations"] == 3
-    # And the rejects are in one part file per invocation, every one listed, each with its own rows
-    parts = [layout.ingest_rejects_key(ref.key, state.run, ".csv", part) for part in (1, 2, 3)]
+    assert report["invocations"] == INVOCATIONS
+    # And the rejects are in one part file per invocation that sent rows, named by the invocation,
+    # every one listed, each with its own rows
+    parts = [layout.ingest_rejects_key(ref.key, state.run, ".csv", part) for part in SENDING_PARTS]
     assert report["rejects_files"] == parts
     rejected_rows = [
         int(line.split(",")[3]) for key in parts for line in world.objects.text(BUCKET, key).splitlines()[1:]
@@ -159,10 +165,12 @@ def test_a_continuation_not_signed_by_ingest_is_refused(world: World) -> None:
 
 
 def test_a_continuation_for_an_object_that_changed_ends_the_job_with_the_reason(world: World) -> None:
-    # Given a file in an unversioned bucket whose first part has been read and handed over
+    # Given a file in an unversioned bucket whose first pass took two parts, the second of which also
+    # sent its first 999 rows, and handed over
     ref = upload_rows(world, "incoming/changed.csv", 1500)
     first = ingest_object(ref, world.ingest, short_invocation())
-    (message,) = continue_queue(world).bodies
+    ingest_or_continue(sqs_event(continue_queue(world).bodies[0]), world.ingest, short_invocation())
+    message = continue_queue(world).bodies[1]
     # When the object is replaced before the continuation runs
     upload_rows(world, "incoming/changed.csv", 10)
     (result,) = ingest_or_continue(sqs_event(message), world.ingest, Deadline.after(900))
@@ -192,3 +200,16 @@ def test_a_redelivered_work_message_of_an_earlier_part_is_counted_once(world: Wo
     assert state is not None
     assert state.created == 1500 - 150
     assert state.batches_done == state.batches_total == len(world.queue.bodies)
+
+
+def test_a_checkpoint_stored_before_rows_of_one_person_were_carried_still_loads() -> None:
+    # Given a checkpoint as ingest stored it before it carried rows of one person between parts
+    old = (
+        '{"part":2,"rows":1998,"rejected":200,"batches":18,"next_row":2000,'
+        '"rejects_keys":["rejects/a.rejects-part-0001.csv"],"duplicates":3}'
+    )
+    # When it is loaded, and stored again
+    checkpoint = Checkpoint.from_json(old)
+    # Then it carries nothing (that part merges as before), and reads back the same
+    assert (checkpoint.rows, checkpoint.duplicates, checkpoint.merge) == (1998, 3, MergeState())
+    assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint

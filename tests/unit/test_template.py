@@ -18,7 +18,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the dev pins
 
 from bik_local.resources import RESOURCES, LocalResources
-from bik_sync.layout import FAILED_PREFIX, INCOMING_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX
+from bik_sync.layout import FAILED_PREFIX, INCOMING_PREFIX, REJECTS_PREFIX, REPORTS_PREFIX, STATE_PREFIX
 from bik_sync.settings import ENVIRONMENT, Settings, env_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,7 +260,7 @@ def test_the_bucket_notification_invokes_ingest_for_every_object_created_on_inco
 
 
 def test_no_output_prefix_can_retrigger_ingest() -> None:
-    for prefix in (REJECTS_PREFIX, REPORTS_PREFIX, FAILED_PREFIX):
+    for prefix in (REJECTS_PREFIX, REPORTS_PREFIX, FAILED_PREFIX, STATE_PREFIX):
         assert not prefix.startswith(INCOMING_PREFIX), prefix
 
 
@@ -350,8 +350,8 @@ def test_each_function_role_touches_only_its_own_s3_prefixes(
 ) -> None:
     expected = {
         "IngestFunctionRole": {
-            "read": {INCOMING_PREFIX, "mappings/"},
-            "write": {REJECTS_PREFIX, REPORTS_PREFIX},
+            "read": {INCOMING_PREFIX, "mappings/", STATE_PREFIX},
+            "write": {REJECTS_PREFIX, REPORTS_PREFIX, STATE_PREFIX},
         },
         "UpsertFunctionRole": {"read": set(), "write": {REJECTS_PREFIX, REPORTS_PREFIX, FAILED_PREFIX}},
     }
@@ -409,7 +409,7 @@ def test_the_bucket_is_encrypted_private_versioned_tls_only_and_expires_outputs(
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert len(bucket["PublicAccessBlockConfiguration"]) == 4
     assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
-    assert {REJECTS_PREFIX, REPORTS_PREFIX, FAILED_PREFIX} <= expiring
+    assert {REJECTS_PREFIX, REPORTS_PREFIX, FAILED_PREFIX, STATE_PREFIX} <= expiring
     assert tls_denials
 
 

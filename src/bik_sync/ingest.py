@@ -24,7 +24,7 @@ import boto3
 
 from bik_sync import layout
 from bik_sync.batching import BatchPacker
-from bik_sync.checkpoint import Checkpoint, Continuation, hand_over, rejects_part
+from bik_sync.checkpoint import Checkpoint, Continuation, hand_over, rejects_part, storable
 from bik_sync.clock import Deadline, finish_margin_s
 from bik_sync.duplicates import DuplicateMerger
 from bik_sync.jobs import JobStore, StartOutcome, job_id_for
@@ -33,7 +33,14 @@ from bik_sync.observability import add_metric, logger
 from bik_sync.outcome import ReasonTally, summarise_reasons
 from bik_sync.ports import Jobs, ObjectStore, WorkQueue
 from bik_sync.reading import PartRead, find_duplicates, read_rows
-from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
+from bik_sync.records import (
+    ReadOptions,
+    RecordFile,
+    RejectsWriter,
+    UnreadableFile,
+    open_records,
+    resume_records,
+)
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
 from bik_sync.sending import BatchSender, Lease
@@ -177,9 +184,12 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
     try:
         with closing(source.body):
             job = JobMeta(job_id=job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=(), run=run)
-            # A job re-opened after its ingest died carries on from its last checkpoint, if any.
+            # A job re-opened after its ingest died carries on from its last checkpoint, if any: on
+            # this stream, from the object's start, skipping the rows done (never by byte offset).
             state = deps.jobs.get(job_id)
-            resumed = Checkpoint.from_json(state.checkpoint if state else "")
+            resumed = dataclasses.replace(
+                Checkpoint.from_json(state.checkpoint if state else ""), resume=None
+            )
             served = dataclasses.replace(ref, version_id=source.version_id or ref.version_id)
             reopen = functools.partial(reopen_input, deps.objects, served, source)
             return run_job(job, served, source.body, deps, deadline or Deadline.unlimited(), reopen, resumed)
@@ -198,7 +208,9 @@ def run_job(
     reopen: Callable[[], BinaryIO],
     resumed: Checkpoint = Checkpoint(),  # noqa: B008 - frozen: the start of the file
 ) -> IngestResult:
-    """Read the object from ``resumed`` on; finish the job, or hand it over when time runs out."""
+    """Read the object from ``resumed`` on; finish the job, or hand it over when time runs out.
+
+    ``stream`` is the object from its start, or from ``resumed``'s offset when it has a resume point."""
     if ref.key.endswith("/"):
         return _unreadable(
             job.job_id,
@@ -212,7 +224,10 @@ def run_job(
     reading_until = deadline.reserve(finish_margin_s(deadline))
     try:
         options, mapping_origin = _read_options(deps, ref)
-        record_file = open_records(stream, ref.key, options)
+        if resumed.resume is None:
+            record_file = open_records(stream, ref.key, options)
+        else:
+            record_file = resume_records(stream, resumed.resume, options)
         second: IO[bytes] = io.BytesIO()
         if resumed.part:
             # Rows of one person are merged within the first invocation's reading: a second pass
@@ -257,7 +272,7 @@ def _read_part(
             merger,
             lease,
             reading_until,
-            skip=resumed.rows,
+            skip=resumed.rows if resumed.resume is None else 0,
             must_progress=resumed.part > 0,
         )
         for number, record in merger.flush():
@@ -278,6 +293,7 @@ def _read_part(
         next_row=read.stopped_before,
         rejects_keys=tuple(rejects_keys),
         duplicates=resumed.duplicates + merger.duplicates,
+        resume=storable(read.resume),
     )
     if continues:
         return _continue_later(job, ref, deps, reached)

@@ -1,9 +1,11 @@
 """A file too large for one invocation, through the local stack: IngestFunction's time is cut to a
 second (BIK_LOCAL_INGEST_TIMEOUT_S), so 20,000 rows take several invocations chained by continuation
-messages. One report adds up, and BIK holds every valid row, each sent once."""
+messages. One report adds up, and BIK holds every valid row, each sent once; the parts after the
+first read on from the byte offset the checkpoint holds (a ranged GET of the same object)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,9 +50,25 @@ def test_a_file_read_in_several_invocations_is_reported_once_and_every_valid_row
     assert report["invocations"] - 1 <= len(report["rejects_files"]) <= report["invocations"]
     rejected_rows = sum(len(user.text(key).splitlines()) - 1 for key in report["rejects_files"])
     assert rejected_rows == ROWS - valid
+    # And the job's checkpoint says where in the object the last part read on from (a plain CSV)
+    assert 0 < last_offset(user, "incoming/continued.csv") < len("\n".join(lines))
     # And BIK holds exactly the valid rows, none of them sent twice
     user.wait_queues_idle(60)
     state = user.bik("GET", "/__emulator/state")
     assert state["users"] == state["records_received"] == valid
     emails = {u["email"] for u in user.bik("GET", "/__emulator/users")}
     assert emails == {f"p{i}@example.in" for i in range(ROWS) if i % 50}
+
+
+def last_offset(user: User, key: str) -> int:
+    """The byte offset in the checkpoint the last part of the job on ``key`` read on from."""
+    ddb = user.stack.client("dynamodb")
+    pages = ddb.get_paginator("scan").paginate(
+        TableName=user.stack.info["jobs_table"],
+        FilterExpression="#key = :key AND attribute_exists(ingest_checkpoint)",
+        ExpressionAttributeNames={"#key": "key"},
+        ExpressionAttributeValues={":key": {"S": key}},
+    )
+    (item,) = [item for page in pages for item in page["Items"]]
+    offset: int = json.loads(item["ingest_checkpoint"]["S"])["resume"]["offset"]
+    return offset

@@ -62,18 +62,19 @@ class Checkpoint:
     resume: ResumePoint | None = None
 
     def to_json(self) -> str:
-        doc: dict[str, Any] = {
-            "part": self.part,
-            "rows": self.rows,
-            "rejected": self.rejected,
-            "batches": self.batches,
-            "next_row": self.next_row,
-            "rejects_keys": list(self.rejects_keys),
-            "duplicates": self.duplicates,
-        }
-        if self.resume is not None:
-            doc["resume"] = self.resume.to_dict()
-        return json.dumps(doc, separators=(",", ":"))
+        return json.dumps(
+            {
+                "part": self.part,
+                "rows": self.rows,
+                "rejected": self.rejected,
+                "batches": self.batches,
+                "next_row": self.next_row,
+                "rejects_keys": list(self.rejects_keys),
+                "duplicates": self.duplicates,
+                "resume": self.resume.to_dict() if self.resume is not None else None,
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Checkpoint:

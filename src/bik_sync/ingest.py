@@ -224,10 +224,7 @@ def run_job(
     reading_until = deadline.reserve(finish_margin_s(deadline))
     try:
         options, mapping_origin = _read_options(deps, ref)
-        if resumed.resume is None:
-            record_file = open_records(stream, ref.key, options)
-        else:
-            record_file = resume_records(stream, resumed.resume, options)
+        record_file = _open_part(stream, ref.key, options, resumed)
         second: IO[bytes] = io.BytesIO()
         if resumed.part:
             # Rows of one person are merged within the first invocation's reading: a second pass
@@ -241,6 +238,13 @@ def run_job(
         return _unreadable(job.job_id, ref, deps, str(exc))
     with closing(second):
         return _read_part(job, ref, deps, record_file, merger, lease, reading_until, resumed, mapping_origin)
+
+
+def _open_part(stream: BinaryIO, name: str, options: ReadOptions, resumed: Checkpoint) -> RecordFile:
+    """The file from its start, or read on from the checkpoint's offset (``stream`` starts there)."""
+    if resumed.resume is None:
+        return open_records(stream, name, options)
+    return resume_records(stream, resumed.resume, options)
 
 
 def _read_part(

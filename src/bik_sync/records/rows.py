@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -30,7 +30,7 @@ class ResumePoint:
     delimiter: str | None = None  # CSV
     columns: tuple[str, ...] = ()  # CSV: the header's cells
     date_order: str | None = None  # the slash-date order the file's first rows decided
-    ignored: tuple[str, ...] = field(default=())  # JSON lines: the keys that mapped to nothing so far
+    ignored: tuple[str, ...] = ()  # JSON lines: the keys that mapped to nothing so far
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -28,7 +28,7 @@ from bik_sync.job_state import (
     iso_time,
     job_pk,
 )
-from bik_sync.ports import ObjectMissing, QueueEntry, StoredObject
+from bik_sync.ports import ObjectMissing, QueueEntry, RangeMissing, StoredObject
 
 if TYPE_CHECKING:
     from bik_sync.ports import Bik, Jobs, ObjectStore, WorkQueue
@@ -41,14 +41,18 @@ class InMemoryObjectStore:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.uploaded: dict[tuple[str, str], float] = {}
         self._clock = 1_764_547_200.0  # each put a second after the last, as S3's LastModified
+        self.opened: list[tuple[str, int]] = []  # each open's key and the byte it read from
 
-    def open(self, bucket: str, key: str, *, version_id: str = "") -> StoredObject:
+    def open(self, bucket: str, key: str, *, version_id: str = "", start: int = 0) -> StoredObject:
         try:
             body, _ = self.objects[(bucket, key)]
         except KeyError:
             raise ObjectMissing(f"s3://{bucket}/{key}") from None
+        if start and start >= len(body):  # S3 answers 416 InvalidRange
+            raise RangeMissing(f"s3://{bucket}/{key} has no byte {start}")
+        self.opened.append((key, start))
         return StoredObject(
-            body=io.BytesIO(body),
+            body=io.BytesIO(body[start:]),
             version_id=version_id,
             etag=hashlib.md5(body).hexdigest(),  # noqa: S324 - an ETag
             last_modified=self.uploaded[(bucket, key)],

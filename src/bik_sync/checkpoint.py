@@ -3,7 +3,11 @@
 A file too large for one invocation is read in parts. When its time runs out, ingest sends what it
 has, writes its rejects as a part file, stores a :class:`Checkpoint` on the job's item (the rows
 read, the rows rejected, the batches sent, the rejects files so far; the same write gives up the
-lease) and sends a continuation message to ``INGEST_CONTINUE_QUEUE_URL``. The message only names the
+lease) and sends a continuation message to ``INGEST_CONTINUE_QUEUE_URL``. For a plain CSV or JSON-lines
+file the checkpoint also holds where the next row starts in the object's bytes, and what the reader
+decided from the file's start (``records.ResumePoint``): the next invocation reads on from there
+with a ranged GET. Other files (compressed, JSON documents, workbooks), or a point the reader cannot
+vouch for, are read again from the start, the rows done skipped. The message only names the
 job and the object version; the checkpoint it continues from is the one the job's item holds, so a
 message delivered twice, or one older than the job's latest checkpoint, can never read a row twice.
 
@@ -25,6 +29,7 @@ from bik_sync import signing
 from bik_sync.merge_state import MergeState
 from bik_sync.observability import logger
 from bik_sync.ports import Jobs, QueueEntry, WorkQueue
+from bik_sync.records import ResumePoint
 
 CONTINUE_FIELD = "continue"
 # What the signature covers besides the fields: never a records digest, so never a work message's.
@@ -32,6 +37,9 @@ _SIGNED_AS = "ingest-continuation"
 _SEND_ATTEMPTS = 3
 # Rows skipped between two renewals of the lease while a continuation reads past what is done.
 _SKIP_STEP = 1000
+# The largest resume point kept on the job's item (a header of thousands of columns is larger: the
+# next part then skips rows instead). DynamoDB's item holds 400 KB in all.
+MAX_RESUME_CHARS = 32_000
 
 _T = TypeVar("_T")
 
@@ -45,7 +53,7 @@ class Checkpoint:
     """How far a job's ingest got: everything a fresh invocation needs to carry on exactly there."""
 
     part: int = 0  # invocations that have read part of the file (0: none yet)
-    rows: int = 0  # rows read (valid or not): the next invocation skips this many
+    rows: int = 0  # rows read (valid or not): the next invocation skips this many, unless it has `resume`
     rejected: int = 0  # rows rejected at ingest, in the part files so far
     batches: int = 0  # batches sent: the next one is batches + 1
     next_row: int = 0  # the file's own number of the next row to read (for the report and logs)
@@ -53,6 +61,8 @@ class Checkpoint:
     duplicates: int = 0  # rows merged into an earlier row of the same person
     # Rows of one person carried to the next part (merge_state.py).
     merge: MergeState = field(default_factory=MergeState)
+    # Where the next row starts in the object (plain CSV, JSON lines): read on from there, not skipped.
+    resume: ResumePoint | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -65,6 +75,7 @@ class Checkpoint:
                 "rejects_keys": list(self.rejects_keys),
                 "duplicates": self.duplicates,
                 "merge": self.merge.to_doc(),
+                "resume": self.resume.to_dict() if self.resume is not None else None,
             },
             separators=(",", ":"),
         )
@@ -84,7 +95,13 @@ class Checkpoint:
             rejects_keys=tuple(str(k) for k in doc["rejects_keys"]),
             duplicates=int(doc.get("duplicates", 0)),
             merge=MergeState.from_doc(doc.get("merge") or {}),
+            resume=ResumePoint.from_dict(doc["resume"]) if doc.get("resume") else None,
         )
+
+    @property
+    def offset(self) -> int:
+        """The object's byte the next invocation reads from (0: the start, skipping ``rows``)."""
+        return self.resume.offset if self.resume is not None else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +210,13 @@ def skip_rows(rows: Iterator[_T], count: int, keep_alive: Callable[[], None]) ->
     return rows
 
 
+def storable(point: ResumePoint | None) -> ResumePoint | None:
+    """``point`` if it is small enough to keep on the job's item; else None (the rows are skipped)."""
+    if point is None or len(json.dumps(point.to_dict())) > MAX_RESUME_CHARS:
+        return None
+    return point
+
+
 def rejects_part(resumed: Checkpoint, continues: bool) -> int:
     """The part number of this invocation's rejects file: 0 (the plain name) for a one-part job."""
     return resumed.part + 1 if continues or resumed.part else 0
@@ -209,4 +233,5 @@ __all__: Sequence[str] = (
     "parse_message",
     "rejects_part",
     "skip_rows",
+    "storable",
 )

@@ -20,7 +20,7 @@ from bik_sync.jobs import StartOutcome, job_id_for
 from bik_sync.messages import JobMeta
 from bik_sync.observability import logger
 from bik_sync.s3_events import S3ObjectRef
-from bik_sync.storage import InputMissing, open_input, reopen_input
+from bik_sync.storage import InputChanged, InputMissing, open_input, reopen_input
 
 
 def ingest_or_continue(
@@ -62,19 +62,21 @@ def _carry_on(request: Continuation, deps: IngestDeps, deadline: Deadline) -> In
     state = deps.jobs.get(request.job_id)
     resumed = Checkpoint.from_json(state.checkpoint if state else "")
     ref = S3ObjectRef(bucket=request.bucket, key=request.key, version_id=request.version_id)
+    changed = (
+        "the input changed (another version or ETag) before it was read to the end; "
+        "upload it again to read it as a job of its own"
+    )
     try:
-        source = open_input(deps.objects, ref)
+        # From the checkpoint's byte offset where it has one (a ranged GET), else from the start.
+        source = open_input(deps.objects, ref, start=resumed.offset)
     except InputMissing:
         return _abandon(request, resumed, deps, "the input was deleted before it was read to the end")
+    except InputChanged:
+        return _abandon(request, resumed, deps, changed)
+    # A ranged GET answers with the whole object's version and ETag: the same check as a full one.
     if job_id_for(ref.bucket, ref.key, source.identity) != request.job_id:
         source.body.close()
-        return _abandon(
-            request,
-            resumed,
-            deps,
-            "the input changed (another version or ETag) before it was read to the end; "
-            "upload it again to read it as a job of its own",
-        )
+        return _abandon(request, resumed, deps, changed)
     with closing(source.body):
         job = JobMeta(
             job_id=request.job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=(), run=request.run

@@ -25,7 +25,7 @@ import boto3
 
 from bik_sync import layout, merge_state
 from bik_sync.batching import BatchPacker
-from bik_sync.checkpoint import Checkpoint, Continuation, hand_over, rejects_part
+from bik_sync.checkpoint import Checkpoint, Continuation, hand_over, rejects_part, storable
 from bik_sync.clock import Deadline, finish_margin_s
 from bik_sync.duplicates import DuplicateMerger, IdentityIndex
 from bik_sync.jobs import JobStore, StartOutcome, job_id_for
@@ -35,7 +35,14 @@ from bik_sync.observability import add_metric, logger
 from bik_sync.outcome import ReasonTally, summarise_reasons
 from bik_sync.ports import Jobs, ObjectStore, WorkQueue
 from bik_sync.reading import PartRead, find_duplicates, read_rows, reopen_records
-from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
+from bik_sync.records import (
+    ReadOptions,
+    RecordFile,
+    RejectsWriter,
+    UnreadableFile,
+    open_records,
+    resume_records,
+)
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
 from bik_sync.sending import BatchSender, Lease
@@ -179,9 +186,12 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
     try:
         with closing(source.body):
             job = JobMeta(job_id=job_id, bucket=ref.bucket, key=ref.key, batch=0, rows=(), run=run)
-            # A job re-opened after its ingest died carries on from its last checkpoint, if any.
+            # A job re-opened after its ingest died carries on from its last checkpoint, if any: on
+            # this stream, from the object's start, skipping the rows done (never by byte offset).
             state = deps.jobs.get(job_id)
-            resumed = Checkpoint.from_json(state.checkpoint if state else "")
+            resumed = dataclasses.replace(
+                Checkpoint.from_json(state.checkpoint if state else ""), resume=None
+            )
             served = dataclasses.replace(ref, version_id=source.version_id or ref.version_id)
             reopen = functools.partial(reopen_input, deps.objects, served, source)
             return run_job(job, served, source.body, deps, deadline or Deadline.unlimited(), reopen, resumed)
@@ -200,7 +210,9 @@ def run_job(
     reopen: Callable[[], BinaryIO],
     resumed: Checkpoint = Checkpoint(),  # noqa: B008 - frozen: the start of the file
 ) -> IngestResult:
-    """Read the object from ``resumed`` on; finish the job, or hand it over when time runs out."""
+    """Read the object from ``resumed`` on; finish the job, or hand it over when time runs out.
+
+    ``stream`` is the object from its start, or from ``resumed``'s offset when it has a resume point."""
     if ref.key.endswith("/"):
         return _unreadable(
             job.job_id,
@@ -215,7 +227,7 @@ def run_job(
     limit = sys.maxsize  # rows pass 2 may read: all, unless pass 1 could not reach the end
     try:
         options, mapping_origin = _read_options(deps, ref)
-        record_file = open_records(stream, ref.key, options)
+        record_file = _open_part(stream, ref.key, options, resumed)
         second: IO[bytes] = io.BytesIO()
         if resumed.part and not resumed.merge.indexing:
             # Pass 1 is done: the groups, and the people still open, are the earlier part's.
@@ -296,6 +308,13 @@ def stop_job(job: JobMeta, deps: IngestDeps, resumed: Checkpoint, reason: str) -
     return IngestResult(job.job_id, job.key, "incomplete", rows, resumed.rejected, resumed.batches)
 
 
+def _open_part(stream: BinaryIO, name: str, options: ReadOptions, resumed: Checkpoint) -> RecordFile:
+    """The file from its start, or read on from the checkpoint's offset (``stream`` starts there)."""
+    if resumed.resume is None:
+        return open_records(stream, name, options)
+    return resume_records(stream, resumed.resume, options)
+
+
 def _read_part(
     job: JobMeta,
     ref: S3ObjectRef,
@@ -326,7 +345,7 @@ def _read_part(
             merger,
             lease,
             reading_until,
-            skip=resumed.rows,
+            skip=resumed.rows if resumed.resume is None else 0,
             # A part that has just finished pass 1 made its progress there.
             must_progress=resumed.part > 0 and not resumed.merge.indexing,
             limit=limit,
@@ -350,6 +369,7 @@ def _read_part(
         next_row=read.stopped_before,
         rejects_keys=tuple(rejects_keys),
         duplicates=resumed.duplicates + merger.duplicates,
+        resume=storable(read.resume),
     )
     if continues:
         # Written before the checkpoint that names it: should this invocation die in between, the

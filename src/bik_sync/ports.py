@@ -27,6 +27,10 @@ class ObjectMissing(LookupError):
     """No object under that bucket and key (or version)."""
 
 
+class RangeMissing(ObjectMissing):
+    """The object holds no byte where the range starts: it is shorter than the one read before."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredObject:
     """An object's body as a stream (not yet read), with the version and ETag the store served."""
@@ -45,8 +49,10 @@ class StoredObject:
 class ObjectStore(Protocol):
     """Reading inputs and writing outputs (S3)."""
 
-    def open(self, bucket: str, key: str, *, version_id: str = "") -> StoredObject:
-        """The object as a stream; raises :class:`ObjectMissing` when it is not there."""
+    def open(self, bucket: str, key: str, *, version_id: str = "", start: int = 0) -> StoredObject:
+        """The object as a stream, from byte ``start`` on (a ranged GET: the version and ETag are
+        still the whole object's); raises :class:`ObjectMissing` when it is not there, and
+        :class:`RangeMissing` when it has no byte ``start``."""
         ...
 
     def put_file(self, bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> None:

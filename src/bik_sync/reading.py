@@ -6,13 +6,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from bik_sync.checkpoint import skip_rows
 from bik_sync.clock import Deadline
-from bik_sync.duplicates import DuplicateMerger, IdentityIndex, index_rows
+from bik_sync.duplicates import DuplicateMerger, IdentityIndex, Sent, index_rows
 from bik_sync.outcome import ReasonTally
-from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, Row, UnreadableFile, open_records
+from bik_sync.records import (
+    ReadOptions,
+    RecordFile,
+    RejectsWriter,
+    ResumePoint,
+    Row,
+    UnreadableFile,
+    open_records,
+)
 from bik_sync.records.errors import ReadingStopped
 from bik_sync.sending import BatchSender, Lease
 
@@ -22,11 +30,13 @@ _TIME_CHECK_EVERY = 1000
 @dataclass(frozen=True, slots=True)
 class PartRead:
     """What one invocation read: its rows, why it stopped early (damage), and the row it stopped
-    before when its time ran out (0 when it read to the end)."""
+    before when its time ran out (0 when it read to the end), with where that row starts in the
+    object when the reader can say (a plain CSV or JSON-lines file)."""
 
     rows: int
     error: str
     stopped_before: int
+    resume: ResumePoint | None = None
 
 
 def find_duplicates(
@@ -118,25 +128,43 @@ def read_rows(
     # Most files hold no person twice: then every record goes straight to the sender.
     merge = merger.feed if len(merger.groups.rows) else None
     try:
-        for row in skip_rows(iter(record_file), skip, lease.keep_alive):
-            if (rows + 1) % _TIME_CHECK_EVERY == 0:  # before every thousandth row
-                lease.keep_alive()
-                if reading_until.expired():
-                    return PartRead(rows, "", row.number)
+        file_rows = skip_rows(iter(record_file), skip, lease.keep_alive)
+        for row in file_rows:
             if rows == limit:
                 return PartRead(rows, "", row.number)
             rows += 1
-            if row.record is None:
-                rejects.write(row)
-                reasons.add(row.errors)
-            elif merge is None:
-                sender.add(row.number, row.record)
-            else:
-                for number, record in merge(row.number, row.record):
-                    sender.add(number, record)
+            _take(row, rejects, reasons, sender, merge)
+            if (rows + 1) % _TIME_CHECK_EVERY == 0:  # before every thousandth row
+                lease.keep_alive()
+                if reading_until.expired():
+                    # Where the next row starts, asked between rows; then that row, if there is one.
+                    resume = record_file.resume_point()
+                    following = next(file_rows, None)
+                    if following is None:
+                        break
+                    return PartRead(rows, "", following.number, resume)
     except UnreadableFile as exc:
         # Rows read before the damage stay processed; the report says where reading stopped.
         return PartRead(rows, str(exc), 0)
     except ReadingStopped:
         return PartRead(rows, "", 2)  # before any row of this piece: never 0, which means "done"
     return PartRead(rows, "", 0)
+
+
+def _take(
+    row: Row,
+    rejects: RejectsWriter,
+    reasons: ReasonTally,
+    sender: BatchSender,
+    merge: Callable[[int, dict[str, Any]], Sent] | None,
+) -> None:
+    """One row to the rejects, or its record to the sender (through the merger when the file holds
+    rows of one person)."""
+    if row.record is None:
+        rejects.write(row)
+        reasons.add(row.errors)
+    elif merge is None:
+        sender.add(row.number, row.record)
+    else:
+        for number, record in merge(row.number, row.record):
+            sender.add(number, record)

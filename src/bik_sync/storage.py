@@ -10,7 +10,7 @@ from contextlib import closing
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from bik_sync import layout
-from bik_sync.ports import ObjectMissing, ObjectStore, StoredObject
+from bik_sync.ports import ObjectMissing, ObjectStore, RangeMissing, StoredObject
 from bik_sync.records import load_mapping
 from bik_sync.s3_events import S3ObjectRef
 
@@ -39,14 +39,20 @@ class S3ObjectStore:
     def __init__(self, client: S3Client) -> None:
         self._s3 = client
 
-    def open(self, bucket: str, key: str, *, version_id: str = "") -> StoredObject:
+    def open(self, bucket: str, key: str, *, version_id: str = "", start: int = 0) -> StoredObject:
+        extra: dict[str, str] = {}
+        if version_id:
+            extra["VersionId"] = version_id
+        if start:
+            extra["Range"] = f"bytes={start}-"
         try:
-            if version_id:
-                response = self._s3.get_object(Bucket=bucket, Key=key, VersionId=version_id)
-            else:
-                response = self._s3.get_object(Bucket=bucket, Key=key)
+            response = self._s3.get_object(Bucket=bucket, Key=key, **extra)  # type: ignore[arg-type]
         except self._s3.exceptions.NoSuchKey:
             raise ObjectMissing(f"s3://{bucket}/{key}") from None
+        except self._s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                raise RangeMissing(f"s3://{bucket}/{key} has no byte {start}") from None
+            raise
         return StoredObject(
             body=response["Body"],  # type: ignore[arg-type]  # a StreamingBody reads like a binary file
             version_id=str(response.get("VersionId") or ""),
@@ -66,14 +72,18 @@ class S3ObjectStore:
         self._s3.delete_object(Bucket=bucket, Key=key)
 
 
-def open_input(objects: ObjectStore, ref: S3ObjectRef) -> StoredObject:
-    """The object's body as a stream (not yet read), with the version and ETag the store served.
+def open_input(objects: ObjectStore, ref: S3ObjectRef, start: int = 0) -> StoredObject:
+    """The object's body as a stream (not yet read), with the version and ETag the store served;
+    from byte ``start`` on (a continuation reading on from a checkpoint's offset).
 
     The event's version is used when it has one; moto's notifications (and unversioned buckets)
     have none, so the identity always comes from the store's answer, which is the same for every shape.
+    Raises :class:`InputChanged` when the object has no byte ``start`` (a shorter one replaced it).
     """
     try:
-        return objects.open(ref.bucket, ref.key, version_id=ref.version_id)
+        return objects.open(ref.bucket, ref.key, version_id=ref.version_id, start=start)
+    except RangeMissing:
+        raise InputChanged(f"{ref.uri} is shorter than when it was read") from None
     except ObjectMissing:
         raise InputMissing(f"{ref.uri} no longer exists") from None
 

@@ -1,10 +1,12 @@
 """A file too large for one invocation, through the local stack: IngestFunction's time is cut to a
 second (BIK_LOCAL_INGEST_TIMEOUT_S), so 20,000 rows take several invocations chained by continuation
 messages. One report adds up, and BIK holds every valid row, each sent once; people whose rows are
-read by different invocations are merged all the same."""
+read by different invocations are merged all the same, and the parts after the first read on from
+the byte offset the checkpoint holds (a ranged GET of the same object)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +65,8 @@ def test_a_file_read_in_several_invocations_is_reported_once_and_every_valid_row
     assert 2 <= len(report["rejects_files"]) <= report["invocations"]
     rejected_rows = sum(len(user.text(key).splitlines()) - 1 for key in report["rejects_files"])
     assert rejected_rows == ROWS - valid
+    # And the job's checkpoint says where in the object the last part read on from (a plain CSV)
+    assert 0 < last_offset(user, "incoming/continued.csv") < len("\n".join(lines))
     # And BIK holds each person once, none sent twice, the people merged in file order
     user.wait_queues_idle(60)
     state = user.bik("GET", "/__emulator/state")
@@ -74,3 +78,17 @@ def test_a_file_read_in_several_invocations_is_reported_once_and_every_valid_row
     assert (ravi["lastName"], ravi["city"]) == ("Das", "Delhi")
     # And nothing carried between the invocations is left in the bucket
     assert user.keys("state/") == []
+
+
+def last_offset(user: User, key: str) -> int:
+    """The byte offset in the checkpoint the last part of the job on ``key`` read on from."""
+    ddb = user.stack.client("dynamodb")
+    pages = ddb.get_paginator("scan").paginate(
+        TableName=user.stack.info["jobs_table"],
+        FilterExpression="#key = :key AND attribute_exists(ingest_checkpoint)",
+        ExpressionAttributeNames={"#key": "key"},
+        ExpressionAttributeValues={":key": {"S": key}},
+    )
+    (item,) = [item for page in pages for item in page["Items"]]
+    offset: int = json.loads(item["ingest_checkpoint"]["S"])["resume"]["offset"]
+    return offset

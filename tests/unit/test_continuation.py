@@ -3,6 +3,7 @@ numbered on without gaps, every row sent once, rejects in part files; forged and
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,6 +16,7 @@ from bik_sync.checkpoint import Checkpoint, build_message, parse_message
 from bik_sync.clock import Deadline
 from bik_sync.continuation import ingest_or_continue
 from bik_sync.ingest import IngestResult, ingest_object
+from bik_sync.job_state import job_pk
 from bik_sync.merge_state import MergeState
 from bik_sync.s3_events import S3ObjectRef
 from bik_sync.upsert import process_message
@@ -164,7 +166,12 @@ def test_a_continuation_not_signed_by_ingest_is_refused(world: World) -> None:
     assert len(world.queue.bodies) == sent
 
 
-def test_a_continuation_for_an_object_that_changed_ends_the_job_with_the_reason(world: World) -> None:
+@pytest.mark.parametrize(
+    "new_rows", [10, 3000]
+)  # shorter than the offset read on from (no such byte), or not
+def test_a_continuation_for_an_object_that_changed_ends_the_job_with_the_reason(
+    world: World, new_rows: int
+) -> None:
     # Given a file in an unversioned bucket whose first pass took two parts, the second of which also
     # sent its first 999 rows, and handed over
     ref = upload_rows(world, "incoming/changed.csv", 1500)
@@ -172,7 +179,7 @@ def test_a_continuation_for_an_object_that_changed_ends_the_job_with_the_reason(
     ingest_or_continue(sqs_event(continue_queue(world).bodies[0]), world.ingest, short_invocation())
     message = continue_queue(world).bodies[1]
     # When the object is replaced before the continuation runs
-    upload_rows(world, "incoming/changed.csv", 10)
+    upload_rows(world, "incoming/changed.csv", new_rows)
     (result,) = ingest_or_continue(sqs_event(message), world.ingest, Deadline.after(900))
     deliver_all(world)
     # Then the job ends incomplete with what the first part read, and says why
@@ -213,3 +220,100 @@ def test_a_checkpoint_stored_before_rows_of_one_person_were_carried_still_loads(
     # Then it carries nothing (that part merges as before), and reads back the same
     assert (checkpoint.rows, checkpoint.duplicates, checkpoint.merge) == (1998, 3, MergeState())
     assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint
+
+
+# --- reading on at a byte offset ---------------------------------------------------------------
+
+
+def _csv_file(encoding: str, newline: str, delimiter: str) -> bytes:
+    """Rows with quoted line breaks in a cell, and every tenth without an email (a reject)."""
+    lines = [delimiter.join(["First Name", "Last Name", "Email", "Notes"])]
+    for i in range(ROWS):
+        email = "" if i % 10 == 0 else f"p{i}@example.in"
+        lines.append(delimiter.join([f"Rénu{i}", f"L{i}", email, f'"line one{newline}line two; ₹"']))
+    return newline.join(lines).encode(encoding)
+
+
+def _jsonl_file() -> bytes:
+    lines = [
+        json.dumps(
+            {
+                "first_name": f"Rénu{i}",
+                "last_name": f"L{i}",
+                **({"email": f"p{i}@example.in"} if i % 10 else {}),
+            }
+        )
+        for i in range(ROWS)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _read(world: World, key: str, data: bytes, deadline: Deadline) -> tuple[list[Any], str]:
+    """Ingest the file (in parts, with continuations, when the deadline is short): what was sent, in
+    order (each row's number and record), and the rejected rows of every rejects file, one text."""
+    world.objects.put_bytes(BUCKET, key, data, "application/octet-stream")
+    ingest_object(S3ObjectRef(bucket=BUCKET, key=key), world.ingest, deadline)
+    run_continuations(world)
+    sent = []
+    for body in world.queue.bodies:
+        message = json.loads(body)
+        sent += list(zip(message["job"]["rows"], message["userProperties"], strict=True))
+    rejected = ""
+    for reject_key in world.objects.keys(BUCKET, "rejects/"):
+        text = world.objects.text(BUCKET, reject_key)
+        rejected += text.partition("\n")[2] if reject_key.endswith(".csv") else text  # no header
+    return sent, rejected
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "by_offset"),
+    [
+        ("semicolons.csv", _csv_file("utf-8-sig", "\r\n", ";"), True),
+        ("utf16.csv", _csv_file("utf-16", "\r\n", ","), True),
+        ("people.jsonl", _jsonl_file(), True),
+        ("packed.csv.gz", gzip.compress(_csv_file("utf-8", "\n", ",")), False),
+    ],
+)
+def test_a_file_read_in_parts_sends_and_rejects_exactly_what_a_one_part_read_does(
+    name: str, data: bytes, by_offset: bool
+) -> None:
+    # Given the same file ingested in one invocation, and in invocations that have time for 999 rows
+    whole, parts = World(), World()
+    for world in (whole, parts):
+        world.ingest = replace(world.ingest, continue_queue=InMemoryWorkQueue())
+    one_part = _read(whole, f"incoming/{name}", data, Deadline.after(900))
+    # When it is read in parts
+    in_parts = _read(parts, f"incoming/{name}", data, short_invocation())
+    # Then every row is sent or rejected once, with the file's own numbers, as in the one-part read
+    assert len(continue_queue(parts).bodies) >= 2
+    assert in_parts == one_part
+    assert len(one_part[0]) == ROWS - ROWS // 10
+    assert one_part[1].count("needs at least one of phoneNumber, email or partnerCustomerId") == ROWS // 10
+    # And a plain CSV or JSON-lines continuation read on with a ranged GET from its checkpoint's offset,
+    # where a gzip is read again from its start, the rows done skipped
+    # (pass 1, which finds rows of one person, reads from the start in every part it takes)
+    starts = [start for key, start in parts.objects.opened if key == f"incoming/{name}"]
+    ranged = [start for start in starts if start]
+    assert starts[0] == 0
+    if by_offset:
+        assert len(ranged) >= 2
+        assert ranged == sorted(set(ranged)) and ranged[-1] < len(data)
+    else:
+        assert ranged == []
+
+
+def test_a_checkpoint_written_before_offsets_were_kept_is_carried_on_by_skipping_rows(world: World) -> None:
+    # Given a file whose first part was handed over with a checkpoint of the old shape (no offset)
+    ref = upload_rows(world, "incoming/old.csv", ROWS)
+    first = ingest_object(ref, world.ingest, short_invocation())
+    item = world.jobs.items[job_pk(first.job_id)]
+    old = json.loads(item["ingest_checkpoint"])
+    del old["resume"]
+    item["ingest_checkpoint"] = json.dumps(old)
+    assert Checkpoint.from_json(item["ingest_checkpoint"]).resume is None
+    # When the continuations run
+    run_continuations(world)
+    # Then the next part reads the object from its start, and every valid row is sent once, in order
+    assert [start for key, start in world.objects.opened if key == ref.key][2] == 0
+    sent_rows = [row for b in world.queue.bodies for row in json.loads(b)["job"]["rows"]]
+    assert sent_rows == [i + 2 for i in range(ROWS) if i % 10]

@@ -87,8 +87,8 @@ def test_a_file_of_distinct_people_reports_no_duplicates_when_ingested() -> None
 class _ReplacedAfterFirstRead(InMemoryObjectStore):
     """An object store where someone uploads the input again while the first pass reads it."""
 
-    def open(self, bucket: str, key: str, *, version_id: str = "") -> StoredObject:
-        opened = super().open(bucket, key, version_id=version_id)
+    def open(self, bucket: str, key: str, *, version_id: str = "", start: int = 0) -> StoredObject:
+        opened = super().open(bucket, key, version_id=version_id, start=start)
         if key.startswith("incoming/"):
             self.put_bytes(
                 bucket, key, b"First Name,Last Name,Email\nNew,Upload,new@example.in\n", "text/csv"

@@ -6,11 +6,11 @@ all go through it, so they cannot disagree about a record.
 
 from bik_sync.records.errors import UnreadableFile
 from bik_sync.records.fields import API_FIELDS, IDENTITY_FIELDS, REQUIRED_FIELDS
-from bik_sync.records.formats import open_records
+from bik_sync.records.formats import open_records, resume_records
 from bik_sync.records.mapping import load_mapping
 from bik_sync.records.options import ReadOptions
 from bik_sync.records.rejects import JsonlRejectsWriter, RejectsWriter, guard_cell
-from bik_sync.records.rows import RecordFile, Row
+from bik_sync.records.rows import RecordFile, ResumePoint, Row
 from bik_sync.records.validate import check_record
 
 __all__ = [
@@ -21,10 +21,12 @@ __all__ = [
     "ReadOptions",
     "RecordFile",
     "RejectsWriter",
+    "ResumePoint",
     "Row",
     "UnreadableFile",
     "check_record",
     "guard_cell",
     "load_mapping",
     "open_records",
+    "resume_records",
 ]

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 from itertools import repeat
 from typing import Any, Final
 
+from bik_sync.records.dates import DateReader
 from bik_sync.records.errors import UnreadableFile
-from bik_sync.records.rows import RecordFile, Row
-from bik_sync.records.streams import STREAM_ERRORS, read_guard
+from bik_sync.records.rows import RecordFile, ResumePoint, Row
+from bik_sync.records.streams import STREAM_ERRORS, Position, read_guard
 from bik_sync.records.validate import RecordBuilder
 
 #: The longest line (CSV, JSON lines) or JSON record read; a longer one is a reject, read in pieces.
@@ -114,7 +115,9 @@ def open_csv(
     encoding: str,
     builder: RecordBuilder,
     stream_error: Callable[[Exception], UnreadableFile] | None,
+    position: Position | None = None,
 ) -> RecordFile:
+    """``position``: where the text is in the file's bytes (a plain file), for parts read by offset."""
     first_line = sample.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
     sep_line = first_line.lower().startswith("sep=") and len(first_line) == 5
     delimiter = first_line[4] if sep_line else _detect_delimiter(first_line)
@@ -141,7 +144,7 @@ def open_csv(
         raise UnreadableFile("the file is empty")
     columns = [_strip_guard(cell.strip().lstrip("\ufeff").strip()) for cell in header]
     plan = builder.plan(columns, _sample_rows(sample, delimiter, sep_line))
-    return RecordFile(
+    record_file = RecordFile(
         format="csv",
         encoding=encoding,
         delimiter=delimiter,
@@ -149,6 +152,65 @@ def open_csv(
         ignored_columns=plan.ignored,
         rows=_csv_rows(reader, guard, plan.build, plan.width, stream_error),
     )
+    if position is not None:
+        record_file.resumable(_resume_point(position, guard, encoding, delimiter, columns, builder))
+    return record_file
+
+
+def resume_csv(
+    text: io.TextIOWrapper, point: ResumePoint, builder: RecordBuilder, position: Position
+) -> RecordFile:
+    """The rows of a CSV file after ``point``, ``text`` reading from its offset: the header and the
+    date order are the ones the file's start decided, and rows keep the file's numbers."""
+    delimiter = point.delimiter or ","
+    columns = list(point.columns)
+    guard = LineGuard()
+    guard.number = point.number
+    reader = csv.reader(
+        guarded_lines(text, guard), delimiter=delimiter, quotechar='"', doublequote=True, strict=False
+    )
+    builder.dates = DateReader(point.date_order, builder.dates.default_region)
+    plan = builder.plan(columns)  # no sample rows: the date order stays the one the start decided
+    record_file = RecordFile(
+        format="csv",
+        encoding=point.encoding,
+        delimiter=delimiter,
+        columns=columns,
+        ignored_columns=plan.ignored,
+        rows=_csv_rows(reader, guard, plan.build, plan.width, None, point.number),
+    )
+    record_file.resumable(_resume_point(position, guard, point.encoding, delimiter, columns, builder))
+    return record_file
+
+
+def _resume_point(
+    position: Position,
+    guard: LineGuard,
+    encoding: str,
+    delimiter: str,
+    columns: list[str],
+    builder: RecordBuilder,
+) -> Callable[[], ResumePoint | None]:
+    """Between rows, ``guard.number`` is the last row's and the text stands at the next one's start."""
+    header = tuple(columns)
+    order = builder.dates.order
+
+    def point() -> ResumePoint | None:
+        offset = position.offset()
+        if offset is None:
+            return None
+        return ResumePoint(
+            offset=offset,
+            number=guard.number,
+            format="csv",
+            encoding=encoding,
+            codec=position.codec,
+            delimiter=delimiter,
+            columns=header,
+            date_order=order,
+        )
+
+    return point
 
 
 _new_row = object.__new__
@@ -175,8 +237,8 @@ def _csv_rows(
     build: Callable[[list[str]], tuple[dict[str, Any] | None, tuple[str, ...]]],
     width: int,
     stream_error: Callable[[Exception], UnreadableFile] | None,
+    number: int = 1,  # the row before the first one read (the header's, or the last of an earlier part)
 ) -> Iterator[Row]:
-    number = 1
     while True:
         guard.line = reader.line_num
         try:
@@ -196,6 +258,7 @@ def _csv_rows(
                     else f"malformed CSV at row {number}: {exc} (an unclosed quote?)"
                 ) from None
             guard.seen_flags = guard.flags  # the flags of the failed row are its own reject
+            guard.number = number  # the last row read, should reading carry on after it elsewhere
             yield _row(number, [], None, (f"a cell of the row is longer than {MAX_CELL_CHARS:,} characters",))
         except STREAM_ERRORS as exc:
             raise (stream_error or read_guard("file"))(exc) from None

@@ -5,6 +5,10 @@ seekable) as CSV, a JSON array, an API body ``{"userProperties": [...]}`` or JSO
 optionally gzip-compressed. CSV and JSON lines are read incrementally; JSON documents are parsed
 element by element, so no format holds the whole file in memory. The bytes and their encoding are
 ``streams``'s; the readers are ``csv_reader``, ``json_reader`` and ``xlsx``.
+
+A plain (uncompressed) CSV or JSON-lines file can also be read from a row boundary in its middle:
+its RecordFile says where it stands between rows (``RecordFile.resume_point``), and
+``resume_records`` reads on from there, given the bytes from that offset on.
 """
 
 from __future__ import annotations
@@ -12,11 +16,19 @@ from __future__ import annotations
 import json
 from typing import BinaryIO
 
-from bik_sync.records.csv_reader import open_csv
-from bik_sync.records.json_reader import is_wrapper, open_json
+from bik_sync.records.csv_reader import open_csv, resume_csv
+from bik_sync.records.json_reader import is_wrapper, open_json, resume_jsonl
 from bik_sync.records.options import ReadOptions
-from bik_sync.records.rows import RecordFile
-from bik_sync.records.streams import gzip_error, open_text, peek_head, text_sample
+from bik_sync.records.rows import RecordFile, ResumePoint
+from bik_sync.records.streams import (
+    Peekable,
+    Position,
+    gzip_error,
+    open_text,
+    peek_head,
+    resume_codec,
+    text_sample,
+)
 from bik_sync.records.validate import RecordBuilder
 
 
@@ -34,12 +46,34 @@ def open_records(stream: BinaryIO, name: str, options: ReadOptions = ReadOptions
         return open_xlsx(raw, name, options, RecordBuilder(options))
     encoding, sample = text_sample(head)
     fmt = options.format or _detect_format(sample, name)
-    text = open_text(raw, encoding)
+    # A plain file's reader can say where in its bytes it stands: a gzip's bytes are not the text's.
+    position = None if compressed else Position(raw, encoding, resume_codec(encoding, head))
+    text = open_text(raw, encoding) if position is None else position.text
     stream_error = gzip_error if compressed else None
     if fmt == "csv":
-        record_file = open_csv(text, sample, encoding, RecordBuilder(options), stream_error)
+        record_file = open_csv(text, sample, encoding, RecordBuilder(options), stream_error, position)
     else:
-        record_file = open_json(text, sample, fmt, encoding, options, stream_error)
+        record_file = open_json(text, sample, fmt, encoding, options, stream_error, position)
+    record_file.attach_source(raw)
+    return record_file
+
+
+def resume_records(
+    stream: BinaryIO,
+    point: ResumePoint,
+    options: ReadOptions = ReadOptions(),  # noqa: B008
+) -> RecordFile:
+    """The rows of a plain CSV or JSON-lines file after ``point`` (a RecordFile's resume_point), from
+    ``stream``: the file's bytes from ``point.offset`` on. Rows keep the file's numbers, and are
+    read with the header, delimiter, encoding and date order the file's start decided."""
+    raw = Peekable(stream)
+    position = Position(raw, point.codec, point.codec, point.offset)
+    if point.format == "csv":
+        record_file = resume_csv(position.text, point, RecordBuilder(options), position)
+    elif point.format == "jsonl":
+        record_file = resume_jsonl(position.text, point, options, position)
+    else:
+        raise ValueError(f"a {point.format!r} file is not read on from a byte offset")
     record_file.attach_source(raw)
     return record_file
 

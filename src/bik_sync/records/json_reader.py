@@ -18,8 +18,8 @@ from bik_sync.records.errors import UnreadableFile
 from bik_sync.records.fields import DATE_FIELDS
 from bik_sync.records.mapping import name_key
 from bik_sync.records.options import ReadOptions
-from bik_sync.records.rows import RecordFile, Row
-from bik_sync.records.streams import STREAM_ERRORS, read_guard
+from bik_sync.records.rows import RecordFile, ResumePoint, Row
+from bik_sync.records.streams import STREAM_ERRORS, Position, read_guard
 from bik_sync.records.validate import RecordBuilder
 
 #: Keys of one top-level JSON object that is one record; more is not a customer record.
@@ -38,8 +38,10 @@ def open_json(
     encoding: str,
     options: ReadOptions,
     stream_error: Callable[[Exception], UnreadableFile] | None,
+    position: Position | None = None,
 ) -> RecordFile:
-    """A file of JSON lines (``fmt`` "jsonl") or a JSON document ("json")."""
+    """A file of JSON lines (``fmt`` "jsonl") or a JSON document ("json"); ``position``: where the
+    text is in the file's bytes (a plain file), for JSON lines read in parts by offset."""
     # JSON from systems writes ISO dates; a slash date of a date field in the sample still decides
     # the file's order (only a date field's: "3-14-25" is a house number in an address).
     builder = RecordBuilder(options)
@@ -49,14 +51,63 @@ def open_json(
         if (builder.mapper.target(key) or ("", 0))[0] in DATE_FIELDS
     ]
     builder.dates = DateReader(slash_date_order(dates), builder.dates.default_region)
+    guard = LineGuard()
+    guard.number = 0  # no line read yet
     if fmt == "jsonl":
-        rows = _jsonl_rows(text, builder, stream_error)
+        rows = _jsonl_rows(text, builder, stream_error, guard)
     else:
         rows = _json_rows(text, builder, stream_error)
     # The keys other systems' records had that map to nothing, listed as they are met.
-    return RecordFile(
+    record_file = RecordFile(
         format=fmt, encoding=encoding, delimiter=None, columns=[], ignored_columns=builder.ignored, rows=rows
     )
+    if fmt == "jsonl" and position is not None:
+        record_file.resumable(_resume_point(position, guard, encoding, builder))
+    return record_file
+
+
+def resume_jsonl(
+    text: io.TextIOWrapper, point: ResumePoint, options: ReadOptions, position: Position
+) -> RecordFile:
+    """The lines of a JSON-lines file after ``point``, ``text`` reading from its offset: with the
+    date order the file's start decided and the keys ignored so far; lines keep their numbers."""
+    builder = RecordBuilder(options)
+    builder.dates = DateReader(point.date_order, builder.dates.default_region)
+    builder.ignored = list(point.ignored)
+    guard = LineGuard()
+    guard.number = point.number
+    record_file = RecordFile(
+        format="jsonl",
+        encoding=point.encoding,
+        delimiter=None,
+        columns=[],
+        ignored_columns=builder.ignored,
+        rows=_jsonl_rows(text, builder, None, guard, point.number),
+    )
+    record_file.resumable(_resume_point(position, guard, point.encoding, builder))
+    return record_file
+
+
+def _resume_point(
+    position: Position, guard: LineGuard, encoding: str, builder: RecordBuilder
+) -> Callable[[], ResumePoint | None]:
+    """Between rows, ``guard.number`` is the last line read and the text stands at the next one."""
+
+    def point() -> ResumePoint | None:
+        offset = position.offset()
+        if offset is None:
+            return None
+        return ResumePoint(
+            offset=offset,
+            number=guard.number,
+            format="jsonl",
+            encoding=encoding,
+            codec=position.codec,
+            date_order=builder.dates.order,
+            ignored=tuple(builder.ignored),
+        )
+
+    return point
 
 
 def is_wrapper(obj: dict[str, Any]) -> bool:
@@ -83,14 +134,15 @@ def _jsonl_rows(
     text: io.TextIOWrapper,
     builder: RecordBuilder,
     stream_error: Callable[[Exception], UnreadableFile] | None,
+    guard: LineGuard,
+    number: int = 0,  # the line before the first one read
 ) -> Iterator[Row]:
-    number = 0
     loads = json.loads
     check = builder.check_object
-    guard = LineGuard()
     try:
         for line in guarded_lines(text, guard):
             number += 1
+            guard.number = number
             if guard.flags != guard.seen_flags:  # cut short, or it held NUL characters
                 guard.seen_flags = guard.flags
                 reason = guard.reason.replace("the row", f"line {number}")

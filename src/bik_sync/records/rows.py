@@ -17,6 +17,50 @@ class Row:
     errors: tuple[str, ...]  # API-style messages, one per problem; empty when valid
 
 
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where a reader of a plain CSV or JSON-lines file can carry on without the file's start: the
+    byte at which the next unread row starts, and what the reader decided from the rows before it."""
+
+    offset: int  # the object's byte at which the next unread row starts (a row boundary)
+    number: int  # the file's number of the last row read: the next row read is numbered on from it
+    format: str  # "csv" | "jsonl"
+    encoding: str  # as detected (and reported)
+    codec: str  # what decodes the bytes from the offset on (no BOM there: "utf-16-le", not "utf-16")
+    delimiter: str | None = None  # CSV
+    columns: tuple[str, ...] = ()  # CSV: the header's cells
+    date_order: str | None = None  # the slash-date order the file's first rows decided
+    ignored: tuple[str, ...] = ()  # JSON lines: the keys that mapped to nothing so far
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "offset": self.offset,
+            "number": self.number,
+            "format": self.format,
+            "encoding": self.encoding,
+            "codec": self.codec,
+            "delimiter": self.delimiter,
+            "columns": list(self.columns),
+            "date_order": self.date_order,
+            "ignored": list(self.ignored),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ResumePoint:
+        delimiter, date_order = doc.get("delimiter"), doc.get("date_order")
+        return cls(
+            offset=int(doc["offset"]),
+            number=int(doc["number"]),
+            format=str(doc["format"]),
+            encoding=str(doc["encoding"]),
+            codec=str(doc["codec"]),
+            delimiter=None if delimiter is None else str(delimiter),
+            columns=tuple(str(c) for c in doc.get("columns", ())),
+            date_order=None if date_order is None else str(date_order),
+            ignored=tuple(str(k) for k in doc.get("ignored", ())),
+        )
+
+
 class RecordFile:
     """An opened file of records: what was detected, and its rows (iterate once)."""
 
@@ -37,9 +81,20 @@ class RecordFile:
         self.ignored_columns = ignored_columns
         self._rows: Iterator[Row] | None = rows
         self._source: Any = None  # the byte stream the rows are read from (streams.Peekable)
+        self._resume: Callable[[], ResumePoint | None] | None = None
 
     def attach_source(self, source: Any) -> None:
         self._source = source
+
+    def resumable(self, point: Callable[[], ResumePoint | None]) -> None:
+        self._resume = point
+
+    def resume_point(self) -> ResumePoint | None:
+        """Where to carry on after the last row the iterator gave: ask only between rows (after
+        one was given, before the next is asked for, never after the iterator raised). None for
+        a file that cannot be read on from a byte offset (compressed, a JSON document, a workbook),
+        or where the reader cannot vouch for one (then the rows read are skipped instead)."""
+        return self._resume() if self._resume is not None else None
 
     def on_read(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` each time a piece of the file (about 64 KB) is read, rows or not; it

@@ -33,12 +33,23 @@ class Peekable(io.RawIOBase):
         self._inner = inner
         self._head = b""
         self._offset = 0
+        self._delivered = 0  # bytes read through this stream so far: its position
+        # Whether it says it is seekable, for TextIOWrapper.tell() to work (see Position); it never seeks.
+        self.tellable = False
         # Called as each piece is read (a RecordFile's on_read): also while lines that are no rows
         # (blank ones) are read, which the row loop never sees.
         self.on_read: Callable[[], None] | None = None
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return self.tellable
+
+    def tell(self) -> int:
+        if not self.tellable:
+            raise io.UnsupportedOperation("tell")
+        return self._delivered
 
     def peek_bytes(self, size: int) -> bytes:
         while len(self._head) - self._offset < size:
@@ -58,9 +69,11 @@ class Peekable(io.RawIOBase):
             self._offset += size
             if self._offset == len(self._head):
                 self._head, self._offset = b"", 0
+            self._delivered += size
             return size
         chunk = self._inner.read(len(view))
         view[: len(chunk)] = chunk
+        self._delivered += len(chunk)
         return len(chunk)
 
 
@@ -182,3 +195,59 @@ def open_text(raw: Peekable, encoding: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(
         io.BufferedReader(raw, SAMPLE_BYTES), encoding=encoding, errors=ERRORS, newline=""
     )
+
+
+# --- positions: where in the bytes a line of the text starts ----------------------------------
+
+_LOW_64: Final = (1 << 64) - 1
+
+
+class Position:
+    """Where an uncompressed file's text is in its bytes, for a reader to say where to carry on.
+
+    The text is read through a TextIOWrapper over the Peekable, which then says it is seekable, so
+    that ``TextIOWrapper.tell()`` works: it accounts exactly for every buffer on the way (the
+    Peekable's replayed head, the BufferedReader's read-ahead, the decoded characters not yet
+    handed out) and for every encoding, however many bytes a character takes.
+    """
+
+    __slots__ = ("base", "codec", "text")
+
+    def __init__(self, raw: Peekable, encoding: str, codec: str, base: int = 0) -> None:
+        raw.tellable = True  # before the TextIOWrapper is built: it asks once
+        self.text = open_text(raw, encoding)
+        self.codec = codec  # what decodes the file from any line's start (no BOM to look for there)
+        self.base = base  # the byte of the object the stream starts at (a ranged read's start)
+
+    def offset(self) -> int | None:
+        """The object's byte at which the next character of the text starts; None unless a fresh
+        decoder can start there and read exactly the characters the text reads on with.
+
+        tell()'s cookie (CPython's, in C and in _pyio alike) packs the byte position in its low 64
+        bits, then the decoder's flags, then the bytes to feed and characters to skip after that
+        position. Only a cookie with nothing to feed or skip is a start. Its flags' lowest bit says
+        that the newline decoder holds back a carriage return it decoded just before that byte (a
+        line ending in CR LF, split there): the line starts at that CR, which is one byte in every
+        encoding but UTF-16's (there, two bytes or a byte of a bad surrogate: not guessed).
+        """
+        try:
+            cookie = self.text.tell()
+        except (OSError, ValueError):  # not tellable (io.UnsupportedOperation is both), or closed
+            return None
+        if cookie >> 128:
+            return None
+        offset = self.base + (cookie & _LOW_64)
+        if (cookie >> 64) & 1:
+            if self.codec.startswith("utf-16"):
+                return None
+            offset -= 1
+        return offset
+
+
+def resume_codec(encoding: str, head: bytes) -> str:
+    """The codec that reads a file of this encoding from a line's start: its BOM is not there."""
+    if encoding == "utf-8-sig":
+        return "utf-8"
+    if encoding == "utf-16":
+        return "utf-16-be" if head.startswith(codecs.BOM_UTF16_BE) else "utf-16-le"
+    return encoding

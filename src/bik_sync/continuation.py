@@ -66,13 +66,15 @@ def _carry_on(request: Continuation, deps: IngestDeps, deadline: Deadline) -> In
         source = open_input(deps.objects, ref)
     except InputMissing:
         return _abandon(request, resumed, deps, "the input was deleted before it was read to the end")
-    if job_id_for(ref.bucket, ref.key, source.identity) != request.job_id:
+    # A job an older release started is named by the legacy identity (no upload time in it).
+    names = {job_id_for(ref.bucket, ref.key, name) for name in (source.identity, source.legacy_identity)}
+    if request.job_id not in names:
         source.body.close()
         return _abandon(
             request,
             resumed,
             deps,
-            "the input changed (another version or ETag) before it was read to the end; "
+            "the input changed (another version, ETag or upload time) before it was read to the end; "
             "upload it again to read it as a job of its own",
         )
     with closing(source.body):

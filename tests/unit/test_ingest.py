@@ -143,6 +143,42 @@ def test_a_second_event_for_the_same_object_version_is_a_duplicate_when_the_job_
     assert len(messages(deps)) == 1
 
 
+def test_identical_bytes_uploaded_again_to_an_unversioned_bucket_are_a_job_of_their_own(
+    deps: IngestDeps,
+) -> None:
+    # Given a daily export that did not change (its one row rejected, so the report comes at once),
+    # uploaded again a second later with no versioning (the same ETag), and an event of the first
+    # upload delivered twice before the second upload
+    ref = upload(deps, "incoming/daily.csv", HEADER, "A,B,")
+    first = ingest_object(ref, deps)
+    redelivered = ingest_object(ref, deps)
+    upload(deps, "incoming/daily.csv", HEADER, "A,B,")
+    second = ingest_object(ref, deps)
+    # Then the redelivered event is the first upload's job, and the second upload a job of its own
+    assert (first.status, redelivered.status, second.status) == ("queued", "duplicate", "queued")
+    assert redelivered.job_id == first.job_id != second.job_id
+    runs = [state.run for state in (deps.jobs.get(first.job_id), deps.jobs.get(second.job_id)) if state]
+    # With a report each, and the latest report the second upload's
+    assert objects(deps).keys(BUCKET, "reports/incoming/daily.csv/") == [
+        f"reports/incoming/daily.csv/{run}.json" for run in runs
+    ]
+    assert objects(deps).json(BUCKET, "reports/incoming/daily.csv.json")["run"] == runs[1]
+
+
+def test_a_bucket_with_versioning_suspended_names_each_upload_by_its_time_not_its_null_version(
+    deps: IngestDeps,
+) -> None:
+    # Given two uploads of the same bytes to a bucket whose versioning is suspended: S3 serves
+    # the version "null" for both, and the events name it
+    ref = replace(upload(deps, "incoming/suspended.csv", HEADER, *rows_of(1)), version_id="null")
+    first = ingest_object(ref, deps)
+    upload(deps, "incoming/suspended.csv", HEADER, *rows_of(1))
+    second = ingest_object(ref, deps)
+    # Then they are two jobs, not one
+    assert (first.status, second.status) == ("queued", "queued")
+    assert first.job_id != second.job_id
+
+
 def test_ingest_raises_job_busy_when_another_ingest_holds_the_lease(deps: IngestDeps) -> None:
     # Given another ingest of the same object version under way
     ref = upload(deps, "incoming/busy.csv", HEADER, *rows_of(1))

@@ -163,8 +163,10 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
     logger.set_correlation_id(job_id)
     # Named by its upload time and id, so that an upload of the same key again writes files of its own.
     run = layout.job_run(source.last_modified, job_id)
+    # Which upload of the key is the latest, finer than the run's second (the event's sequencer).
+    order = ref.upload_order(run=run, served_etag=source.etag, last_modified=source.last_modified)
     started = deps.jobs.start(
-        job_id, bucket=ref.bucket, key=ref.key, source="s3", lease_s=deps.lease_s, run=run
+        job_id, bucket=ref.bucket, key=ref.key, source="s3", lease_s=deps.lease_s, run=run, order=order
     )
     if started is not StartOutcome.STARTED:
         source.body.close()

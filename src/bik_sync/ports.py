@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, Protocol
 
 from bik_sync.bik import BatchResult
-from bik_sync.job_state import BatchCounts, BatchStatus, JobState, StartOutcome
+from bik_sync.job_state import BatchCounts, BatchStatus, JobState, StartOutcome, UploadOrder
 
 #: The version id S3 serves for an object written while the bucket's versioning is suspended.
 NULL_VERSION = "null"
@@ -97,8 +97,18 @@ class Jobs(Protocol):
     """The job store: one item per job with its counters, one per batch (progress, then a count mark)."""
 
     def start(
-        self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float, run: str = ""
-    ) -> StartOutcome: ...
+        self,
+        job_id: str,
+        *,
+        bucket: str,
+        key: str,
+        source: str,
+        lease_s: float,
+        run: str = "",
+        order: UploadOrder | None = None,
+    ) -> StartOutcome:
+        """Open a job (``order``: where its upload stands among the key's, kept from the first start)."""
+        ...
 
     def renew(self, job_id: str, *, lease_s: float) -> None: ...
 

@@ -232,6 +232,7 @@ def test_identical_bytes_uploaded_again_to_an_unversioned_bucket_get_a_report_of
     # Then each upload is a job with its report, and the latest report is the second upload's
     assert first["status"] == second["status"] == "complete"
     assert first["job_id"] != second["job_id"]
+    assert second["uploaded_at"] > first["uploaded_at"]  # moto's events: no sequencer, their time
     assert (second["rows"], second["updated"]) == (2, 2)
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"reports/{key}/")
     assert sorted(o["Key"] for p in pages for o in p.get("Contents", [])) == sorted(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -177,6 +178,32 @@ def test_a_bucket_with_versioning_suspended_names_each_upload_by_its_time_not_it
     # Then they are two jobs, not one
     assert (first.status, second.status) == ("queued", "queued")
     assert first.job_id != second.job_id
+
+
+def test_the_latest_report_is_the_later_of_two_uploads_within_one_second(
+    deps: IngestDeps, lambda_event: Callable[[str], dict[str, Any]]
+) -> None:
+    # Given two uploads of one key within the same second (S3's LastModified is the same), each
+    # announced by moto's event shape (no sequencer; eventTime in milliseconds), and ids such that
+    # the earlier upload's run sorts after the later one's
+    key, second = "incoming/twice-a-second.csv", 1_795_931_241.0
+    refs = []
+    for cells, event_time in (("A0,B,", "2026-11-29T05:47:21.100Z"), ("C0,D,", "2026-11-29T05:47:21.900Z")):
+        upload(deps, key, HEADER, cells)
+        objects(deps).uploaded[(BUCKET, key)] = second
+        event = lambda_event("s3-put-moto.json")
+        record = event["Records"][0]
+        record["eventTime"], record["s3"]["object"]["key"] = event_time, key
+        record["s3"]["bucket"]["name"] = BUCKET
+        record["s3"]["object"]["eTag"] = objects(deps).open(BUCKET, key).etag
+        [result] = ingest_event(event, deps)
+        refs.append(deps.jobs.get(result.job_id))
+    earlier, later = refs
+    assert earlier is not None and later is not None
+    assert earlier.run > later.run  # the ids alone would order them the wrong way round
+    # Then the later upload's report is the latest, though the earlier one's report came last
+    assert objects(deps).json(BUCKET, f"reports/{key}.json")["job_id"] == later.job_id
+    assert later.uploaded_at == "2026-11-29T05:47:21.900Z"
 
 
 def test_ingest_raises_job_busy_when_another_ingest_holds_the_lease(deps: IngestDeps) -> None:

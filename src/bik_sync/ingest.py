@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 _SPOOL_BYTES = 8 * 1024 * 1024
 LISTED_IGNORED_COLUMNS = 100
+LISTED_NOTES = 10
 
 
 class JobBusy(RuntimeError):
@@ -393,6 +394,8 @@ def _finish(
         "mapping": mapping_origin,
         "duplicates": reached.duplicates,  # rows merged into an earlier row of the same person
     }
+    if record_file.notes:  # what was read differently: title rows skipped, JSON members not read
+        details["notes"] = record_file.notes[:LISTED_NOTES]
     if error:
         details["error"] = error
     if reached.part > 1:

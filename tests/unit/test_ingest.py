@@ -206,6 +206,22 @@ def test_the_latest_report_is_the_later_of_two_uploads_within_one_second(
     assert later.uploaded_at == "2026-11-29T05:47:21.900Z"
 
 
+def test_a_json_object_with_two_lists_of_records_is_refused_before_any_record_is_sent(
+    deps: IngestDeps,
+) -> None:
+    # Given a CRM's JSON export holding its contacts and, after them, its own users
+    people = [{"first_name": f"F{i}", "last_name": "L", "email": f"p{i}@example.in"} for i in range(150)]
+    body = {"contacts": people, "users": [{"id": 7, "email": "rep@brand.example"}], "meta": {}}
+    deps.objects.put_bytes(BUCKET, "incoming/crm.json", json.dumps(body).encode(), "application/json")
+    # When it is ingested
+    result = ingest_object(S3ObjectRef(bucket=BUCKET, key="incoming/crm.json"), deps)
+    # Then nothing was sent, and the report says why, naming both lists
+    assert (result.status, messages(deps)) == ("unreadable", [])
+    report = objects(deps).json(BUCKET, "reports/incoming/crm.json.json")
+    assert (report["status"], report["rows"]) == ("unreadable", 0)
+    assert 'two lists of records, under "contacts" and "users"' in report["error"]
+
+
 def test_ingest_raises_job_busy_when_another_ingest_holds_the_lease(deps: IngestDeps) -> None:
     # Given another ingest of the same object version under way
     ref = upload(deps, "incoming/busy.csv", HEADER, *rows_of(1))

@@ -17,6 +17,7 @@ from bik_sync.jobs import job_id_for
 from bik_sync.s3_events import S3ObjectRef
 from bik_sync.settings import IngestSettings
 from tests.fakes import InMemoryJobStore, InMemoryObjectStore, InMemoryWorkQueue
+from tests.unit.records.test_records_xlsx import _workbook
 
 BUCKET = "data"
 HEADER = "First Name,Last Name,Email"
@@ -220,6 +221,25 @@ def test_a_json_object_with_two_lists_of_records_is_refused_before_any_record_is
     report = objects(deps).json(BUCKET, "reports/incoming/crm.json.json")
     assert (report["status"], report["rows"]) == ("unreadable", 0)
     assert 'two lists of records, under "contacts" and "users"' in report["error"]
+
+
+def test_an_excel_reports_title_rows_are_named_in_the_report_and_rejects_keep_excels_row_numbers(
+    deps: IngestDeps,
+) -> None:
+    # Given an Excel report: a title on row 1, the header on row 3, a row without any identity
+    sheet = [["Customer export, 1 Dec 2026"], [], ["First Name", "Last Name", "Email"], ["Asha", "Rao", ""]]
+    deps.objects.put_bytes(BUCKET, "incoming/report.xlsx", _workbook({"Report": sheet}), "application/zip")
+    # When it is ingested
+    ingest_object(S3ObjectRef(bucket=BUCKET, key="incoming/report.xlsx"), deps)
+    # Then the report says which rows were not read, and the reject carries the sheet's row number
+    report = objects(deps).json(BUCKET, "reports/incoming/report.xlsx.json")
+    assert (report["status"], report["rows"], report["rejected"]) == ("complete", 1, 1)
+    assert report["notes"] == [
+        "the header is row 3: 1 row above it (a title or notes) not read as customers; "
+        "row numbers are the sheet's"
+    ]
+    [rejects_key] = report["rejects_files"]
+    assert next(csv.DictReader(io.StringIO(objects(deps).text(BUCKET, rejects_key))))["_row"] == "4"
 
 
 def test_ingest_raises_job_busy_when_another_ingest_holds_the_lease(deps: IngestDeps) -> None:

@@ -24,6 +24,7 @@ from bik_sync.job_state import (
     BatchStatus,
     JobState,
     StartOutcome,
+    UploadOrder,
     batch_pk,
     iso_time,
     job_pk,
@@ -111,7 +112,15 @@ class InMemoryJobStore:
         self._lock = threading.Lock()  # the worker's messages run side by side
 
     def start(
-        self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float, run: str = ""
+        self,
+        job_id: str,
+        *,
+        bucket: str,
+        key: str,
+        source: str,
+        lease_s: float,
+        run: str = "",
+        order: UploadOrder | None = None,
     ) -> StartOutcome:
         now = self.clock()
         with self._lock:
@@ -120,6 +129,8 @@ class InMemoryJobStore:
                 return StartOutcome.DONE if item["ingest_done"] else StartOutcome.BUSY
             item = self.items.setdefault(job_pk(job_id), {"pk": job_pk(job_id), "started_at": self.now_iso()})
             item.update(bucket=bucket, key=key, source=source, run=run, ingest_done=False)
+            for name, value in (order.fields() if order else {}).items():
+                item.setdefault(name, value)
             item.update(lease_until=int(now + lease_s), expiresAt=int(now + JOB_TTL_S))
             return StartOutcome.STARTED
 

@@ -63,7 +63,7 @@ def _carry_on(request: Continuation, deps: IngestDeps, deadline: Deadline) -> In
     resumed = Checkpoint.from_json(state.checkpoint if state else "")
     ref = S3ObjectRef(bucket=request.bucket, key=request.key, version_id=request.version_id)
     changed = (
-        "the input changed (another version or ETag) before it was read to the end; "
+        "the input changed (another version, ETag or upload time) before it was read to the end; "
         "upload it again to read it as a job of its own"
     )
     try:
@@ -74,7 +74,9 @@ def _carry_on(request: Continuation, deps: IngestDeps, deadline: Deadline) -> In
     except InputChanged:
         return _abandon(request, resumed, deps, changed)
     # A ranged GET answers with the whole object's version and ETag: the same check as a full one.
-    if job_id_for(ref.bucket, ref.key, source.identity) != request.job_id:
+    # A job an older release started is named by the legacy identity (no upload time in it).
+    names = {job_id_for(ref.bucket, ref.key, name) for name in (source.identity, source.legacy_identity)}
+    if request.job_id not in names:
         source.body.close()
         return _abandon(request, resumed, deps, changed)
     with closing(source.body):

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 
 _SPOOL_BYTES = 8 * 1024 * 1024
 LISTED_IGNORED_COLUMNS = 100
+LISTED_NOTES = 10
 
 
 class JobBusy(RuntimeError):
@@ -170,8 +171,10 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
     logger.set_correlation_id(job_id)
     # Named by its upload time and id, so that an upload of the same key again writes files of its own.
     run = layout.job_run(source.last_modified, job_id)
+    # Which upload of the key is the latest, finer than the run's second (the event's sequencer).
+    order = ref.upload_order(run=run, served_etag=source.etag, last_modified=source.last_modified)
     started = deps.jobs.start(
-        job_id, bucket=ref.bucket, key=ref.key, source="s3", lease_s=deps.lease_s, run=run
+        job_id, bucket=ref.bucket, key=ref.key, source="s3", lease_s=deps.lease_s, run=run, order=order
     )
     if started is not StartOutcome.STARTED:
         source.body.close()
@@ -411,6 +414,8 @@ def _finish(
         "mapping": mapping_origin,
         "duplicates": reached.duplicates,  # rows merged into an earlier row of the same person
     }
+    if record_file.notes:  # what was read differently: title rows skipped, JSON members not read
+        details["notes"] = record_file.notes[:LISTED_NOTES]
     if error:
         details["error"] = error
     if reached.part > 1:

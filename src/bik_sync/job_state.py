@@ -30,6 +30,59 @@ def job_id_for(bucket: str, key: str, version: str) -> str:
     return hashlib.sha256(f"{bucket}\0{key}\0{version}".encode()).hexdigest()[:24]
 
 
+@dataclass(frozen=True, slots=True)
+class UploadOrder:
+    """Where one upload of a key stands among the uploads of that key: which one is the latest.
+
+    A job's run (``layout.job_run``) names its upload to the second, and two uploads within one
+    second would be ordered by their ids (random). The order compares, most exact first:
+
+    - the S3 events' ``sequencer`` (hexadecimal; AWS compares two of one key after left-padding
+      the shorter with zeros, which is comparing them as numbers), when both uploads have one;
+    - else ``uploaded_at``: the event's ``eventTime`` (milliseconds), or the object's LastModified
+      when the event has none or is not of the upload that was read;
+    - else (jobs stored before the order was) the run, as before.
+    """
+
+    sequencer: str = ""
+    uploaded_at: str = ""  # ISO-8601 UTC with milliseconds: 2026-11-29T06:15:02.114Z
+    run: str = ""
+
+    def is_after(self, other: UploadOrder) -> bool:
+        """Whether this upload is a later one than ``other`` (of the same key)."""
+        mine, theirs = _sequence(self.sequencer), _sequence(other.sequencer)
+        if mine is not None and theirs is not None and mine != theirs:
+            return mine > theirs
+        if self.uploaded_at and other.uploaded_at and self.uploaded_at != other.uploaded_at:
+            return self.uploaded_at > other.uploaded_at
+        return self.run > other.run
+
+    def fields(self) -> dict[str, str]:
+        """As the job's report holds it (absent parts left out)."""
+        return {k: v for k, v in (("sequencer", self.sequencer), ("uploaded_at", self.uploaded_at)) if v}
+
+    @classmethod
+    def of_report(cls, report: Mapping[str, Any]) -> UploadOrder:
+        return cls(
+            sequencer=str(report.get("sequencer", "")),
+            uploaded_at=str(report.get("uploaded_at", "")),
+            run=str(report.get("run", "")),
+        )
+
+
+def _sequence(sequencer: str) -> int | None:
+    try:
+        return int(sequencer, 16) if sequencer else None
+    except ValueError:
+        return None
+
+
+def iso_millis(epoch: float) -> str:
+    """``2026-11-29T06:15:02.114Z``: an instant as ``uploaded_at`` holds it."""
+    millis = round(epoch * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
+
+
 class StartOutcome(enum.Enum):
     STARTED = "started"
     DONE = "done"  # ingested already: a redelivered event
@@ -81,6 +134,12 @@ class JobState:
     reasons: dict[str, int] = field(default_factory=dict)  # why rows were rejected or failed: a summary
     reasons_other: int = 0
     checkpoint: str = ""  # where an ingest read in parts stopped last (bik_sync.checkpoint), as JSON
+    sequencer: str = ""  # the S3 event's, of the upload this job read ("" for moto's and a message)
+    uploaded_at: str = ""  # the event's time, else the object's LastModified (UploadOrder)
+
+    @property
+    def order(self) -> UploadOrder:
+        return UploadOrder(sequencer=self.sequencer, uploaded_at=self.uploaded_at, run=self.run)
 
     @property
     def complete(self) -> bool:
@@ -123,6 +182,7 @@ class JobState:
             "failed_prefix": layout.failed_prefix(self.key, self.run),
             "started_at": self.started_at,
             "finished_at": finished_at,
+            **self.order.fields(),
             **{k: v for k, v in self.details.items() if k != "status"},
         }
 
@@ -160,6 +220,8 @@ class JobState:
             reasons={str(k): int(v) for k, v in (doc.get("reasons") or {}).items()},
             reasons_other=int(doc.get("reasons_other", 0)),
             checkpoint=str(doc.get("ingest_checkpoint", "")),
+            sequencer=str(doc.get("sequencer", "")),
+            uploaded_at=str(doc.get("uploaded_at", "")),
         )
 
 

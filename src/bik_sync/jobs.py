@@ -28,6 +28,7 @@ from bik_sync.job_state import (
     BatchStatus,
     JobState,
     StartOutcome,
+    UploadOrder,
     batch_pk,
     iso_time,
     job_id_for,
@@ -67,14 +68,25 @@ class JobStore:
         self._clock = clock
 
     def start(
-        self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float, run: str = ""
+        self,
+        job_id: str,
+        *,
+        bucket: str,
+        key: str,
+        source: str,
+        lease_s: float,
+        run: str = "",
+        order: UploadOrder | None = None,
     ) -> StartOutcome:
         """Open a job for ingest, or re-open one whose ingest died (lease expired, not done).
 
         Re-opening keeps the counters: batch numbers are deterministic, so the batches the dead
         ingest had already sent stay counted once, and the ones it sends again are not counted twice.
+        The upload's order (sequencer, time) is the first start's.
         """
         now = self._clock()
+        order_fields = order.fields() if order else {}
+        keep_order = "".join(f", {name} = if_not_exists({name}, :{name})" for name in order_fields)
         try:
             self._db.update_item(
                 TableName=self._table,
@@ -83,7 +95,7 @@ class JobStore:
                     "SET #bucket = :bucket, #key = :key, #source = :source, #run = :run, ingest_done = :no,"
                     " reasons = if_not_exists(reasons, :no_reasons),"
                     " started_at = if_not_exists(started_at, :now_iso),"
-                    " lease_until = :lease, expiresAt = :expires"
+                    f" lease_until = :lease, expiresAt = :expires{keep_order}"
                 ),
                 ConditionExpression="attribute_not_exists(pk) OR (ingest_done = :no AND lease_until < :now)",
                 ExpressionAttributeNames={
@@ -104,6 +116,7 @@ class JobStore:
                         ":lease": int(now + lease_s),
                         ":expires": int(now + JOB_TTL_S),
                         ":now": int(now),
+                        **{f":{name}": value for name, value in order_fields.items()},
                     }
                 ),
             )

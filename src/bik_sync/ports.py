@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, Protocol
 
 from bik_sync.bik import BatchResult
-from bik_sync.job_state import BatchCounts, BatchStatus, JobState, StartOutcome
+from bik_sync.job_state import BatchCounts, BatchStatus, JobState, StartOutcome, UploadOrder
+
+#: The version id S3 serves for an object written while the bucket's versioning is suspended.
+NULL_VERSION = "null"
 
 
 class ObjectMissing(LookupError):
@@ -42,7 +45,21 @@ class StoredObject:
 
     @property
     def identity(self) -> str:
-        """What names this content: the version where the bucket is versioned, else the ETag."""
+        """What names this upload: its version where the bucket is versioned; else its ETag and its
+        upload time (LastModified in whole seconds, as S3 serves it on a GET). A redelivered event of
+        one upload opens the same object, so it names the same job; the same bytes uploaded again
+        (a daily export that did not change) are another upload, and another job. Two uploads of
+        identical bytes within one second cannot be told apart: they are one job. ``"null"`` is the
+        version S3 gives objects of a bucket whose versioning is suspended: every upload has it.
+        """
+        if self.version_id and self.version_id != NULL_VERSION:
+            return self.version_id
+        return f"{self.etag}@{int(self.last_modified)}"
+
+    @property
+    def legacy_identity(self) -> str:
+        """The identity jobs were named by before the upload time was part of it (version, else
+        ETag): a job started by an older release is still recognised when it carries on."""
         return self.version_id or self.etag
 
 
@@ -86,8 +103,18 @@ class Jobs(Protocol):
     """The job store: one item per job with its counters, one per batch (progress, then a count mark)."""
 
     def start(
-        self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float, run: str = ""
-    ) -> StartOutcome: ...
+        self,
+        job_id: str,
+        *,
+        bucket: str,
+        key: str,
+        source: str,
+        lease_s: float,
+        run: str = "",
+        order: UploadOrder | None = None,
+    ) -> StartOutcome:
+        """Open a job (``order``: where its upload stands among the key's, kept from the first start)."""
+        ...
 
     def renew(self, job_id: str, *, lease_s: float) -> None: ...
 

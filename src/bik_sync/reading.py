@@ -21,7 +21,7 @@ from bik_sync.records import (
     UnreadableFile,
     open_records,
 )
-from bik_sync.records.errors import ReadingStopped
+from bik_sync.records.errors import ReadingStopped, RefusedWhole
 from bik_sync.sending import BatchSender, Lease
 
 _TIME_CHECK_EVERY = 1000
@@ -66,20 +66,29 @@ def find_duplicates(
             raise ReadingStopped
         read_at_last_piece = read
 
+    refused: list[RefusedWhole] = []
+
     def counted(rows: Iterator[Row]) -> Iterator[Row]:
         nonlocal read
-        for row in rows:
-            read += 1
-            yield row
+        try:
+            for row in rows:
+                read += 1
+                yield row
+        except RefusedWhole as exc:  # not damage that keeps the rows before it: refused before pass 2
+            refused.append(exc)
 
     record_file.on_read(on_read)
     try:
         rows = skip_rows(iter(record_file), skip, lease.keep_alive)
     except ReadingStopped:
         return skip, False
+    except RefusedWhole:
+        raise
     except UnreadableFile:  # where pass 1 read before: it met this end then
         return skip, True
     done, finished = index_rows(counted(rows), index, keep_going)
+    if refused:
+        raise refused[0]
     return skip + done, finished
 
 

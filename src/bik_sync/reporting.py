@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from bik_sync import layout
+from bik_sync.job_state import UploadOrder
 from bik_sync.jobs import JobState
 from bik_sync.observability import logger
 from bik_sync.outcome import summarise_reasons
@@ -48,7 +49,9 @@ def _put_latest(objects: ObjectStore, state: JobState, report: dict[str, Any]) -
             current = json.loads(body.read(1 << 20))
     except (ObjectMissing, ValueError):
         current = {}
-    if isinstance(current, dict) and str(current.get("run", "")) > state.run:
+    # By the upload's order (the S3 event's sequencer, else its time), not the run alone: two
+    # uploads within one second have runs that differ only by their random ids.
+    if isinstance(current, dict) and UploadOrder.of_report(current).is_after(state.order):
         return
     put_json(objects, state.bucket, key, report)
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
+
+from bik_sync.job_state import UploadOrder, iso_millis
 
 
 class EventShapeError(ValueError):
@@ -26,10 +29,32 @@ class S3ObjectRef:
     etag: str = ""
     version_id: str = ""
     sequencer: str = ""
+    event_time: float | None = None  # the event's eventTime (epoch seconds, to the millisecond)
 
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    def upload_order(self, *, run: str, served_etag: str, last_modified: float) -> UploadOrder:
+        """Where the upload read stands among the uploads of its key (see ``UploadOrder``).
+
+        The event's sequencer and time are those of the upload read when the event names its
+        version (the object was read by it), or else when its ETag is the one served and its time
+        is not before the object's LastModified (whole seconds): an event replayed after a newer
+        upload of the key, even of the same bytes, is not taken for it. Otherwise the upload is
+        placed by its LastModified alone.
+        """
+        # "null": the version of every upload while the bucket's versioning is suspended.
+        matches = self.version_id not in ("", "null") or (
+            (not self.etag or self.etag == served_etag)
+            and self.event_time is not None
+            and self.event_time + 1 > last_modified
+        )
+        if matches and self.event_time is not None:
+            return UploadOrder(sequencer=self.sequencer, uploaded_at=iso_millis(self.event_time), run=run)
+        if matches:
+            return UploadOrder(sequencer=self.sequencer, uploaded_at=iso_millis(last_modified), run=run)
+        return UploadOrder(uploaded_at=iso_millis(last_modified) if last_modified else "", run=run)
 
 
 def objects_from_event(event: dict[str, Any]) -> list[S3ObjectRef]:
@@ -81,5 +106,17 @@ def _object_from_s3_record(record: dict[str, Any]) -> S3ObjectRef | None:
         size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
         etag=str(obj.get("eTag", "")).strip('"'),
         version_id=str(obj.get("versionId", "") or ""),
-        sequencer=str(obj.get("sequencer", "")),
+        sequencer=str(obj.get("sequencer", "") or ""),
+        event_time=_event_time(record.get("eventTime")),
     )
+
+
+def _event_time(value: Any) -> float | None:
+    """``2026-11-29T06:15:02.114Z`` as epoch seconds; None when absent or not a time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None

@@ -152,6 +152,7 @@ def main(argv: list[str]) -> int:
         "duplicates": tally.duplicates,
         "reasons": dict(tally.reasons.most_common()),
         "ignored_columns": record_file.ignored_columns,
+        "notes": record_file.notes,
         "rejects": args.rejects,
         "records": args.records,
     }
@@ -179,6 +180,8 @@ def _print_summary(summary: dict[str, Any], reasons: Counter[str]) -> None:
             print(f"    ... and {len(reasons) - TOP_REASONS} more")
     if summary["ignored_columns"]:
         print(f"  ignored columns: {', '.join(summary['ignored_columns'])}")
+    for note in summary["notes"]:
+        print(f"  note: {note}")
     if summary["rejects"]:
         print(f"  rejects written to {summary['rejects']}")
     if summary["records"]:

@@ -192,3 +192,49 @@ def test_a_daily_export_under_one_name_keeps_every_days_report_rejects_and_faile
     assert "Asha" in user.text(rejects_key)
     assert failed_key.startswith(f"failed/incoming/daily-export.csv/{yesterday['run']}.")
     assert user.keys("reports/incoming/daily-export.csv/") == sorted([yesterday["report"], today["report"]])
+
+
+def test_identical_bytes_uploaded_again_to_an_unversioned_bucket_get_a_report_of_their_own(
+    user: User,
+) -> None:
+    # Given a bucket without versioning whose uploads notify the stack's ingest, as an existing
+    # bucket may (S3 then names an upload by its ETag alone)
+    bucket = "bik-sync-local-unversioned"
+    sqs, s3 = user.sqs, user.s3
+    events_arn = sqs.get_queue_attributes(
+        QueueUrl=user.stack.info["s3_events_queue_url"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": events_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}},
+                }
+            ]
+        },
+    )
+    key, latest = "incoming/unchanged.csv", "reports/incoming/unchanged.csv.json"
+    export = customers_csv(2)
+    # When a daily export that did not change is uploaded, then uploaded again over a second later
+    s3.put_object(Bucket=bucket, Key=key, Body=export)
+    first = json.loads(user.stack.wait_for_object(latest, 60, bucket) or b"{}")
+    time.sleep(1.1)  # S3 serves LastModified in whole seconds: a second upload in the same second is one job
+    s3.put_object(Bucket=bucket, Key=key, Body=export)
+    deadline = time.monotonic() + 60
+    second = first
+    while second.get("run") == first.get("run") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        second = json.loads(s3.get_object(Bucket=bucket, Key=latest)["Body"].read())
+    # Then each upload is a job with its report, and the latest report is the second upload's
+    assert first["status"] == second["status"] == "complete"
+    assert first["job_id"] != second["job_id"]
+    assert second["uploaded_at"] > first["uploaded_at"]  # moto's events: no sequencer, their time
+    assert (second["rows"], second["updated"]) == (2, 2)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"reports/{key}/")
+    assert sorted(o["Key"] for p in pages for o in p.get("Contents", [])) == sorted(
+        [first["report"], second["report"]]
+    )

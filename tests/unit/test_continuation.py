@@ -18,6 +18,7 @@ from bik_sync.continuation import ingest_or_continue
 from bik_sync.ingest import IngestResult, ingest_object
 from bik_sync.job_state import job_pk
 from bik_sync.merge_state import MergeState
+from bik_sync.ports import StoredObject
 from bik_sync.s3_events import S3ObjectRef
 from bik_sync.upsert import process_message
 from tests.fakes import InMemoryWorkQueue
@@ -192,6 +193,39 @@ def test_a_continuation_for_an_object_that_changed_ends_the_job_with_the_reason(
     assert "the input changed" in report["error"]
     assert "stopped before row 1001" in report["error"]
     assert report["rows"] == report["created"] + report["rejected"]
+
+
+def test_identical_bytes_uploaded_again_between_two_parts_end_the_first_job_with_the_reason(
+    world: World,
+) -> None:
+    # Given a file in an unversioned bucket whose first part has been read and handed over
+    ref = upload_rows(world, "incoming/same.csv", 1500)
+    first = ingest_object(ref, world.ingest, short_invocation())
+    (message,) = continue_queue(world).bodies
+    # When the same bytes are uploaded again before the continuation runs (same ETag, a later time)
+    upload_rows(world, "incoming/same.csv", 1500)
+    (result,) = ingest_or_continue(sqs_event(message), world.ingest, Deadline.after(900))
+    # Then the first job ends with what it read and why: the new upload is a job of its own
+    assert result.status == "incomplete"
+    state = world.jobs.get(first.job_id)
+    assert state is not None and "upload time" in str(state.details["error"])
+
+
+def test_a_job_an_older_release_named_by_its_etag_alone_still_carries_on(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a file whose first part an older release read, naming the job by the ETag alone
+    ref = upload_rows(world, "incoming/deploy.csv", 1500)
+    with monkeypatch.context() as old_release:
+        old_release.setattr(StoredObject, "identity", StoredObject.legacy_identity)
+        first = ingest_object(ref, world.ingest, short_invocation())
+    (message,) = continue_queue(world).bodies
+    # When this release runs the continuation
+    (result,) = ingest_or_continue(sqs_event(message), world.ingest, Deadline.after(900))
+    # Then the job carries on to the end of the same file
+    assert (result.status, result.job_id) == ("queued", first.job_id)
+    sent_rows = [row for b in world.queue.bodies for row in json.loads(b)["job"]["rows"]]
+    assert len(sent_rows) == len(set(sent_rows)) == 1500 - 150
 
 
 def test_a_redelivered_work_message_of_an_earlier_part_is_counted_once(world: World) -> None:

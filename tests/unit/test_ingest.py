@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from bik_sync.jobs import job_id_for
 from bik_sync.s3_events import S3ObjectRef
 from bik_sync.settings import IngestSettings
 from tests.fakes import InMemoryJobStore, InMemoryObjectStore, InMemoryWorkQueue
+from tests.unit.records.test_records_xlsx import _workbook
 
 BUCKET = "data"
 HEADER = "First Name,Last Name,Email"
@@ -141,6 +143,103 @@ def test_a_second_event_for_the_same_object_version_is_a_duplicate_when_the_job_
     # Then it is a duplicate: nothing is read or sent again
     assert (first.status, second.status, second.job_id) == ("queued", "duplicate", first.job_id)
     assert len(messages(deps)) == 1
+
+
+def test_identical_bytes_uploaded_again_to_an_unversioned_bucket_are_a_job_of_their_own(
+    deps: IngestDeps,
+) -> None:
+    # Given a daily export that did not change (its one row rejected, so the report comes at once),
+    # uploaded again a second later with no versioning (the same ETag), and an event of the first
+    # upload delivered twice before the second upload
+    ref = upload(deps, "incoming/daily.csv", HEADER, "A,B,")
+    first = ingest_object(ref, deps)
+    redelivered = ingest_object(ref, deps)
+    upload(deps, "incoming/daily.csv", HEADER, "A,B,")
+    second = ingest_object(ref, deps)
+    # Then the redelivered event is the first upload's job, and the second upload a job of its own
+    assert (first.status, redelivered.status, second.status) == ("queued", "duplicate", "queued")
+    assert redelivered.job_id == first.job_id != second.job_id
+    runs = [state.run for state in (deps.jobs.get(first.job_id), deps.jobs.get(second.job_id)) if state]
+    # With a report each, and the latest report the second upload's
+    assert objects(deps).keys(BUCKET, "reports/incoming/daily.csv/") == [
+        f"reports/incoming/daily.csv/{run}.json" for run in runs
+    ]
+    assert objects(deps).json(BUCKET, "reports/incoming/daily.csv.json")["run"] == runs[1]
+
+
+def test_a_bucket_with_versioning_suspended_names_each_upload_by_its_time_not_its_null_version(
+    deps: IngestDeps,
+) -> None:
+    # Given two uploads of the same bytes to a bucket whose versioning is suspended: S3 serves
+    # the version "null" for both, and the events name it
+    ref = replace(upload(deps, "incoming/suspended.csv", HEADER, *rows_of(1)), version_id="null")
+    first = ingest_object(ref, deps)
+    upload(deps, "incoming/suspended.csv", HEADER, *rows_of(1))
+    second = ingest_object(ref, deps)
+    # Then they are two jobs, not one
+    assert (first.status, second.status) == ("queued", "queued")
+    assert first.job_id != second.job_id
+
+
+def test_the_latest_report_is_the_later_of_two_uploads_within_one_second(
+    deps: IngestDeps, lambda_event: Callable[[str], dict[str, Any]]
+) -> None:
+    # Given two uploads of one key within the same second (S3's LastModified is the same), each
+    # announced by moto's event shape (no sequencer; eventTime in milliseconds), and ids such that
+    # the earlier upload's run sorts after the later one's
+    key, second = "incoming/twice-a-second.csv", 1_795_931_241.0
+    refs = []
+    for cells, event_time in (("A0,B,", "2026-11-29T05:47:21.100Z"), ("C0,D,", "2026-11-29T05:47:21.900Z")):
+        upload(deps, key, HEADER, cells)
+        objects(deps).uploaded[(BUCKET, key)] = second
+        event = lambda_event("s3-put-moto.json")
+        record = event["Records"][0]
+        record["eventTime"], record["s3"]["object"]["key"] = event_time, key
+        record["s3"]["bucket"]["name"] = BUCKET
+        record["s3"]["object"]["eTag"] = objects(deps).open(BUCKET, key).etag
+        [result] = ingest_event(event, deps)
+        refs.append(deps.jobs.get(result.job_id))
+    earlier, later = refs
+    assert earlier is not None and later is not None
+    assert earlier.run > later.run  # the ids alone would order them the wrong way round
+    # Then the later upload's report is the latest, though the earlier one's report came last
+    assert objects(deps).json(BUCKET, f"reports/{key}.json")["job_id"] == later.job_id
+    assert later.uploaded_at == "2026-11-29T05:47:21.900Z"
+
+
+def test_a_json_object_with_two_lists_of_records_is_refused_before_any_record_is_sent(
+    deps: IngestDeps,
+) -> None:
+    # Given a CRM's JSON export holding its contacts and, after them, its own users
+    people = [{"first_name": f"F{i}", "last_name": "L", "email": f"p{i}@example.in"} for i in range(150)]
+    body = {"contacts": people, "users": [{"id": 7, "email": "rep@brand.example"}], "meta": {}}
+    deps.objects.put_bytes(BUCKET, "incoming/crm.json", json.dumps(body).encode(), "application/json")
+    # When it is ingested
+    result = ingest_object(S3ObjectRef(bucket=BUCKET, key="incoming/crm.json"), deps)
+    # Then nothing was sent, and the report says why, naming both lists
+    assert (result.status, messages(deps)) == ("unreadable", [])
+    report = objects(deps).json(BUCKET, "reports/incoming/crm.json.json")
+    assert (report["status"], report["rows"]) == ("unreadable", 0)
+    assert 'two lists of records, under "contacts" and "users"' in report["error"]
+
+
+def test_an_excel_reports_title_rows_are_named_in_the_report_and_rejects_keep_excels_row_numbers(
+    deps: IngestDeps,
+) -> None:
+    # Given an Excel report: a title on row 1, the header on row 3, a row without any identity
+    sheet = [["Customer export, 1 Dec 2026"], [], ["First Name", "Last Name", "Email"], ["Asha", "Rao", ""]]
+    deps.objects.put_bytes(BUCKET, "incoming/report.xlsx", _workbook({"Report": sheet}), "application/zip")
+    # When it is ingested
+    ingest_object(S3ObjectRef(bucket=BUCKET, key="incoming/report.xlsx"), deps)
+    # Then the report says which rows were not read, and the reject carries the sheet's row number
+    report = objects(deps).json(BUCKET, "reports/incoming/report.xlsx.json")
+    assert (report["status"], report["rows"], report["rejected"]) == ("complete", 1, 1)
+    assert report["notes"] == [
+        "the header is row 3: 1 row above it (a title or notes) not read as customers; "
+        "row numbers are the sheet's"
+    ]
+    [rejects_key] = report["rejects_files"]
+    assert next(csv.DictReader(io.StringIO(objects(deps).text(BUCKET, rejects_key))))["_row"] == "4"
 
 
 def test_ingest_raises_job_busy_when_another_ingest_holds_the_lease(deps: IngestDeps) -> None:

@@ -252,6 +252,7 @@ class PushRun:
             "encoding": record_file.encoding,
             "delimiter": record_file.delimiter,
             "ignored_columns": list(record_file.ignored_columns),
+            "notes": list(record_file.notes),
         }
         if self.error:
             report["error"] = self.error

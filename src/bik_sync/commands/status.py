@@ -1,7 +1,7 @@
 """`bik-sync status KEY_OR_JOB`: how far a job of a deployed (or local) stack is, from its jobs table.
 
 A job id is read directly; a key (``incoming/x.csv``, ``x.csv`` or ``s3://bucket/incoming/x.csv``)
-names its latest job (the latest ``started_at``). ``--watch`` refreshes with a progress bar of the
+names its latest job (the latest upload: ``UploadOrder``). ``--watch`` refreshes with a progress bar of the
 batches done until the job is complete. The table is ``--table``, else ``$JOBS_TABLE_NAME``; boto3
 finds the account and the endpoint as usual (``AWS_ENDPOINT_URL`` for the local stack).
 """
@@ -65,9 +65,12 @@ class JobsTable:
         for page in pages:
             for item in page.get("Items", []):
                 state = self._state(item)
-                # The run (upload time, then id) orders jobs started within the same second too.
-                if latest is None or (state.run, state.started_at) > (latest.run, latest.started_at):
+                # The upload's order (the S3 event's sequencer, else its time, else the run):
+                # uploads within the same second too, as the latest report does.
+                if latest is None or state.order.is_after(latest.order):
                     latest = state
+                elif state.order == latest.order and state.started_at > latest.started_at:
+                    latest = state  # jobs stored before runs were: by when they started
         return latest
 
     def find(self, what: str, bucket: str = "") -> JobState:

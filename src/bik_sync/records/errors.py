@@ -17,6 +17,14 @@ class UnreadableFile(Exception):
         return self.reason
 
 
+class RefusedWhole(UnreadableFile):
+    """A file refused as a whole, not damaged at some point: none of its rows may be sent.
+
+    Reading in two passes (ingest, ``bik-sync validate``), the first pass meets it before anything is
+    sent, and the file ends ``unreadable``; damage is different, the rows before it are kept.
+    """
+
+
 class ReadingStopped(Exception):
     """Raised by a RecordFile's ``on_read`` callback to stop reading (the invocation's time is up)."""
 

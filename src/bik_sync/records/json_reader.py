@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from bik_sync.records.csv_reader import MAX_LINE_CHARS, LineGuard, guarded_lines
 from bik_sync.records.dates import DateReader, slash_date_order
-from bik_sync.records.errors import UnreadableFile
+from bik_sync.records.errors import RefusedWhole, UnreadableFile
 from bik_sync.records.fields import DATE_FIELDS
 from bik_sync.records.mapping import name_key
 from bik_sync.records.options import ReadOptions
@@ -53,13 +53,20 @@ def open_json(
     builder.dates = DateReader(slash_date_order(dates), builder.dates.default_region)
     guard = LineGuard()
     guard.number = 0  # no line read yet
+    notes: list[str] = []  # an object's members not read as records, once it has been read
     if fmt == "jsonl":
         rows = _jsonl_rows(text, builder, stream_error, guard)
     else:
-        rows = _json_rows(text, builder, stream_error)
+        rows = _json_rows(text, builder, stream_error, notes)
     # The keys other systems' records had that map to nothing, listed as they are met.
     record_file = RecordFile(
-        format=fmt, encoding=encoding, delimiter=None, columns=[], ignored_columns=builder.ignored, rows=rows
+        format=fmt,
+        encoding=encoding,
+        delimiter=None,
+        columns=[],
+        ignored_columns=builder.ignored,
+        rows=rows,
+        notes=notes,
     )
     if fmt == "jsonl" and position is not None:
         record_file.resumable(_resume_point(position, guard, encoding, builder))
@@ -294,6 +301,7 @@ def _json_rows(
     text: io.TextIOWrapper,
     builder: RecordBuilder,
     stream_error: Callable[[Exception], UnreadableFile] | None,
+    notes: list[str],
 ) -> Iterator[Row]:
     cursor = _JsonCursor(text)
     check = builder.check_object
@@ -302,7 +310,7 @@ def _json_rows(
         if first == "[":
             yield from _array_rows(cursor, check)
         elif first == "{":
-            yield from _object_rows(cursor, check)
+            yield from _object_rows(cursor, check, notes)
         else:
             raise cursor.invalid("a file of records is a JSON array, an object or JSON lines")
         if cursor.peek():
@@ -311,11 +319,12 @@ def _json_rows(
         raise (stream_error or read_guard("file"))(exc) from None
 
 
-def _array_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[Row]:
-    cursor.expect("[")
-    if cursor.peek() == "]":
-        cursor.pos += 1
-        return
+def _array_rows(
+    cursor: _JsonCursor, check: Callable[[Any], Any], *, opened: bool = False
+) -> Generator[Row, None, int]:
+    """The rows of an array (``opened``: past its ``[`` already, and not empty); returns how many."""
+    if not opened and _open_array(cursor):
+        return 0
     number = 0
     while True:
         if not cursor.peek():
@@ -325,7 +334,16 @@ def _array_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[Ro
         record, errors = check(element)
         yield Row(number, element, record, errors)
         if not cursor.next_item("]", "expected ',' or ']' after an array element"):
-            return
+            return number
+
+
+def _open_array(cursor: _JsonCursor) -> bool:
+    """Past the array's ``[``; True when it is empty (then past its ``]`` too)."""
+    cursor.expect("[")
+    if cursor.peek() == "]":
+        cursor.pos += 1
+        return True
+    return False
 
 
 # Keys under which systems wrap their list of records: {"customers": [...]}, {"data": [...], "meta": ...}.
@@ -338,23 +356,33 @@ _WRAPPERS: Final = frozenset(
 )  # fmt: skip
 
 
-def _object_rows(cursor: _JsonCursor, check: Callable[[Any], Any]) -> Iterator[Row]:
+def _object_rows(cursor: _JsonCursor, check: Callable[[Any], Any], notes: list[str]) -> Iterator[Row]:
     """An object holding one list of records (the API body ``{"userProperties": [...]}``, or
-    ``{"customers": [...]}`` and the like; other keys are metadata), one wrapped record
-    (``{"customer": {...}}``), or one record."""
+    ``{"customers": [...]}`` and the like; other keys are metadata, named in ``notes`` as not read),
+    one wrapped record (``{"customer": {...}}``), or one record. An object with two lists of records
+    is refused whole (``RefusedWhole``)."""
     cursor.expect("{")
     single: dict[str, Any] = {}
     records_key = yield from _object_members(cursor, check, single)
     if not records_key:
         yield from _single_rows(single, check)
+    elif single:
+        notes.append(_not_read(records_key, single))
 
 
 def _object_members(
     cursor: _JsonCursor, check: Callable[[Any], Any], single: dict[str, Any]
 ) -> Generator[Row, None, str]:
     """The rows of the object's list of records, if it has one (its key is returned); every other
-    member goes into ``single``."""
+    member goes into ``single``.
+
+    A second list under a wrapper key, once a first has given rows, is refused whole: nothing tells
+    which of the two holds the people (``{"contacts": [...], "users": [...]}`` is a CRM's contacts
+    with its own users), and reading both, or either, would send what the file did not mean. An
+    empty list under a wrapper key is no list of records.
+    """
     records_key = ""
+    rows = 0
     if cursor.peek() == "}":
         cursor.pos += 1
         return records_key
@@ -364,21 +392,48 @@ def _object_members(
         key = cursor.value()
         cursor.expect(":")
         if isinstance(key, str) and name_key(key) in _WRAPPERS and cursor.peek() == "[":
-            if records_key:
-                raise UnreadableFile(
-                    f'the JSON object holds two lists of records ("{records_key}" and "{key}"): '
-                    "upload one list per file"
-                )
-            records_key = key
-            yield from _array_rows(cursor, check)
+            if _open_array(cursor):  # an empty list: the records, unless another list has some
+                if records_key:
+                    single.setdefault(key, [])
+                records_key = records_key or key
+            elif rows:
+                raise _two_lists(records_key, key)
+            else:
+                if records_key:  # the list met first was empty
+                    single.setdefault(records_key, [])
+                records_key = key
+                rows = yield from _array_rows(cursor, check, opened=True)
         else:
-            single[key] = cursor.value()
-            if len(single) > _MAX_OBJECT_KEYS:
-                raise UnreadableFile(
-                    f"the JSON object has more than {_MAX_OBJECT_KEYS:,} keys: it is not one record"
-                )
+            _keep_member(single, key, cursor.value())
         if not cursor.next_item("}", "expected ',' or '}'"):
             return records_key
+
+
+def _keep_member(single: dict[str, Any], key: Any, value: Any) -> None:
+    single[key] = value
+    if len(single) > _MAX_OBJECT_KEYS:
+        raise UnreadableFile(f"the JSON object has more than {_MAX_OBJECT_KEYS:,} keys: it is not one record")
+
+
+def _two_lists(first: str, second: str) -> RefusedWhole:
+    return RefusedWhole(
+        f'the JSON object holds two lists of records, under "{first[:100]}" and "{second[:100]}": '
+        "nothing tells which one holds the people to send, so none is read; upload each list as a "
+        f"file of its own (for example jq '.{first[:100]}' file.json > {first[:100]}.json)"
+    )
+
+
+_LISTED_MEMBERS: Final = 10
+
+
+def _not_read(records_key: str, members: dict[str, Any]) -> str:
+    """The report's note on an object's members other than its list of records."""
+    named = [
+        f'"{key[:100]}"' + (f" (a list of {len(value):,})" if isinstance(value, list) else "")
+        for key, value in list(members.items())[:_LISTED_MEMBERS]
+    ]
+    more = f" and {len(members) - _LISTED_MEMBERS:,} more" if len(members) > _LISTED_MEMBERS else ""
+    return f'records read from the list under "{records_key[:100]}"; not read: {", ".join(named)}{more}'
 
 
 def _single_rows(single: dict[str, Any], check: Callable[[Any], Any]) -> Iterator[Row]:
@@ -408,8 +463,13 @@ _MAX_WRAPPING: Final = 4
 
 
 def _wrapped_list(obj: dict[str, Any]) -> list[Any] | None:
-    """The list of records an object wraps under a wrapper key (``customers``...), if it does."""
-    for key, value in obj.items():
-        if name_key(key) in _WRAPPERS and isinstance(value, list):
-            return value
-    return None
+    """The list of records an object wraps under a wrapper key (``customers``...), if it does; two
+    that are not empty are refused, as at the top (``_object_members``)."""
+    found: list[tuple[str, list[Any]]] = [
+        (key, value) for key, value in obj.items() if name_key(key) in _WRAPPERS and isinstance(value, list)
+    ]
+    full = [(key, value) for key, value in found if value]
+    if len(full) > 1:
+        raise _two_lists(full[0][0], full[1][0])
+    chosen = full or found
+    return chosen[0][1] if chosen else None

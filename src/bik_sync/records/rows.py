@@ -73,12 +73,16 @@ class RecordFile:
         columns: list[str],
         ignored_columns: list[str],
         rows: Iterator[Row],
+        notes: list[str] | None = None,
     ) -> None:
         self.format = format
         self.encoding = encoding
         self.delimiter = delimiter
         self.columns = columns
         self.ignored_columns = ignored_columns
+        # What was read differently from the plain case, for the report (title rows skipped, the
+        # members of a JSON object not read as records); a reader may add to it while it reads.
+        self.notes: list[str] = [] if notes is None else notes
         self._rows: Iterator[Row] | None = rows
         self._source: Any = None  # the byte stream the rows are read from (streams.Peekable)
         self._resume: Callable[[], ResumePoint | None] | None = None

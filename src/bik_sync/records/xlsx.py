@@ -199,8 +199,7 @@ def open_xlsx(raw: _Readable, name: str, options: ReadOptions, builder: RecordBu
             # The stubs type iter_rows for Worksheet only; ReadOnlyWorksheet's is the same method.
             values: Iterator[tuple[Any, ...]] = cast(Any, sheet).iter_rows(values_only=True)
             where = f"sheet {sheet.title!r}"
-            number, header = _header(values, errors, where)
-            plan = builder.plan(header)
+            number, header, plan, skipped = _header(values, errors, where, builder)
         except BaseException:
             workbook.close()
             raise
@@ -214,6 +213,7 @@ def open_xlsx(raw: _Readable, name: str, options: ReadOptions, builder: RecordBu
         columns=header,
         ignored_columns=plan.ignored,
         rows=_rows(values, number, plan, errors, where, (workbook, spool)),
+        notes=[_skipped_note(skipped, number)] if skipped else [],
     )
 
 
@@ -227,13 +227,29 @@ def _next(values: Iterator[tuple[Any, ...]], errors: tuple[type[BaseException], 
         ) from None
 
 
+#: The header of a sheet is looked for in its first rows (from its first row that is not blank):
+#: Excel reports and some CRMs write a title ("Customer export, 1 Dec 2026"), notes or blank rows
+#: above it.
+HEADER_WITHIN_ROWS: Final = 10
+
+
 def _header(
-    values: Iterator[tuple[Any, ...]], errors: tuple[type[BaseException], ...], where: str
-) -> tuple[int, list[str]]:
-    number = 0
+    values: Iterator[tuple[Any, ...]],
+    errors: tuple[type[BaseException], ...],
+    where: str,
+    builder: RecordBuilder,
+) -> tuple[int, list[str], CsvPlan, int]:
+    """The header row (its number, cells and plan) and how many rows that were not blank it skipped.
+
+    The header is the first row that names a first and last name column (or a whole name), by the
+    rules of a CSV file's header (``CsvPlan``); rows above it within ``HEADER_WITHIN_ROWS`` are a
+    title or notes. When no row there is a header, the first row's reason is the sheet's.
+    """
+    number, skipped, first = 0, 0, 0
+    refusal: UnreadableFile | None = None
     while (cells := _next(values, errors, f"row {number + 1} of {where}")) is not None:
         number += 1
-        if number > MAX_ROWS:
+        if number > MAX_ROWS or (first and number - first >= HEADER_WITHIN_ROWS):
             break
         header = [cell_text(value).strip().removeprefix("'") for value in cells]
         while header and not header[-1]:
@@ -242,8 +258,20 @@ def _header(
             continue
         if len(header) > MAX_COLUMNS:
             raise UnreadableFile(f"the header row has {len(header)} columns, more than Excel's {MAX_COLUMNS}")
-        return number, header
-    raise UnreadableFile(f"the workbook's {where} is empty")
+        try:
+            return number, header, builder.plan(header), skipped
+        except UnreadableFile as exc:
+            refusal, first = refusal or exc, first or number
+        skipped += 1
+    raise refusal or UnreadableFile(f"the workbook's {where} is empty")
+
+
+def _skipped_note(skipped: int, header_row: int) -> str:
+    rows = "row" if skipped == 1 else "rows"
+    return (
+        f"the header is row {header_row}: {skipped} {rows} above it (a title or notes) not read as "
+        "customers; row numbers are the sheet's"
+    )
 
 
 def _rows(

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from bik_sync.records import ReadOptions, Row, UnreadableFile, open_records
+from bik_sync.records.errors import RefusedWhole
 
 from .conftest import FIXTURES, OneWayStream, Reader
 
@@ -317,3 +318,53 @@ def test_a_record_file_can_be_iterated_only_once(read: Reader) -> None:
     list(record_file)
     with pytest.raises(RuntimeError):
         list(record_file)
+
+
+# A CRM's list API with a side-loaded resource (Freshsales: "include=owner"): the contacts, and the
+# CRM's own users who own them. Both are lists under names that wrap records elsewhere.
+CRM_WITH_OWNERS = {
+    "contacts": [
+        {"id": 1, "first_name": "Asha", "last_name": "Rao", "email": "asha@example.in", "owner_id": 7},
+        {"id": 2, "first_name": "Ravi", "last_name": "Kumar", "email": "ravi@example.in", "owner_id": 7},
+    ],
+    "users": [{"id": 7, "display_name": "Sales Rep", "email": "rep@brand.example"}],
+    "meta": {"total_pages": 1, "total": 2},
+}
+
+
+def test_an_object_with_two_lists_of_records_is_refused_whole_naming_both(read: Reader) -> None:
+    # Given a CRM export holding its contacts and its own users, each a list of records
+    data = json.dumps(CRM_WITH_OWNERS, indent=2).encode()
+    # When it is read, then it is refused, with both lists named and how to choose one
+    with pytest.raises(RefusedWhole, match='two lists of records, under "contacts" and "users"') as refused:
+        read(data, "contacts.json")
+    assert "jq '.contacts' file.json" in str(refused.value)
+
+
+def test_an_object_whose_records_are_one_list_names_what_else_it_held_as_not_read(read: Reader) -> None:
+    # Given a JSON:API style answer: the people under "data", related resources under "included"
+    data = json.dumps(
+        {
+            "data": [{"first_name": "Asha", "last_name": "Rao", "email": "asha@example.in"}],
+            "included": [{"type": "list", "id": "Y6nRLr"}, {"type": "list", "id": "Xk2"}],
+            "links": {"next": None},
+        }
+    ).encode()
+    # When it is read
+    record_file, rows = read(data, "profiles.json")
+    # Then the one list is the records, and the report's note names the rest as not read
+    assert [row.record is not None for row in rows] == [True]
+    assert record_file.notes == [
+        'records read from the list under "data"; not read: "included" (a list of 2), "links"'
+    ]
+
+
+def test_an_empty_list_of_records_beside_a_full_one_is_no_second_list(read: Reader) -> None:
+    # Given an export whose "customers" list is empty and whose "contacts" hold the people
+    data = json.dumps({"customers": [], "contacts": CRM_WITH_OWNERS["contacts"]}).encode()
+    # When it is read, then the contacts are the records and the empty list is named as not read
+    record_file, rows = read(data, "x.json")
+    assert [row.number for row in rows] == [1, 2]
+    assert record_file.notes == [
+        'records read from the list under "contacts"; not read: "customers" (a list of 0)'
+    ]

@@ -72,7 +72,7 @@ def build_work_message(encoded_records: Sequence[bytes], job: JobMeta, key: byte
 
 def parse_work_message(body: str) -> WorkMessage:
     try:
-        payload = jsonbytes.loads(body)
+        payload = json.loads(body)
     except json.JSONDecodeError as exc:
         raise MalformedMessage(
             f"message body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"

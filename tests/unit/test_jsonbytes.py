@@ -69,7 +69,7 @@ def _same_bytes(obj: Any, ensure_ascii: bool, default: Callable[[Any], Any] | No
     assert new == old
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(CORE_RECORD, st.booleans(), st.sampled_from(["strict", "backslashreplace"]))
 def test_records_of_the_record_core_encode_to_the_bytes_json_gives(
     record: dict[str, Any], ensure_ascii: bool, errors: str
@@ -78,7 +78,7 @@ def test_records_of_the_record_core_encode_to_the_bytes_json_gives(
     _same_bytes(record, ensure_ascii, None, errors)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     ODD_RECORD,
     st.booleans(),

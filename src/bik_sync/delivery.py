@@ -219,28 +219,19 @@ def deliver(
         raise ValueError("max_in_flight must be at least 1")
     started = time.monotonic()
     outcome = DeliveryOutcome()
-    encoded, sendable = _encode_all(records, outcome)
-    sizes = [len(piece) for piece in encoded]
-    batches = plan_batches(
-        sizes,
-        sendable,
-        batch_size=batch_size,
-        max_batch_bytes=max_batch_bytes,
-        overhead=body_overhead(app_id),
+    planner = _Planner(
+        records,
+        BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes, overhead=body_overhead(app_id)),
     )
-    if on_settled is not None and len(sendable) < len(records):
-        on_settled(Settled(settled=tuple(i for i, _ in outcome.rejected), rejected=tuple(outcome.rejected)))
-    splits = 0
-    if batches:
-        run = _Run(records, encoded, client, deadline=deadline, max_in_flight=max_in_flight, outcome=outcome)
-        run.prefix, run.on_settled = body_prefix(app_id), on_settled
-        splits = run.send(batches)
+    run = _Run(records, planner, client, deadline=deadline, max_in_flight=max_in_flight, outcome=outcome)
+    run.prefix, run.on_settled = body_prefix(app_id), on_settled
+    splits = run.send()
     outcome.rejected.sort(key=lambda item: item[0])
     outcome.failed.sort(key=lambda item: item[0])
     logger.info(
         "delivery finished",
         delivery_records=len(records),
-        delivery_batches=len(batches),
+        delivery_batches=planner.batches,
         delivery_splits=splits,
         delivery_created=outcome.created,
         delivery_updated=outcome.updated,
@@ -253,20 +244,43 @@ def deliver(
     return outcome
 
 
-def _encode_all(
-    records: Sequence[Mapping[str, Any]], outcome: DeliveryOutcome
-) -> tuple[list[bytes], list[int]]:
-    """Each record encoded once, for its size and its body; one that cannot be is rejected."""
-    encoded: list[bytes] = [b""] * len(records)
-    sendable: list[int] = []
-    for i, record in enumerate(records):
-        try:
-            encoded[i] = encode_record(record)
-        except (TypeError, ValueError) as exc:
-            outcome.rejected.append((i, f"record cannot be sent as JSON ({type(exc).__name__})"))
-            continue
-        sendable.append(i)
-    return encoded, sendable
+class _Planner:
+    """The batches of :func:`plan_batches`, cut only as they are wanted: each record is encoded once,
+    just before the batch it opens or joins is sent, so the first request does not wait for the last
+    record's encoding. A record that cannot be encoded goes to ``refused`` (rejected, never sent)."""
+
+    def __init__(self, records: Sequence[Mapping[str, Any]], packer: BatchPacker) -> None:
+        self._records = records
+        self._packer = packer
+        self._next = 0
+        self._carried: int | None = None  # counted by the packer as the first of the next batch
+        self.encoded: list[bytes] = [b""] * len(records)
+        self.refused: list[tuple[int, str]] = []
+        self.batches = 0
+
+    def next_batch(self) -> list[int] | None:
+        """The next batch of indices (None when every record is planned)."""
+        batch: list[int] = []
+        if self._carried is not None:
+            batch.append(self._carried)
+            self._carried = None
+        records, encoded = self._records, self.encoded
+        while self._next < len(records):
+            i = self._next
+            self._next += 1
+            try:
+                piece = encoded[i] = encode_record(records[i])
+            except (TypeError, ValueError) as exc:
+                self.refused.append((i, f"record cannot be sent as JSON ({type(exc).__name__})"))
+                continue
+            if self._packer.add(len(piece)) and batch:
+                self._carried = i
+                break
+            batch.append(i)
+        if not batch:
+            return None
+        self.batches += 1
+        return batch
 
 
 class _Run:
@@ -274,14 +288,14 @@ class _Run:
 
     As many threads as requests may be in flight (they start lazily): the halves of a split batch
     go out side by side, and nothing waits inside the pool where a 401 could not stop it. Batches
-    are handed to the pool only as requests finish, so that an auth failure stops everything not
-    yet under way, and each body is built just before it is sent.
+    are planned and handed to the pool only as requests finish, so that an auth failure stops
+    everything not yet under way, and each body is built just before it is sent.
     """
 
     def __init__(
         self,
         records: Sequence[Mapping[str, Any]],
-        encoded: list[bytes],
+        planner: _Planner,
         client: BikClient,
         *,
         deadline: float,
@@ -289,7 +303,8 @@ class _Run:
         outcome: DeliveryOutcome,
     ) -> None:
         self._records = records
-        self._encoded = encoded
+        self._planner = planner
+        self._encoded = planner.encoded
         self._client = client
         self._deadline = deadline
         self._max_in_flight = max_in_flight
@@ -301,25 +316,42 @@ class _Run:
         self.prefix = body_prefix()
         self.on_settled: OnSettled | None = None
 
-    def send(self, batches: list[list[int]]) -> int:
+    def send(self) -> int:
         """Deliver every batch (splitting refused ones); returns how many splits it took."""
-        self._waiting.extend(batches)
         executor = ThreadPoolExecutor(max_workers=self._max_in_flight, thread_name_prefix="bik")
         try:
             self._fill(executor)
+            self._report_refused()
             while self._pending:
                 done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     self._heard(future, self._pending.pop(future))
                 if not self._auth_failure:
                     self._fill(executor)
+                self._report_refused()
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
         return self._splits
 
+    def _next_batch(self) -> list[int] | None:
+        """A split batch's halves first, then the next batch planned."""
+        return self._waiting.popleft() if self._waiting else self._planner.next_batch()
+
+    def _report_refused(self) -> None:
+        """Records that cannot be encoded are rejected (and heard of) as the planner meets them."""
+        refused = self._planner.refused
+        if not refused:
+            return
+        self._outcome.rejected.extend(refused)
+        if self.on_settled is not None:
+            self.on_settled(Settled(settled=tuple(i for i, _ in refused), rejected=tuple(refused)))
+        refused.clear()
+
     def _fill(self, executor: ThreadPoolExecutor) -> None:
-        while self._waiting and len(self._pending) < self._max_in_flight:
-            batch = self._waiting.popleft()
+        while len(self._pending) < self._max_in_flight:
+            batch = self._next_batch()
+            if batch is None:
+                return
             body = self.prefix + b",".join(self._encoded[i] for i in batch) + BODY_SUFFIX
             future = executor.submit(
                 self._client.upsert, [self._records[i] for i in batch], deadline=self._deadline, body=body
@@ -359,8 +391,8 @@ class _Run:
             outcome.failed.extend((i, exc.message) for i in batch)
             # Nothing more can go in with these credentials: fail what has not started.
             unsent = f"not sent: {exc.message}"
-            while self._waiting:
-                outcome.failed.extend((i, unsent) for i in self._waiting.popleft())
+            while (rest := self._next_batch()) is not None:
+                outcome.failed.extend((i, unsent) for i in rest)
         except BikError as exc:  # RetryableFailure, UnexpectedStatus: try again later
             _count_requests(outcome, exc)
             outcome.failed.extend((i, exc.message) for i in batch)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bik_sync import signing
+from bik_sync import jsonbytes, signing
 from bik_sync.bik import BODY_PREFIX, encode_record
 
 __all__ = [
@@ -66,7 +66,7 @@ def build_work_message(encoded_records: Sequence[bytes], job: JobMeta, key: byte
     (:func:`encode_record`), once: ingest measured their size with the same bytes."""
     fields = job.to_json()
     fields["sig"] = signing.signature(key, fields, signing.records_digest(encoded_records))
-    job_json = json.dumps(fields, separators=(",", ":")).encode()
+    job_json = jsonbytes.dumps(fields, ensure_ascii=True)
     return (BODY_PREFIX + b",".join(encoded_records) + b'],"job":' + job_json + b"}").decode()
 
 

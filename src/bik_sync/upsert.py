@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import json
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bik_sync import layout, signing
+from bik_sync import jsonbytes, layout, signing
 from bik_sync.bik import BikClient
 from bik_sync.clock import WORKER_FINISH_S, Deadline
 from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver
@@ -330,7 +329,7 @@ def records_digest(valid: list[dict[str, Any]]) -> str:
     """
     digest = hashlib.sha256()
     for record in valid:
-        digest.update(json.dumps(record, separators=(",", ":"), default=str).encode("ascii"))
+        digest.update(jsonbytes.dumps(record, ensure_ascii=True, default=str))
         digest.update(b"\n")
     return digest.hexdigest()[:32]
 

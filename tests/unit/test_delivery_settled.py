@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import urllib3
@@ -100,3 +101,60 @@ def test_refused_credentials_are_heard_as_failures_of_everything_and_flagged() -
     assert outcome.auth_failure
     assert not [i for event in heard for i in event.settled]
     assert sorted(i for event in heard for i, _ in event.failed) == list(range(30))
+
+
+class Watched(list[dict[str, Any]]):
+    """Records that note how many of them were read (to be encoded)."""
+
+    read = 0
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int):
+            self.read = max(self.read, index + 1)
+        return super().__getitem__(index)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for index in range(len(self)):
+            yield self[index]
+
+
+class FirstRequestWatcher(FakeBik):
+    def __init__(self, records: Watched) -> None:
+        super().__init__()
+        self.records = records
+        self.read_at_first: int | None = None
+
+    def request(self, method: str, url: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:  # type: ignore[override]
+        with self.lock:
+            if self.read_at_first is None:
+                self.read_at_first = self.records.read
+        return super().request(method, url, **kwargs)
+
+
+def test_the_first_request_leaves_before_the_later_records_are_encoded() -> None:
+    # Given 1,000 records in batches of 10, one request at a time
+    records = Watched(people(1_000))
+    bik = FirstRequestWatcher(records)
+
+    # When they are delivered
+    outcome = deliver(records, client_for(bik), batch_size=10, max_in_flight=1, deadline=far())
+
+    # Then the first request went with at most the first batch (and the record opening the next) encoded
+    assert bik.read_at_first is not None and bik.read_at_first <= 11
+    assert outcome.created == 1_000
+
+
+def test_a_record_that_cannot_be_encoded_is_heard_of_once_as_settled_and_rejected() -> None:
+    # Given 30 records in batches of 10, the 25th not encodable as JSON
+    records = people(30)
+    records[24]["tags"] = {object()}
+    heard: list[Settled] = []
+
+    # When they are delivered with a listener
+    outcome = deliver(records, client_for(FakeBik()), batch_size=10, deadline=far(), on_settled=heard.append)
+
+    # Then it is rejected, and heard of once, as settled (never sent); every other record is settled once
+    reason = "record cannot be sent as JSON (TypeError)"
+    assert outcome.rejected == [(24, reason)]
+    assert [event.rejected for event in heard if event.rejected] == [((24, reason),)]
+    assert sorted(i for event in heard for i in event.settled) == list(range(30))

@@ -98,3 +98,28 @@ def test_other_systems_may_send_an_array_a_record_or_the_api_body(body: str, rec
 def test_malformed_messages_say_why(body: str, reason: str) -> None:
     with pytest.raises(MalformedMessage, match=reason):
         parse_work_message(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "message body is nested too deep to be user properties"),
+        ('{"userProperties": [{"id": ' + "1" * 4_301 + "}]}", "more than 4,300 digits"),
+        (
+            '{"userProperties": [{"a": 1,}]}',
+            "not JSON: Illegal trailing comma before end of object at line 1, column 28",
+        ),
+    ],
+)
+def test_the_parser_limits_still_say_why(body: str, reason: str) -> None:
+    # Given a body past a parser limit (orjson refuses it; json's judgement is kept)
+    with pytest.raises(MalformedMessage, match=reason):
+        parse_work_message(body)
+
+
+def test_numbers_keep_their_json_type_and_value() -> None:
+    # Given a record with an integer beyond 64 bits (orjson alone would make it a float) and a float
+    message = parse_work_message('[{"n": 18446744073709551616, "f": 0.1, "i": 7}]')
+    # Then they arrive as json reads them
+    assert message.records == [{"n": 2**64, "f": 0.1, "i": 7}]
+    assert [type(v) for v in message.records[0].values()] == [int, float, int]

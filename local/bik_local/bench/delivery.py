@@ -6,7 +6,8 @@ machine the emulator's own CPU, not the sender, becomes the limit, and the ratio
 ``in_flight`` requests of ``batch_size`` records at a time, no sender can beat
 ``in_flight * batch_size / latency_s`` records/s: that is ``bound_records_per_s``. The naive sender
 posts one record per request, one request after the other (same client, same warm connections),
-over a smaller sample in the same run. Targets: ``bound_ratio`` >= 0.8, ``naive_ratio`` >= 50.
+over a smaller sample in the same run. The records are built before the clock starts; deliver()
+encodes them (as it must) on the clock. Targets: ``bound_ratio`` >= 0.9, ``naive_ratio`` >= 50.
 
 The emulator runs in its own process, as BIK runs on its own machines: its JSON parsing and
 validation (a few ms of CPU per 100-record request) then does not compete with the sender for this
@@ -106,10 +107,11 @@ def run() -> dict[str, Any]:
                 deadline=time.monotonic() + 60,
             )
             before = _state(url)["upsert_requests"]
+            records, naive_records = _records(0, records_n), _records(20_000_000, naive_n)  # off the clock
 
             started = time.perf_counter()
             outcome = deliver(
-                _records(0, records_n),
+                records,
                 client,
                 batch_size=batch_size,
                 max_in_flight=in_flight,
@@ -119,7 +121,7 @@ def run() -> dict[str, Any]:
             requests = _state(url)["upsert_requests"] - before
 
             started = time.perf_counter()
-            for record in _records(20_000_000, naive_n):
+            for record in naive_records:
                 client.upsert([record], deadline=time.monotonic() + 60)
             naive_s = time.perf_counter() - started
         metrics.clear_metrics()

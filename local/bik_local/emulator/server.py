@@ -30,6 +30,7 @@ from bik_local.emulator.contract import (
     UPSERT_PATH,
     USERS_PATH,
     app_id_problem,
+    dumps,
     find_value,
     parse_json_object,
     parse_payload,
@@ -149,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _send_json(self, status: int, payload: object, headers: Mapping[str, str] | None = None) -> None:
-        self._send_bytes(status, json.dumps(payload).encode(), headers=headers)
+        self._send_bytes(status, dumps(payload), headers=headers)
 
     def _send_error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         self._send_json(status, {"status": status, "message": message}, headers)

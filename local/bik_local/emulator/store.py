@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hmac
-import json
 import logging
 import random
 import socket
@@ -169,29 +168,32 @@ class Backend:
 
     def _store(self, record: dict[str, Any]) -> bool:
         """Merge ``record`` into the user it identifies or add it; True when created. Lock held."""
+        ids = [(key, value) for key in IDENTITY_KEYS if (value := identity(record, key)) is not None]
         position: int | None = None
-        for key in IDENTITY_KEYS:
-            value = identity(record, key)
-            if value is not None and (key, value) in self._index:
-                position = self._index[(key, value)]
+        for pair in ids:
+            position = self._index.get(pair)
+            if position is not None:
                 break
         created = position is None
         if position is None:
             position = len(self._users)
             self._users.append({})
         user = self._users[position]
-        for key in IDENTITY_KEYS:
-            old, new = identity(user, key), identity(record, key)
-            if new is not None and new != old:
+        for key, new in ids:
+            old = identity(user, key)
+            if new != old:
                 if old is not None and self._index.get((key, old)) == position:
                     del self._index[(key, old)]
                 self._index[(key, new)] = position
-        user.update(json.loads(json.dumps(record)))  # a deep copy: callers keep their objects
+        # A deep copy (callers keep their objects): a valid record holds text, booleans and lists of text.
+        user.update({key: list(value) if isinstance(value, list) else value for key, value in record.items()})
         return created
 
     def users(self) -> list[dict[str, Any]]:
         with self._lock:
-            return json.loads(json.dumps(self._users))  # type: ignore[no-any-return]
+            return [
+                {k: list(v) if isinstance(v, list) else v for k, v in user.items()} for user in self._users
+            ]
 
     def state(self) -> dict[str, Any]:
         with self._lock:

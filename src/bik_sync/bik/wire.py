@@ -7,9 +7,10 @@ this body, and ``authPartnerViaKey`` requires it).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from bik_sync import jsonbytes
 
 BODY_PREFIX = b'{"userProperties":['
 BODY_SUFFIX = b"]}"
@@ -20,7 +21,7 @@ def body_prefix(app_id: str = "") -> bytes:
     """What opens the body: the records follow it, then BODY_SUFFIX."""
     if not app_id:
         return BODY_PREFIX
-    return b'{"appId":' + json.dumps(app_id, ensure_ascii=False).encode("utf-8") + b',"userProperties":['
+    return b'{"appId":' + jsonbytes.dumps(app_id) + b',"userProperties":['
 
 
 def body_overhead(app_id: str = "") -> int:
@@ -29,7 +30,9 @@ def body_overhead(app_id: str = "") -> int:
 
 
 def encode_record(record: Mapping[str, Any]) -> bytes:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON: the bytes of ``json.dumps(record, separators=(",", ":"), ensure_ascii=False)``
+    (signatures and digests are over these bytes), made by orjson (:mod:`bik_sync.jsonbytes`)."""
+    return jsonbytes.dumps(record)
 
 
 def encode_body(records: Sequence[Mapping[str, Any]], app_id: str = "") -> bytes:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 from collections.abc import Mapping
 from typing import Any, BinaryIO, Final
 
+from bik_sync import jsonbytes
 from bik_sync.records.rows import RecordFile, Row
 
 ROW_KEY: Final = "_row"
@@ -111,4 +111,4 @@ def _json_line(source: Any, number: int | None, error: str) -> bytes:
     line[ROW_KEY] = number
     line[ERROR_KEY] = error
     # A lone surrogate (from a JSON escape) is written back as the same escape, so the line re-reads.
-    return (json.dumps(line, ensure_ascii=False, default=str) + "\n").encode("utf-8", "backslashreplace")
+    return jsonbytes.dumps(line, default=str, errors="backslashreplace") + b"\n"

@@ -21,7 +21,7 @@ from bik_sync.records.normalise import COUNTRY_PLACEHOLDERS, clean, scientific_m
 
 _PHONE_JUNK: Final = str.maketrans("", "", " -().\u00a0\u2010\u2011\u2012\u2013/")
 _FORMATS: Final = ("E164", "INTERNATIONAL", "NATIONAL")  # names of phonenumbers.PhoneNumberFormat
-_MAX_INPUT: Final = 250  # phonenumbers reads no longer string
+_MAX_INPUT: Final = 250  # the longest text phonenumbers.parse reads
 # phonenumbers.SUPPORTED_REGIONS, without importing phonenumbers (a unit test keeps the two equal).
 _REGIONS: Final = """
     AC AD AE AF AG AI AL AM AO AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT

@@ -145,25 +145,25 @@ class _Metadata:
         self._non_geo: str = REGION_CODE_FOR_NON_GEO_ENTITY
         self.regions_of_code: dict[int, tuple[str, ...]] = dict(COUNTRY_CODE_TO_REGION_CODE)
         self.supported: frozenset[str] = frozenset(SUPPORTED_REGIONS)
-        self._regions: dict[str, _Rules] = {}
-        self._codes: dict[int, tuple[_Rules, ...]] = {}
+        self.regions: dict[str, _Rules] = {}
+        self.codes: dict[int, tuple[_Rules, ...]] = {}
 
     def region(self, region: str) -> _Rules:
-        rules = self._regions.get(region)
+        rules = self.regions.get(region)
         if rules is None:
-            rules = self._regions[region] = _rules(self._metadata.metadata_for_region(region))
+            rules = self.regions[region] = _rules(self._metadata.metadata_for_region(region))
         return rules
 
     def of_code(self, code: int) -> tuple[_Rules, ...]:
         """The rules of the regions sharing a country code, its main region first."""
-        found = self._codes.get(code)
+        found = self.codes.get(code)
         if found is None:
             regions = self.regions_of_code[code]
             if regions == (self._non_geo,):
                 found = (_rules(self._metadata.metadata_for_nongeo_region(code)),)
             else:
                 found = tuple(self.region(region) for region in regions)
-            self._codes[code] = found
+            self.codes[code] = found
         return found
 
 
@@ -187,12 +187,16 @@ def read(digits: str, plus: bool, region: str | None) -> tuple[str, str] | None:
     they came from had only separators besides and was no longer than phonenumbers reads (250).
     ``region``: the region a number without a country code is read in, None when there is none.
     """
-    data = _metadata()
+    data = _METADATA[0] if _METADATA else _metadata()
     if plus:  # the region only matters when the code is unknown (the retry)
         return _international(data, digits, retry=True)
-    if region is None or region not in data.supported:
-        return None  # no region (the caller says so) or one phonenumbers has no metadata of
-    home = data.region(region)
+    if region is None:
+        return None  # no region: the caller says so
+    home = data.regions.get(region)
+    if home is None:
+        if region not in data.supported:
+            return None  # phonenumbers has no metadata of it
+        home = data.region(region)
     idd = home.idd
     found = idd.match(digits) if idd is not None else None
     if found is not None and digits[found.end() : found.end() + 1] != "0":
@@ -228,12 +232,13 @@ def _national(data: _Metadata, code: int, national: str, rules: _Rules) -> tuple
     """parse's end (the trunk prefix off when what is left is a possible length), then is_valid_number."""
     if len(national) < _MIN_NSN:
         return INVALID
-    stripped = rules.strip_trunk(national)
-    if rules.length_result(stripped) != _KEEP:
-        national = stripped
+    if rules.trunk is not None:
+        stripped = rules.strip_trunk(national)
+        if stripped is not national and rules.length_result(stripped) != _KEEP:
+            national = stripped
     if not _MIN_NSN <= len(national) <= _MAX_NSN:
         return INVALID
-    sharing = data.of_code(code)
+    sharing = data.codes.get(code) or data.of_code(code)
     if len(sharing) > 1:
         # region_code_for_number: the first region whose leading digits start the number, or
         # (for one without leading digits) that the number is valid in.

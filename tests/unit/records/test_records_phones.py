@@ -124,7 +124,7 @@ _garbage = st.text(
 _row_regions = st.one_of(st.none(), st.sampled_from(REGIONS), st.sampled_from(("IN", "US", "GB", "zz")))
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     written=st.one_of(written_numbers(), written_numbers(), written_numbers(), _garbage),
     region=_row_regions,

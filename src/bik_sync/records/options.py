@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from phonenumbers import SUPPORTED_REGIONS
+from bik_sync.records.phones import SUPPORTED_REGIONS
 
 FORMATS = ("csv", "json", "jsonl", "xlsx")
 PHONE_FORMATS = ("E164", "INTERNATIONAL", "NATIONAL")

@@ -2,6 +2,9 @@
 
 A number without a country code takes the row's country (see :func:`country_of`), the default
 region only when the row names none; :class:`PhoneNormaliser` writes it in the configured format.
+Numbers written as digits and separators are checked by :mod:`phone_fast` (phonenumbers' own rules,
+compiled per region), anything else by ``phonenumbers.parse``; phonenumbers is imported on the first
+number that needs it, not with this module.
 """
 
 from __future__ import annotations
@@ -11,18 +14,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-import phonenumbers
-
+from bik_sync.records import phone_fast
 from bik_sync.records.countries import country_code
 from bik_sync.records.errors import FieldError
 from bik_sync.records.normalise import COUNTRY_PLACEHOLDERS, clean, scientific_match, scientific_message
 
 _PHONE_JUNK: Final = str.maketrans("", "", " -().\u00a0\u2010\u2011\u2012\u2013/")
-_FORMATS: Final = {
-    "E164": phonenumbers.PhoneNumberFormat.E164,
-    "INTERNATIONAL": phonenumbers.PhoneNumberFormat.INTERNATIONAL,
-    "NATIONAL": phonenumbers.PhoneNumberFormat.NATIONAL,
-}
+_FORMATS: Final = ("E164", "INTERNATIONAL", "NATIONAL")  # names of phonenumbers.PhoneNumberFormat
+_MAX_INPUT: Final = 250  # the longest text phonenumbers.parse reads
+# phonenumbers.SUPPORTED_REGIONS, without importing phonenumbers (a unit test keeps the two equal).
+_REGIONS: Final = """
+    AC AD AE AF AG AI AL AM AO AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT
+    BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER
+    ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GT GU GW GY HK HN HR HT HU ID IE
+    IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV
+    LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP
+    NR NU NZ OM PA PE PF PG PH PK PL PM PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK
+    SL SM SN SO SR SS ST SV SX SY SZ TA TC TD TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG US UY UZ VA
+    VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW
+"""
+SUPPORTED_REGIONS: Final = frozenset(_REGIONS.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +107,10 @@ class PhoneNormaliser:
 
     def __init__(self, default_region: str = "IN", phone_format: str = "E164") -> None:
         self._default_region = default_region.upper()
-        self._format = _FORMATS[phone_format.upper()]
         style = phone_format.upper()
+        if style not in _FORMATS:
+            raise KeyError(phone_format)
+        self._format = style
         self.formats_e164 = style == "E164"
         self.indian: Callable[[str], str]  # ten digits of an Indian mobile -> the configured format
         if style == "E164":
@@ -105,9 +118,10 @@ class PhoneNormaliser:
         else:
             # phonenumbers groups some series differently (+91 61102 00000 but +91 6110 200 000), so
             # only E.164 has a shortcut; the digits are still known valid, parsing is all that remains.
-            number_format = self._format
-
             def indian(ten: str) -> str:
+                import phonenumbers
+
+                number_format = getattr(phonenumbers.PhoneNumberFormat, style)
                 formatted: str = phonenumbers.format_number(phonenumbers.parse("+91" + ten), number_format)
                 return formatted
 
@@ -147,9 +161,44 @@ class PhoneNormaliser:
                     return self.indian(digits[2:])
                 if size == 11 and digits[0] == "0" and digits[1] in "6789":
                     return self.indian(digits[1:])
+            # Any other ASCII number: phonenumbers' rules, compiled, when they decide (a number is never "").
+            return self._by_rules(text, digits, field, region) or self._slow(text, field, region, no_region)
         return self._slow(text, field, region, no_region)
 
+    def _by_rules(self, text: str, digits: str, field: str, region: str | None) -> str | None:
+        """Any other number of ASCII digits and separators: phonenumbers' rules without its parser
+        (None: phonenumbers.parse must read it)."""
+        plus = digits[:1] == "+"
+        body = digits[1:] if plus else digits
+        if not body.isdigit() or len(text) > _MAX_INPUT:
+            return None
+        if not plus and text[:2] == "00" and text[2:3].isdigit():  # as _slow reads "0044..."
+            plus, body = True, body[2:]
+        found = phone_fast.read(body, plus, region) if len(body) >= 3 else None
+        if found is None:
+            return None
+        if found is phone_fast.INVALID:
+            raise FieldError(f'"{field}" must be a valid phone number')
+        code, national = found
+        if self.formats_e164:
+            return "+" + code + national
+        import phonenumbers
+
+        number = phonenumbers.PhoneNumber(country_code=int(code), national_number=int(national))
+        if len(national) > 1 and national[0] == "0":  # as parse keeps an Italian leading zero
+            number.italian_leading_zero = True
+            zeros = len(national) - len(national.lstrip("0"))
+            zeros = min(zeros, len(national) - 1)
+            if zeros != 1:
+                number.number_of_leading_zeros = zeros
+        formatted: str = phonenumbers.format_number(
+            number, getattr(phonenumbers.PhoneNumberFormat, self._format)
+        )
+        return formatted
+
     def _slow(self, text: str, field: str, region: str | None, no_region: str | None) -> str:
+        import phonenumbers
+
         if ":::" in text:  # Google Contacts joins a contact's numbers with " ::: ": the first is theirs
             text = next((part.strip() for part in text.split(":::") if part.strip()), "")
         if ("E" in text or "e" in text) and scientific_match(text.replace(" ", "")):
@@ -164,7 +213,9 @@ class PhoneNormaliser:
             raise FieldError(f'"{field}" must be a valid phone number') from None
         if not phonenumbers.is_valid_number(number):
             raise FieldError(f'"{field}" must be a valid phone number')
-        formatted: str = phonenumbers.format_number(number, self._format)
+        formatted: str = phonenumbers.format_number(
+            number, getattr(phonenumbers.PhoneNumberFormat, self._format)
+        )
         return formatted
 
 

@@ -117,7 +117,12 @@ def test_reading_goes_on_while_a_send_waits_but_only_so_many_batches_ahead() -> 
     # Given a queue whose sends wait until they are let through, and two SQS batches allowed waiting
     queue = GatedQueue()
     sender = sender_over(queue, ahead=2)
-    reader = threading.Thread(target=lambda: (add_records(sender, 500), sender.flush()))
+
+    def read() -> None:
+        add_records(sender, 500)
+        sender.flush()
+
+    reader = threading.Thread(target=read)
     # When 500 records (50 SQS batches) are added from another thread
     reader.start()
     give_up = time.monotonic() + 10

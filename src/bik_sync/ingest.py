@@ -338,7 +338,8 @@ def _read_part(
         deps.queue, job, packer=packer, signing_key=deps.signing_key, sleep=deps.sleep, sent=resumed.batches
     )
     reasons = ReasonTally()
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+    # The sender's thread stops with the block, also when reading fails before the flush.
+    with closing(sender), tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
         read = read_rows(
             record_file,

@@ -1,11 +1,13 @@
-"""Ingest's side of the work queue: records packed into signed work messages, sent ten at a time;
-and the lease on the job, renewed while the file is read."""
+"""Ingest's side of the work queue: records packed into signed work messages, sent ten at a time
+by a thread of their own while reading goes on; and the lease on the job, renewed while the file is read."""
 
 from __future__ import annotations
 
 import dataclasses
+import queue
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bik_sync.batching import BatchPacker
@@ -16,6 +18,9 @@ from bik_sync.ports import Jobs, QueueEntry, WorkQueue
 _SQS_BATCH_ENTRIES = 10
 _SQS_BATCH_BYTES = 250_000
 _SEND_ATTEMPTS = 3
+# SQS batches packed and waiting while one is sent: reading never waits on a round trip unless
+# sending falls this far behind, and at most (this + 1) x 250 KB of messages are held.
+SENDS_AHEAD = 3
 
 
 class Lease:
@@ -33,8 +38,83 @@ class Lease:
             self._renewed = time.monotonic()
 
 
+def send_entries(
+    work_queue: WorkQueue, entries: Sequence[QueueEntry], sleep: Callable[[float], None]
+) -> None:
+    """One SendMessageBatch, the entries the queue refused sent again; raises when some are still
+    refused after the attempts."""
+    for attempt in range(_SEND_ATTEMPTS):
+        if not entries:
+            break
+        if attempt:
+            sleep(0.2 * 2**attempt)  # the queue throttled or failed some entries
+        failed_ids = work_queue.send_batch(entries)
+        entries = [e for e in entries if e.id in failed_ids]
+    if entries:
+        raise RuntimeError(
+            f"work queue refused {len(entries)} batch message(s) after {_SEND_ATTEMPTS} attempts"
+        )
+
+
+class _Sends:
+    """A thread that sends SQS batches in the order they are handed over, at most ``ahead`` of them
+    waiting. A send that fails stops the sending (the batches after it are dropped, as when ingest
+    sent them itself and stopped at the first failure); the failure is raised in the reading thread
+    by the next :meth:`hand_over`, :meth:`raise_failure` or :meth:`wait`."""
+
+    def __init__(self, work_queue: WorkQueue, sleep: Callable[[float], None], ahead: int) -> None:
+        self._queue = work_queue
+        self._sleep = sleep
+        self._ready: queue.Queue[list[QueueEntry] | None] = queue.Queue(maxsize=max(1, ahead))
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._dropping = False  # closed before flushing: what is still waiting is not sent
+
+    def hand_over(self, entries: list[QueueEntry]) -> None:
+        """Queue a batch for sending; waits while ``ahead`` batches are waiting already."""
+        self.raise_failure()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="bik-sync-sends", daemon=True)
+            self._thread.start()
+        self._ready.put(entries)
+
+    def wait(self) -> None:
+        """Until every batch handed over is sent; raises the first send's failure."""
+        if self._thread is not None:
+            self._ready.join()
+        self.raise_failure()
+
+    def raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Stop the thread; batches still waiting (reading failed before the flush) are dropped."""
+        if self._thread is None:
+            return
+        self._dropping = True
+        self._ready.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def _run(self) -> None:
+        while (entries := self._ready.get()) is not None:
+            try:
+                if self._error is None and not self._dropping:
+                    send_entries(self._queue, entries, self._sleep)
+            except BaseException as exc:  # noqa: BLE001 - not swallowed: raised in the reading thread
+                self._error = exc
+            finally:
+                self._ready.task_done()
+        self._ready.task_done()
+
+
 class BatchSender:
-    """Groups valid records into work messages (the batching rule) and sends them in SQS batches."""
+    """Groups valid records into work messages (the batching rule) and sends them in SQS batches,
+    from a thread of its own (at most ``ahead`` batches waiting for it). :meth:`flush` sends the
+    rest and waits for every send; a send the queue refused after the attempts is raised by the next
+    :meth:`add` that closes a message, or by :meth:`flush`. :meth:`close` stops the thread
+    (``contextlib.closing``)."""
 
     def __init__(
         self,
@@ -45,12 +125,12 @@ class BatchSender:
         signing_key: Callable[[], bytes],
         sleep: Callable[[float], None] = time.sleep,
         sent: int = 0,
+        ahead: int = SENDS_AHEAD,
     ) -> None:
-        self._queue = queue
         self._job = job
         self._packer = packer
         self._signing_key = signing_key
-        self._sleep = sleep
+        self._sends = _Sends(queue, sleep, ahead)
         self._records: list[bytes] = []  # each record encoded once: its size, then the message
         self._rows: list[int] = []
         self._entries: list[QueueEntry] = []
@@ -68,8 +148,13 @@ class BatchSender:
         if self._records:
             self._close_batch()
         self._send_entries()
+        self._sends.wait()
+
+    def close(self) -> None:
+        self._sends.close()
 
     def _close_batch(self) -> None:
+        self._sends.raise_failure()  # a batch the queue refused stops reading here, not at the end
         self.batches += 1
         meta = dataclasses.replace(self._job, batch=self.batches, rows=tuple(self._rows))
         body = build_work_message(self._records, meta, self._signing_key())
@@ -82,16 +167,6 @@ class BatchSender:
         self._records, self._rows = [], []
 
     def _send_entries(self) -> None:
-        entries = self._entries
-        for attempt in range(_SEND_ATTEMPTS):
-            if not entries:
-                break
-            if attempt:
-                self._sleep(0.2 * 2**attempt)  # the queue throttled or failed some entries
-            failed_ids = self._queue.send_batch(entries)
-            entries = [e for e in entries if e.id in failed_ids]
-        if entries:
-            raise RuntimeError(
-                f"work queue refused {len(entries)} batch message(s) after {_SEND_ATTEMPTS} attempts"
-            )
+        if self._entries:
+            self._sends.hand_over(self._entries)
         self._entries, self._entries_bytes = [], 0

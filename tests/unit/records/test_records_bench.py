@@ -17,8 +17,10 @@ def test_the_runner_discovers_the_ingest_bench() -> None:
 def test_the_ingest_bench_prints_one_json_line_with_its_ratio(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a small row count for a quick run
-    monkeypatch.setenv(ingest.ROWS_ENV, "3000")
+    # Given a small row count, one run and no SQS latency, for a quick run
+    monkeypatch.setenv(ingest.ROWS_ENV, "1000")
+    monkeypatch.setenv(ingest.REPEATS_ENV, "1")
+    monkeypatch.setenv(ingest.SQS_MS_ENV, "0")
     # When only the ingest bench runs
     code = runner.main(["ingest"])
     # Then it prints one JSON line with the named figures
@@ -26,10 +28,14 @@ def test_the_ingest_bench_prints_one_json_line_with_its_ratio(
     assert code == 0 and len(lines) == 1
     figures = json.loads(lines[0])
     assert figures["bench"] == "ingest"
-    assert figures["rows"] == 3000 == figures["valid"] + figures["rejected"]
+    assert figures["rows"] == 1000 == figures["valid"] + figures["rejected"]
     assert figures["ingest_ratio"] == pytest.approx(
         figures["ingest_rows_per_s"] / figures["csv_reader_rows_per_s"], rel=0.01, abs=0.001
     )
+    # And the real loop sent the valid records as work messages, on both files
+    assert figures["messages"] >= figures["valid"] / 100 > 0
+    assert figures["intl_valid"] + figures["intl_rejected"] == 1000 > 100 * figures["intl_rejected"]
+    assert {"core_ratio", "ingest_intl_ratio", "ingest_sqs_ratio"} <= figures.keys()
 
 
 def test_an_unknown_bench_name_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

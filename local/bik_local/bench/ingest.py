@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from bik_sync.ingest import IngestDeps, ingest_object
-from bik_sync.job_state import BatchCounts, BatchStatus, JobState, StartOutcome
+from bik_sync.job_state import BatchCounts, BatchStatus, JobState, StartOutcome, UploadOrder
 from bik_sync.observability import quiet_for_terminal
 from bik_sync.ports import ObjectMissing, StoredObject
 from bik_sync.records import open_records
@@ -326,11 +326,16 @@ class FileObjects:
         self._files = dict(files)
         self.put = 0
 
-    def open(self, bucket: str, key: str, *, version_id: str = "") -> StoredObject:
+    def open(self, bucket: str, key: str, *, version_id: str = "", start: int = 0) -> StoredObject:
         path = self._files.get(key)
         if path is None:
             raise ObjectMissing(key)
-        return StoredObject(body=path.open("rb"), version_id="", etag=f"bench-{path.stat().st_size}")
+        body = path.open("rb")
+        body.seek(start)
+        stat = path.stat()
+        return StoredObject(
+            body=body, version_id="", etag=f"bench-{stat.st_size}", last_modified=float(int(stat.st_mtime))
+        )
 
     def put_file(self, bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> None:
         fileobj.seek(0)
@@ -341,12 +346,23 @@ class FileObjects:
     def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.put += 1
 
+    def delete(self, bucket: str, key: str) -> None:
+        pass
+
 
 class NoJobs:
     """A job store that keeps nothing: every job starts, none is ever complete (no report)."""
 
     def start(
-        self, job_id: str, *, bucket: str, key: str, source: str, lease_s: float, run: str = ""
+        self,
+        job_id: str,
+        *,
+        bucket: str,
+        key: str,
+        source: str,
+        lease_s: float,
+        run: str = "",
+        order: UploadOrder | None = None,
     ) -> StartOutcome:
         return StartOutcome.STARTED
 

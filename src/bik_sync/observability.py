@@ -17,9 +17,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 logger = Logger()
 metrics = Metrics()
 # On Lambda (Tracing: Active, POWERTOOLS_TRACE_DISABLED unset) the Tracer is on and patches what it is
-# told: the AWS SDK, as both functions call AWS through boto3. Left to itself it would try each of
-# the thirteen libraries the X-Ray SDK knows (an import each; two are in the package) at every cold
-# start. Ingest adds SQLite, which it uses (handlers/ingest.py); locally the Tracer is off.
+# told: the AWS SDK, as both functions call AWS through boto3. Left to itself it would import an
+# X-Ray patch for each of the thirteen libraries it knows at every cold start, to find two there
+# (botocore and sqlite3). Ingest adds SQLite, which it uses (handlers/ingest.py). Locally it is off.
 TRACED_LIBRARIES = ("botocore",)
 tracer = Tracer(patch_modules=TRACED_LIBRARIES)
 

@@ -7,16 +7,12 @@ How long the imports take is the cold_start benchmark's measure (`make bench`), 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from bik_local.bench.cold_start import lambda_environment
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 # Imported only when they are used, if at all, by either function.
 NOT_AT_IMPORT = (
@@ -51,7 +47,7 @@ print(json.dumps({{"loaded": loaded, "tracing": not tracer.disabled, "patched": 
 @pytest.mark.parametrize("module", sorted(FUNCTIONS))
 def test_a_handler_imports_no_module_its_cold_start_does_not_need_and_traces_on_lambda(module: str) -> None:
     # Given Lambda's environment (the Tracer on, as POWERTOOLS_TRACE_DISABLED is unset there)
-    env = {**lambda_environment(), "PYTHONPATH": os.pathsep.join([str(SRC), *sys.path])}
+    env = lambda_environment()  # and the package's src on PYTHONPATH
     unwanted, traced = FUNCTIONS[module]
     probe = _PROBE.format(module=module, unwanted=[*NOT_AT_IMPORT, *unwanted])
     # When the handler module alone is imported in a fresh process (then botocore and sqlite3, to look)

@@ -8,12 +8,12 @@ src/requirements.txt is unchanged (it is keyed by the file's hash and the Python
 
 Each module is imported in a fresh interpreter, timed around the import only (interpreter start-up
 excluded), in several rounds after one warm-up run (which writes the ``.pyc`` files, as a deployed
-package would already have them or write them once); rounds interleave the modules and the median
-counts. ``import boto3`` is measured the same way in the same rounds, so the ratio does not depend
-on the machine. The ratio is of CPU time (``time.process_time``): an import is CPU-bound once the
-files are in the page cache, and on this shared 2-core machine the wall clock mostly measures the
-other processes (the wall-clock ratio is printed beside it). ``cold_import_ratio`` is the larger
-handler/boto3 ratio; target at most 1.5.
+package would already have them or write them once). Each round imports ``import boto3`` first and
+then every handler; a handler's ratio is the median over rounds of its time over that round's
+boto3, so it depends neither on the machine nor much on its speed drifting. The ratio is of CPU time
+(``time.process_time``): an import is CPU-bound once the files are in the page cache, and on this
+shared 2-core machine the wall clock mostly measures the other processes (the wall-clock ratio is
+printed beside it). ``cold_import_ratio`` is the larger of the two; target at most 1.5.
 
 The ``*_phonenumbers_lazy`` figures import the handlers as if phonenumbers were imported only when
 a number is first read: a stand-in module answers the names read at import, so phonenumbers' own
@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
-REQUIREMENTS = ROOT / "src" / "requirements.txt"
+SRC = ROOT / "src"
+REQUIREMENTS = SRC / "requirements.txt"
 CACHE = ROOT / ".bench"
 HANDLERS = {"ingest": "bik_sync.handlers.ingest", "upsert": "bik_sync.handlers.upsert"}
 BASELINE = "boto3"
@@ -115,16 +116,17 @@ def lambda_venv(requirements: Path = REQUIREMENTS, cache: Path = CACHE) -> Path:
     return python
 
 
-def lambda_environment() -> dict[str, str]:
+def lambda_environment(src: Path = SRC) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if name not in _NOT_ON_LAMBDA}
     env.update(_LAMBDA_ENV)
-    env["PYTHONPATH"] = str(ROOT / "src")  # the package as sam build lays it out, nothing else
+    env["PYTHONPATH"] = str(src)  # the package as sam build lays it out, nothing else
     return env
 
 
-def _import_seconds(
-    python: Path, module: str, env: dict[str, str], lazy: bool = False
-) -> tuple[float, float]:
+Sample = tuple[float, float]  # (wall, CPU) seconds of one import
+
+
+def _import_seconds(python: Path, module: str, env: dict[str, str], lazy: bool = False) -> Sample:
     done = subprocess.run(
         [str(python), "-s", "-c", _TIMER, module, "1" if lazy else "0"],
         env=env,
@@ -140,28 +142,25 @@ def _import_seconds(
     return float(wall), float(cpu)
 
 
-def median_import_ms(
-    python: Path, cases: list[tuple[str, bool]], runs: int, env: dict[str, str]
-) -> dict[tuple[str, bool], tuple[float, float]]:
-    """Median (wall, CPU) import time in ms of each (module, phonenumbers lazy) in ``runs`` fresh processes.
+Case = tuple[str, bool]  # (module, phonenumbers lazy)
 
-    One warm-up each first; rounds interleave the cases, so a burst of load touches them all alike.
-    Raises ``ImportFailed`` for a module that cannot be imported.
+
+def import_rounds(
+    python: Path, cases: list[Case], runs: int, env: dict[str, str]
+) -> dict[Case, list[Sample]]:
+    """(wall, CPU) import seconds of each case in ``runs`` rounds of fresh processes, one warm-up each first.
+
+    Each round runs every case once, the baseline first, so a burst of load or a change of the
+    machine's speed touches a round's cases alike. Raises ``ImportFailed`` for a module that fails.
     """
-    samples: dict[tuple[str, bool], list[tuple[float, float]]] = {}
+    samples: dict[Case, list[Sample]] = {}
     for case in cases:
         _import_seconds(python, case[0], env, case[1])
         samples[case] = []
     for _ in range(runs):
         for case in samples:
             samples[case].append(_import_seconds(python, case[0], env, case[1]))
-    return {
-        case: (
-            statistics.median(wall for wall, _ in times) * 1000.0,
-            statistics.median(cpu for _, cpu in times) * 1000.0,
-        )
-        for case, times in samples.items()
-    }
+    return samples
 
 
 def _loaded_by(python: Path, module: str, env: dict[str, str]) -> set[str]:
@@ -200,25 +199,30 @@ def heaviest_imports(
 
 
 def _ratios(
-    medians: dict[tuple[str, bool], tuple[float, float]], lazy: bool, suffix: str, figures: dict[str, Any]
+    samples: dict[Case, list[Sample]], lazy: bool, suffix: str, figures: dict[str, Any]
 ) -> dict[str, float]:
-    base_wall, base_cpu = medians[(BASELINE, False)]
+    """Each handler's median CPU ms, and the median over rounds of its ratio to that round's boto3."""
+    baseline = samples[(BASELINE, False)]
     ratios: dict[str, float] = {}
     for name, module in HANDLERS.items():
-        if (module, lazy) not in medians:
+        if (module, lazy) not in samples:
             figures[f"{name}_import_ms{suffix}"] = None
             continue
-        wall, cpu = medians[(module, lazy)]
-        ratios[name] = cpu / base_cpu
-        figures[f"{name}_import_ms{suffix}"] = round(cpu, 1)
+        times = samples[(module, lazy)]
+        ratios[name] = statistics.median(
+            cpu / base for (_, cpu), (_, base) in zip(times, baseline, strict=True)
+        )
+        wall = statistics.median(wall / base for (wall, _), (base, _) in zip(times, baseline, strict=True))
+        figures[f"{name}_import_ms{suffix}"] = round(statistics.median(cpu for _, cpu in times) * 1000, 1)
         figures[f"{name}_ratio{suffix}"] = round(ratios[name], 2)
-        figures[f"{name}_wall_ratio{suffix}"] = round(wall / base_wall, 2)
+        figures[f"{name}_wall_ratio{suffix}"] = round(wall, 2)
     return ratios
 
 
-def run(runs: int = RUNS) -> dict[str, Any]:
+def run(runs: int = RUNS, src: Path = SRC) -> dict[str, Any]:
+    """The figures for the package in ``src`` (another checkout's src measures the code before)."""
     python = lambda_venv()
-    env = lambda_environment()
+    env = lambda_environment(src)
     figures: dict[str, Any] = {"bench": "cold_start", "runs": runs, "python": python.parent.parent.name}
     errors: dict[str, str] = {}
     importable = [BASELINE]
@@ -230,11 +234,11 @@ def run(runs: int = RUNS) -> dict[str, Any]:
         else:
             importable.append(module)
     cases = [(BASELINE, False)] + [(module, lazy) for lazy in (False, True) for module in importable[1:]]
-    medians = median_import_ms(python, cases, runs, env)
-    figures[f"{BASELINE}_import_ms"] = round(medians[(BASELINE, False)][1], 1)
-    figures[f"{BASELINE}_wall_ms"] = round(medians[(BASELINE, False)][0], 1)
-    ratios = _ratios(medians, False, "", figures)
-    lazy_ratios = _ratios(medians, True, f"_{LAZY_PHONENUMBERS}", figures)
+    samples = import_rounds(python, cases, runs, env)
+    figures[f"{BASELINE}_import_ms"] = round(statistics.median(cpu for _, cpu in samples[cases[0]]) * 1000, 1)
+    figures[f"{BASELINE}_wall_ms"] = round(statistics.median(wall for wall, _ in samples[cases[0]]) * 1000, 1)
+    ratios = _ratios(samples, False, "", figures)
+    lazy_ratios = _ratios(samples, True, f"_{LAZY_PHONENUMBERS}", figures)
     worst = max(ratios, key=lambda name: ratios[name]) if ratios else None
     figures["cold_import_ratio"] = round(ratios[worst], 2) if worst else None
     figures[f"cold_import_ratio_{LAZY_PHONENUMBERS}"] = round(max(lazy_ratios.values()), 2) if worst else None
@@ -250,4 +254,5 @@ def run(runs: int = RUNS) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run()))
+    # python -m bik_local.bench.cold_start [SRC]: SRC another checkout's src, to measure the code before
+    print(json.dumps(run(src=Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else SRC)))

@@ -99,4 +99,4 @@ bench: install
 	$(PY) -m bik_local.bench
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(TOOLS) .bench .pytest_cache .mypy_cache .ruff_cache .aws-sam

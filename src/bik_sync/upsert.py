@@ -13,22 +13,14 @@ never in ``failed/`` while BIK confirmed it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
-from aws_lambda_powertools.utilities.batch import (
-    AsyncBatchProcessor,
-    EventType,
-    async_process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bik_sync import jsonbytes, layout, signing
 from bik_sync.bik import BikClient
@@ -47,6 +39,7 @@ from bik_sync.signing import KeyProvider, make_key_provider
 from bik_sync.storage import S3ObjectStore, put_json
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -114,37 +107,50 @@ def process_work_batch(event: dict[str, Any], context: LambdaContext, deps: Work
         logger.error("event is not an SQS batch; ignored", event_shape=shape)
         return {"batchItemFailures": []}
     deadline = Deadline.from_context(context).reserve(WORKER_FINISH_S)
+    records: list[dict[str, Any]] = event["Records"]
     # Messages are delivered side by side; requests in flight stay within bik_max_in_flight in all
     # (the pressure on BIK): each message gets its share, for the rare message larger than a batch.
     in_flight = deps.settings.bik_max_in_flight
-    per_message = max(1, in_flight // max(1, len(event.get("Records", []))))
-    executor = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="deliver")
+    per_message = max(1, in_flight // max(1, len(records)))
+    # The partial batch response is built here rather than by Powertools' (Async)BatchProcessor,
+    # which did the same: each message runs, the ids of those that raised are the failures. Importing
+    # the batch utility imports every Powertools event data class and costs ~25 ms of CPU at each
+    # cold start (a tenth of `import boto3`) for this one loop; it also ran an asyncio loop whose
+    # only work was to wait for these threads.
+    failures: list[dict[str, str]] = []
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="deliver") as executor:
+        started = [_start(record, executor, deps, deadline, per_message) for record in records]
+        for record, (receive_count, work) in zip(records, started, strict=True):
+            if work is None or not _succeeded(work, record["messageId"], receive_count):
+                failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
 
-    async def record_handler(record: SQSRecord) -> None:
-        receive_count = int(record.attributes.approximate_receive_count or 1)
-        loop = asyncio.get_running_loop()
-        work = functools.partial(
-            process_message, record.message_id, record.body, receive_count, deps, deadline, per_message
-        )
-        try:
-            await loop.run_in_executor(executor, work)
-        except DeliveryIncomplete as exc:
-            logger.warning("message will be retried", message_id=record.message_id, reason=str(exc))
-            raise
-        except Exception:
-            # A crash: SQS retries the message, then the DLQ keeps it. The log says why.
-            logger.exception("message failed", message_id=record.message_id, receive_count=receive_count)
-            raise
 
-    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+def _start(
+    record: dict[str, Any], executor: ThreadPoolExecutor, deps: WorkerDeps, deadline: Deadline, in_flight: int
+) -> tuple[int, Future[None] | None]:
+    """The message's receive count and its work under way; no work for a record that cannot be read."""
     try:
-        return dict(
-            async_process_partial_response(
-                event=event, record_handler=record_handler, processor=processor, context=context
-            )
-        )
-    finally:
-        executor.shutdown(wait=True)
+        receive_count = int(record["attributes"]["ApproximateReceiveCount"] or 1)
+        message_id, body = record["messageId"], record["body"]
+    except (KeyError, TypeError, ValueError):
+        return 0, None  # SQS never sends such a record: it fails, as it did in Powertools' processor
+    work = executor.submit(process_message, message_id, body, receive_count, deps, deadline, in_flight)
+    return receive_count, work
+
+
+def _succeeded(work: Future[None], message_id: str, receive_count: int) -> bool:
+    """Whether the message is done (False: SQS delivers it again, and the log says why)."""
+    try:
+        work.result()
+    except DeliveryIncomplete as exc:
+        logger.warning("message will be retried", message_id=message_id, reason=str(exc))
+        return False
+    except Exception:  # noqa: BLE001 - one message's crash fails that message only, as a batch item
+        # A crash: SQS retries the message, then the DLQ keeps it. The log says why.
+        logger.exception("message failed", message_id=message_id, receive_count=receive_count)
+        return False
+    return True
 
 
 def _is_sqs_batch(event: Any) -> bool:

@@ -138,6 +138,53 @@ def test_an_event_that_is_not_an_sqs_batch_is_logged_and_answers_no_failures(wor
     assert world.bik.requests == []
 
 
+class _Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _sqs_record(message_id: str, message: str, receive_count: int) -> dict[str, Any]:
+    attributes = {"ApproximateReceiveCount": str(receive_count)}
+    return {"messageId": message_id, "body": message, "attributes": attributes, "eventSource": "aws:sqs"}
+
+
+def test_only_the_messages_that_must_come_again_are_batch_item_failures(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bik_sync.upsert import process_work_batch
+
+    # Given BIK down for p3 and p4, and a job table that breaks for one message
+    world.bik.unavailable = lambda record: record["email"] in {"p3@example.in", "p4@example.in"}
+    world.bik.outages = 10
+    open_job = world.jobs.open_message_job
+
+    def breaks_for_m_crash(job_id: str, **kwargs: Any) -> None:
+        if job_id == "sqs-m-crash":
+            raise RuntimeError("the table broke")
+        open_job(job_id, **kwargs)
+
+    monkeypatch.setattr(world.jobs, "open_message_job", breaks_for_m_crash)
+    records = [
+        _sqs_record("m-done", body(person(1)), 1),
+        _sqs_record("m-retry", body(person(3)), 1),  # not delivered, receives are left: again
+        _sqs_record("m-last", body(person(4)), 3),  # not delivered on its last receive: to failed/
+        _sqs_record("m-crash", body(person(5)), 1),
+        {"messageId": "m-unreadable", "body": body(person(6)), "eventSource": "aws:sqs"},  # no attributes
+    ]
+    # When the batch is processed
+    response = process_work_batch({"Records": records}, _Context(), world.worker)  # type: ignore[arg-type]
+    # Then SQS is asked again for exactly the retried, the crashed and the unreadable messages
+    failures = sorted(item["itemIdentifier"] for item in response["batchItemFailures"])
+    assert list(response) == ["batchItemFailures"]
+    assert failures == ["m-crash", "m-retry", "m-unreadable"]
+    # And the acknowledged ones are settled: one delivered, one in failed/
+    assert world.report("reports/sqs/m-done.json")["created"] == 1
+    assert world.report("reports/sqs/m-last.json")["failed"] == 1
+    # And a batch in which every message succeeds has no failures
+    again = [_sqs_record("m-fine", body(person(7)), 1)]
+    assert process_work_batch({"Records": again}, _Context(), world.worker) == {"batchItemFailures": []}  # type: ignore[arg-type]
+
+
 def test_a_message_with_job_metadata_ingest_did_not_sign_is_a_job_of_its_own(world: World) -> None:
     # Given a live job whose batch 1 is still out, and another system's message claiming that batch
     world.objects.put_bytes(

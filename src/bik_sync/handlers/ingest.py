@@ -3,14 +3,19 @@ message (IngestContinueQueue) carries a job too large for one invocation on."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from bik_sync.clock import Deadline
 from bik_sync.continuation import ingest_or_continue
 from bik_sync.ingest import default_deps
 from bik_sync.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Ingest's duplicate index is a SQLite file: its statements are in the trace, as they were when the
+# Tracer patched every library it knows (the worker uses no SQLite, so only this function patches it).
+tracer.patch(["sqlite3"])
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -429,32 +429,51 @@ class _Run:
         self.prefix = body_prefix()
         self.on_settled: OnSettled | None = None
         self.stream: StreamOutcome | None = None
+        self._ready: _Batch | None = None  # a stream's next batch, planned while requests are out
 
     def send(self) -> int:
-        """Deliver every batch (splitting refused ones); returns how many splits it took."""
+        """Deliver every batch (splitting refused ones); returns how many splits it took.
+
+        The answers that came in are counted, the freed slots refilled, and only then is
+        ``on_settled`` told (a journal's write does not hold back the next request); a stream then
+        plans its next batch while the requests are out, so that a freed slot is refilled at once.
+        """
         executor = ThreadPoolExecutor(max_workers=self._max_in_flight, thread_name_prefix="bik")
         try:
             self._fill(executor)
             self._report_refused()
+            self._plan_ahead()
             while self._pending:
                 done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._heard(future, self._pending.pop(future))
+                heard = [self._heard(future, self._pending.pop(future)) for future in done]
                 if not self._auth_failure:
                     self._fill(executor)
+                for event in heard:
+                    if event is not None:
+                        self._tell(event)
                 self._report_refused()
+                self._plan_ahead()
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
         return self._splits
 
     def _next_batch(self) -> _Batch | None:
-        """A split batch's halves first, then the next batch planned."""
-        return self._waiting.popleft() if self._waiting else self._planner.next_batch()
+        """A split batch's halves first, then the batch planned ahead, then the next batch planned."""
+        if self._waiting:
+            return self._waiting.popleft()
+        if self._ready is not None:
+            batch, self._ready = self._ready, None
+            return batch
+        return self._planner.next_batch()
+
+    def _plan_ahead(self) -> None:
+        if self.stream is not None and self._ready is None and not self._auth_failure:
+            self._ready = self._planner.next_batch()
 
     def _unsent(self) -> _Batch | None:
         """After refused credentials, what is left to fail: every batch, or only what was drawn."""
-        if self._waiting:
-            return self._waiting.popleft()
+        if self._waiting or self._ready is not None:
+            return self._next_batch()
         return self._planner.drawn_batch() if self.stream is not None else self._planner.next_batch()
 
     def _report_refused(self) -> None:
@@ -477,28 +496,31 @@ class _Run:
             future = executor.submit(self._client.upsert, batch.records, deadline=self._deadline, body=body)
             self._pending[future] = batch
 
-    def _heard(self, future: Future[BatchResult], batch: _Batch) -> None:
-        """Settle one answer, and tell ``on_settled`` what it settled (nothing for a split)."""
+    def _heard(self, future: Future[BatchResult], batch: _Batch) -> Settled | None:
+        """Settle one answer; returns what ``on_settled`` is to hear of it (nothing for a split)."""
         outcome = self._outcome
         before = (outcome.created, outcome.updated, len(outcome.rejected), len(outcome.unmatched))
         failed_before = len(outcome.failed)
         settled = self._settle(future, batch)
         if self.on_settled is None or (not settled and len(outcome.failed) == failed_before):
-            return
-        self.on_settled(
-            Settled(
-                settled=tuple(settled),
-                created=outcome.created - before[0],
-                updated=outcome.updated - before[1],
-                rejected=tuple(outcome.rejected[before[2] :]),
-                unmatched=tuple(outcome.unmatched[before[3] :]),
-                failed=tuple(outcome.failed[failed_before:]),
-            )
+            return None
+        return Settled(
+            settled=tuple(settled),
+            created=outcome.created - before[0],
+            updated=outcome.updated - before[1],
+            rejected=tuple(outcome.rejected[before[2] :]),
+            unmatched=tuple(outcome.unmatched[before[3] :]),
+            failed=tuple(outcome.failed[failed_before:]),
         )
+
+    def _tell(self, event: Settled) -> None:
+        if self.on_settled is not None:
+            self.on_settled(event)
         self._counted()
 
     def _counted(self) -> None:
-        """A stream keeps counts of what ``on_settled`` heard, not the entries themselves."""
+        """A stream keeps counts of what ``on_settled`` heard, not the entries themselves (all the
+        answers heard so far: their entries stay in the lists until every one of them was told)."""
         stream, outcome = self.stream, self._outcome
         if stream is None:
             return

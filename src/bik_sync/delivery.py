@@ -12,6 +12,10 @@ received are kept.
 
 ``on_settled`` (optional) hears each request's answer as it arrives, on the calling thread: what a
 caller that keeps its own journal (``bik-sync push``) needs to record a batch the moment BIK settled it.
+
+``deliver_stream`` is the same engine over an iterable drawn as batches are planned (``bik-sync push``
+streams a whole file through one run): the requests in flight stay busy from the first record to the
+last, memory holds a bounded few batches, and what each record became is said only to ``on_settled``.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def test_a_stream_is_delivered_in_one_run_each_record_heard_once_with_few_drawn_
     # Given 2,000 records as a stream, one of them refused by BIK with a 400
     records = people(2_000)
     records[1_234]["city"] = POISON
-    stream, heard = Drawn(records), []
+    stream, heard = Drawn(records), list[Settled]()
 
     # When they are delivered 4 requests of 10 at a time
     outcome = deliver_stream(
@@ -79,7 +79,7 @@ class RefusingAfter(FakeBik):
 
 def test_refused_credentials_stop_the_drawing_and_fail_only_what_was_drawn() -> None:
     # Given a stream of 1,000 records and a BIK that refuses the credentials after 5 answers
-    stream, heard = Drawn(people(1_000)), []
+    stream, heard = Drawn(people(1_000)), list[Settled]()
 
     # When it is delivered 2 requests of 10 at a time
     outcome = deliver_stream(

@@ -171,33 +171,38 @@ class PushRun:
         """The records to send, row by row as the engine draws them; every other row is settled here
         (invalid, or settled by an earlier run). Rows are counted as they are looked at."""
         for window in windows:
-            if not window.rows:
-                continue
-            settled = self._journal.settled_between(window.rows[0].number, window.rows[-1].number)
-            earlier_rejects = self._journal.rejected_between(window.rows[0].number, window.rows[-1].number)
-            self.tally.resumed += len(settled)
-            self._left_in_window = len(window.rows)
-            sent = False
-            for row in window.rows:
-                self._left_in_window -= 1
-                self.tally.rows += 1
-                self.last_row = row.number
-                if row.record is None:
-                    self.tally.invalid += 1
-                    self.tally.reasons.update(row.errors)
-                    self._outputs.reject(row)
-                elif row.number in earlier_rejects:
-                    self._outputs.reject(row, earlier_rejects[row.number])
-                    self.tally.reasons[earlier_rejects[row.number]] += 1
-                elif row.number not in settled:
-                    self._sent[self._drawn] = (row, window.bytes_end)
-                    self._drawn += 1
-                    sent = True
-                    yield row.record
+            if window.rows:
+                yield from self._window_records(window)
             if window.error:
                 self.error = window.error
-            if not sent:
-                self._show(window.bytes_end)
+
+    def _window_records(self, window: _Window) -> Iterator[Mapping[str, Any]]:
+        first, last = window.rows[0].number, window.rows[-1].number
+        settled = self._journal.settled_between(first, last)
+        earlier_rejects = self._journal.rejected_between(first, last)
+        self._left_in_window = len(window.rows)
+        sent = False
+        for row in window.rows:
+            self._left_in_window -= 1
+            self.tally.rows += 1
+            self.last_row = row.number
+            if row.record is None:
+                self.tally.invalid += 1
+                self.tally.reasons.update(row.errors)
+                self._outputs.reject(row)
+                continue
+            if row.number in settled:
+                self.tally.resumed += 1  # BIK confirmed or refused it in an earlier run
+            if row.number in earlier_rejects:
+                self._outputs.reject(row, earlier_rejects[row.number])
+                self.tally.reasons[earlier_rejects[row.number]] += 1
+            elif row.number not in settled:
+                self._sent[self._drawn] = (row, window.bytes_end)
+                self._drawn += 1
+                sent = True
+                yield row.record
+        if not sent:
+            self._show(window.bytes_end)
 
     def _rows_left(self, windows: Iterator[_Window]) -> bool:
         """Whether the file has rows the engine did not draw (it stopped: the credentials were refused)."""

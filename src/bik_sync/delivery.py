@@ -434,6 +434,7 @@ class _Run:
         self.on_settled: OnSettled | None = None
         self.stream: StreamOutcome | None = None
         self._ready: _Batch | None = None  # a stream's next batch, planned while requests are out
+        self._untold: deque[Settled] = deque()  # answers counted, on_settled not yet told
 
     def send(self) -> int:
         """Deliver every batch (splitting refused ones); returns how many splits it took.
@@ -449,17 +450,32 @@ class _Run:
             self._plan_ahead()
             while self._pending:
                 done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
-                heard = [self._heard(future, self._pending.pop(future)) for future in done]
+                for future in done:
+                    if (event := self._heard(future, self._pending.pop(future))) is not None:
+                        self._untold.append(event)
                 if not self._auth_failure:
                     self._fill(executor)
-                for event in heard:
-                    if event is not None:
-                        self._tell(event)
+                self._tell_untold()
                 self._report_refused()
                 self._plan_ahead()
+        except KeyboardInterrupt:
+            self._hear_the_rest()
+            raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
         return self._splits
+
+    def _hear_the_rest(self) -> None:
+        """Stopped (Ctrl-C): the requests already out still reach BIK, so their answers are heard."""
+        while self._pending:
+            future = next(iter(self._pending))
+            if (event := self._heard(future, self._pending.pop(future))) is not None:
+                self._untold.append(event)
+        self._tell_untold()
+
+    def _tell_untold(self) -> None:
+        while self._untold:
+            self._tell(self._untold.popleft())
 
     def _next_batch(self) -> _Batch | None:
         """A split batch's halves first, then the batch planned ahead, then the next batch planned."""

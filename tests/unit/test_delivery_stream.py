@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import urllib3
 
 from bik_sync.delivery import Settled, deliver_stream
@@ -97,3 +98,28 @@ def test_refused_credentials_stop_the_drawing_and_fail_only_what_was_drawn() -> 
     heard_of = [i for event in heard for i in event.settled] + [i for event in heard for i, _ in event.failed]
     assert sorted(heard_of) == list(range(outcome.records))
     assert outcome.created == 50 and outcome.failed == outcome.records - 50
+
+
+def test_stopped_by_ctrl_c_the_answers_to_requests_already_out_are_still_heard() -> None:
+    # Given a stream interrupted (Ctrl-C) as its 45th record is drawn
+    def records() -> Iterator[dict[str, Any]]:
+        for n, record in enumerate(people(100)):
+            if n == 44:
+                raise KeyboardInterrupt
+            yield record
+
+    heard: list[Settled] = []
+
+    # When it is delivered 2 requests of 10 at a time
+    with pytest.raises(KeyboardInterrupt):
+        deliver_stream(
+            records(),
+            client_for(FakeBik()),
+            batch_size=10,
+            max_in_flight=2,
+            deadline=far(),
+            on_settled=heard.append,
+        )
+
+    # Then every batch that went out was heard of (its records settled), and nothing past the stop
+    assert sorted(i for event in heard for i in event.settled) == list(range(40))

@@ -12,6 +12,10 @@ received are kept.
 
 ``on_settled`` (optional) hears each request's answer as it arrives, on the calling thread: what a
 caller that keeps its own journal (``bik-sync push``) needs to record a batch the moment BIK settled it.
+
+``deliver_stream`` is the same engine over an iterable drawn as batches are planned (``bik-sync push``
+streams a whole file through one run): the requests in flight stay busy from the first record to the
+last, memory holds a bounded few batches, and what each record became is said only to ``on_settled``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -220,67 +224,180 @@ def deliver(
     started = time.monotonic()
     outcome = DeliveryOutcome()
     planner = _Planner(
-        records,
+        iter(records),
         BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes, overhead=body_overhead(app_id)),
     )
-    run = _Run(records, planner, client, deadline=deadline, max_in_flight=max_in_flight, outcome=outcome)
+    run = _Run(planner, client, deadline=deadline, max_in_flight=max_in_flight, outcome=outcome)
     run.prefix, run.on_settled = body_prefix(app_id), on_settled
     splits = run.send()
     outcome.rejected.sort(key=lambda item: item[0])
     outcome.failed.sort(key=lambda item: item[0])
-    logger.info(
-        "delivery finished",
-        delivery_records=len(records),
-        delivery_batches=planner.batches,
-        delivery_splits=splits,
-        delivery_created=outcome.created,
-        delivery_updated=outcome.updated,
-        delivery_rejected=len(outcome.rejected) + len(outcome.unmatched),
-        delivery_failed=len(outcome.failed),
-        delivery_requests=outcome.requests,
-        delivery_retries=outcome.retries,
-        delivery_seconds=round(time.monotonic() - started, 3),
+    counts = StreamOutcome(
+        records=len(records),
+        created=outcome.created,
+        updated=outcome.updated,
+        rejected=len(outcome.rejected),
+        unmatched=len(outcome.unmatched),
+        failed=len(outcome.failed),
+        requests=outcome.requests,
+        retries=outcome.retries,
     )
+    _log_finished(planner.batches, splits, counts, started)
     return outcome
 
 
-class _Planner:
-    """The batches of :func:`plan_batches`, cut only as they are wanted: each record is encoded once,
-    just before the batch it opens or joins is sent, so the first request does not wait for the last
-    record's encoding. A record that cannot be encoded goes to ``refused`` (rejected, never sent)."""
+@dataclass(slots=True)
+class StreamOutcome:
+    """What :func:`deliver_stream` counted; every record it drew was heard of through ``on_settled``.
 
-    def __init__(self, records: Sequence[Mapping[str, Any]], packer: BatchPacker) -> None:
+    ``created + updated + rejected + unmatched + failed == records``. ``exhausted``: the stream
+    was read to its end (False after refused credentials: nothing more was drawn from it).
+    """
+
+    records: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    unmatched: int = 0
+    failed: int = 0
+    requests: int = 0
+    retries: int = 0
+    auth_failure: str = ""
+    exhausted: bool = False
+
+    @property
+    def delivered(self) -> int:
+        return self.created + self.updated
+
+
+def deliver_stream(
+    records: Iterable[Mapping[str, Any]],
+    client: BikClient,
+    *,
+    on_settled: OnSettled,
+    batch_size: int = 100,
+    max_batch_bytes: int = 240_000,
+    max_in_flight: int = 8,
+    deadline: float,
+    app_id: str = "",
+) -> StreamOutcome:
+    """:func:`deliver` over records drawn one by one from ``records``, in one run from first to last.
+
+    The same engine: ``max_in_flight`` requests stay busy from the first record to the last (no
+    pause between parts of the input), and a record is drawn only when the batch it joins is being
+    planned, so memory holds only the batches in flight and a split batch's halves. Indices in the
+    ``Settled`` events are positions in the stream (the first record drawn is 0). The outcome keeps
+    counts only: what each record became is said once, to ``on_settled``. When BIK refuses the
+    credentials, the records already drawn and not settled are failed and nothing more is drawn.
+    """
+    if max_in_flight < 1:
+        raise ValueError("max_in_flight must be at least 1")
+    started = time.monotonic()
+    scratch = DeliveryOutcome()
+    planner = _Planner(
+        iter(records),
+        BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes, overhead=body_overhead(app_id)),
+    )
+    run = _Run(planner, client, deadline=deadline, max_in_flight=max_in_flight, outcome=scratch)
+    run.prefix, run.on_settled, run.stream = body_prefix(app_id), on_settled, StreamOutcome()
+    splits = run.send()
+    outcome = run.stream
+    outcome.records, outcome.exhausted = planner.drawn, planner.exhausted
+    outcome.requests, outcome.retries = scratch.requests, scratch.retries
+    outcome.auth_failure = scratch.auth_failure
+    _log_finished(planner.batches, splits, outcome, started)
+    return outcome
+
+
+def _log_finished(batches: int, splits: int, counts: StreamOutcome, started: float) -> None:
+    logger.info(
+        "delivery finished",
+        delivery_records=counts.records,
+        delivery_batches=batches,
+        delivery_splits=splits,
+        delivery_created=counts.created,
+        delivery_updated=counts.updated,
+        delivery_rejected=counts.rejected + counts.unmatched,
+        delivery_failed=counts.failed,
+        delivery_requests=counts.requests,
+        delivery_retries=counts.retries,
+        delivery_seconds=round(time.monotonic() - started, 3),
+    )
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Records to send as one request: their indices, the records and their encoded JSON."""
+
+    indices: list[int] = field(default_factory=list)
+    records: list[Mapping[str, Any]] = field(default_factory=list)
+    pieces: list[bytes] = field(default_factory=list)
+
+    def halves(self) -> tuple[_Batch, _Batch]:
+        m = len(self.indices) // 2
+        return (
+            _Batch(self.indices[:m], self.records[:m], self.pieces[:m]),
+            _Batch(self.indices[m:], self.records[m:], self.pieces[m:]),
+        )
+
+
+class _Planner:
+    """The batches of :func:`plan_batches`, cut only as they are wanted: each record is drawn and
+    encoded once, just before the batch it opens or joins is sent, so the first request does not wait
+    for the last record's encoding. A record that cannot be encoded goes to ``refused`` (rejected,
+    never sent)."""
+
+    def __init__(self, records: Iterator[Mapping[str, Any]], packer: BatchPacker) -> None:
         self._records = records
         self._packer = packer
-        self._next = 0
-        self._carried: int | None = None  # counted by the packer as the first of the next batch
-        self.encoded: list[bytes] = [b""] * len(records)
+        self._carried: tuple[int, Mapping[str, Any], bytes] | None = None  # the next batch's first
         self.refused: list[tuple[int, str]] = []
         self.batches = 0
+        self.drawn = 0
+        self.exhausted = False
 
-    def next_batch(self) -> list[int] | None:
-        """The next batch of indices (None when every record is planned)."""
-        batch: list[int] = []
+    def next_batch(self) -> _Batch | None:
+        """The next batch (None when every record is planned)."""
+        batch = _Batch()
         if self._carried is not None:
-            batch.append(self._carried)
+            self._add(batch, *self._carried)
             self._carried = None
-        records, encoded = self._records, self.encoded
-        while self._next < len(records):
-            i = self._next
-            self._next += 1
+        while not self.exhausted:
             try:
-                piece = encoded[i] = encode_record(records[i])
+                record = next(self._records)
+            except StopIteration:
+                self.exhausted = True
+                break
+            i = self.drawn
+            self.drawn += 1
+            try:
+                piece = encode_record(record)
             except (TypeError, ValueError) as exc:
                 self.refused.append((i, f"record cannot be sent as JSON ({type(exc).__name__})"))
                 continue
-            if self._packer.add(len(piece)) and batch:
-                self._carried = i
+            if self._packer.add(len(piece)) and batch.indices:
+                self._carried = (i, record, piece)
                 break
-            batch.append(i)
-        if not batch:
+            self._add(batch, i, record, piece)
+        if not batch.indices:
             return None
         self.batches += 1
         return batch
+
+    def drawn_batch(self) -> _Batch | None:
+        """The record drawn for the next batch, if any, as a batch of its own (nothing more is drawn)."""
+        if self._carried is None:
+            return None
+        batch = _Batch()
+        self._add(batch, *self._carried)
+        self._carried = None
+        return batch
+
+    @staticmethod
+    def _add(batch: _Batch, i: int, record: Mapping[str, Any], piece: bytes) -> None:
+        batch.indices.append(i)
+        batch.records.append(record)
+        batch.pieces.append(piece)
 
 
 class _Run:
@@ -290,11 +407,13 @@ class _Run:
     go out side by side, and nothing waits inside the pool where a 401 could not stop it. Batches
     are planned and handed to the pool only as requests finish, so that an auth failure stops
     everything not yet under way, and each body is built just before it is sent.
+
+    With ``stream`` set (:func:`deliver_stream`), each answer's entries are counted there once
+    ``on_settled`` heard them, and dropped; an auth failure fails only the records already drawn.
     """
 
     def __init__(
         self,
-        records: Sequence[Mapping[str, Any]],
         planner: _Planner,
         client: BikClient,
         *,
@@ -302,40 +421,80 @@ class _Run:
         max_in_flight: int,
         outcome: DeliveryOutcome,
     ) -> None:
-        self._records = records
         self._planner = planner
-        self._encoded = planner.encoded
         self._client = client
         self._deadline = deadline
         self._max_in_flight = max_in_flight
         self._outcome = outcome
-        self._waiting: deque[list[int]] = deque()
-        self._pending: dict[Future[BatchResult], list[int]] = {}
+        self._waiting: deque[_Batch] = deque()
+        self._pending: dict[Future[BatchResult], _Batch] = {}
         self._auth_failure = ""
         self._splits = 0
         self.prefix = body_prefix()
         self.on_settled: OnSettled | None = None
+        self.stream: StreamOutcome | None = None
+        self._ready: _Batch | None = None  # a stream's next batch, planned while requests are out
+        self._untold: deque[Settled] = deque()  # answers counted, on_settled not yet told
 
     def send(self) -> int:
-        """Deliver every batch (splitting refused ones); returns how many splits it took."""
+        """Deliver every batch (splitting refused ones); returns how many splits it took.
+
+        The answers that came in are counted, the freed slots refilled, and only then is
+        ``on_settled`` told (a journal's write does not hold back the next request); a stream then
+        plans its next batch while the requests are out, so that a freed slot is refilled at once.
+        """
         executor = ThreadPoolExecutor(max_workers=self._max_in_flight, thread_name_prefix="bik")
         try:
             self._fill(executor)
             self._report_refused()
+            self._plan_ahead()
             while self._pending:
                 done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    self._heard(future, self._pending.pop(future))
+                    if (event := self._heard(future, self._pending.pop(future))) is not None:
+                        self._untold.append(event)
                 if not self._auth_failure:
                     self._fill(executor)
+                self._tell_untold()
                 self._report_refused()
+                self._plan_ahead()
+        except KeyboardInterrupt:
+            self._hear_the_rest()
+            raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
         return self._splits
 
-    def _next_batch(self) -> list[int] | None:
-        """A split batch's halves first, then the next batch planned."""
-        return self._waiting.popleft() if self._waiting else self._planner.next_batch()
+    def _hear_the_rest(self) -> None:
+        """Stopped (Ctrl-C): the requests already out still reach BIK, so their answers are heard."""
+        while self._pending:
+            future = next(iter(self._pending))
+            if (event := self._heard(future, self._pending.pop(future))) is not None:
+                self._untold.append(event)
+        self._tell_untold()
+
+    def _tell_untold(self) -> None:
+        while self._untold:
+            self._tell(self._untold.popleft())
+
+    def _next_batch(self) -> _Batch | None:
+        """A split batch's halves first, then the batch planned ahead, then the next batch planned."""
+        if self._waiting:
+            return self._waiting.popleft()
+        if self._ready is not None:
+            batch, self._ready = self._ready, None
+            return batch
+        return self._planner.next_batch()
+
+    def _plan_ahead(self) -> None:
+        if self.stream is not None and self._ready is None and not self._auth_failure:
+            self._ready = self._planner.next_batch()
+
+    def _unsent(self) -> _Batch | None:
+        """After refused credentials, what is left to fail: every batch, or only what was drawn."""
+        if self._waiting or self._ready is not None:
+            return self._next_batch()
+        return self._planner.drawn_batch() if self.stream is not None else self._planner.next_batch()
 
     def _report_refused(self) -> None:
         """Records that cannot be encoded are rejected (and heard of) as the planner meets them."""
@@ -346,40 +505,57 @@ class _Run:
         if self.on_settled is not None:
             self.on_settled(Settled(settled=tuple(i for i, _ in refused), rejected=tuple(refused)))
         refused.clear()
+        self._counted()
 
     def _fill(self, executor: ThreadPoolExecutor) -> None:
         while len(self._pending) < self._max_in_flight:
             batch = self._next_batch()
             if batch is None:
                 return
-            body = self.prefix + b",".join(self._encoded[i] for i in batch) + BODY_SUFFIX
-            future = executor.submit(
-                self._client.upsert, [self._records[i] for i in batch], deadline=self._deadline, body=body
-            )
+            body = self.prefix + b",".join(batch.pieces) + BODY_SUFFIX
+            future = executor.submit(self._client.upsert, batch.records, deadline=self._deadline, body=body)
             self._pending[future] = batch
 
-    def _heard(self, future: Future[BatchResult], batch: list[int]) -> None:
-        """Settle one answer, and tell ``on_settled`` what it settled (nothing for a split)."""
+    def _heard(self, future: Future[BatchResult], batch: _Batch) -> Settled | None:
+        """Settle one answer; returns what ``on_settled`` is to hear of it (nothing for a split)."""
         outcome = self._outcome
         before = (outcome.created, outcome.updated, len(outcome.rejected), len(outcome.unmatched))
         failed_before = len(outcome.failed)
         settled = self._settle(future, batch)
         if self.on_settled is None or (not settled and len(outcome.failed) == failed_before):
-            return
-        self.on_settled(
-            Settled(
-                settled=tuple(settled),
-                created=outcome.created - before[0],
-                updated=outcome.updated - before[1],
-                rejected=tuple(outcome.rejected[before[2] :]),
-                unmatched=tuple(outcome.unmatched[before[3] :]),
-                failed=tuple(outcome.failed[failed_before:]),
-            )
+            return None
+        return Settled(
+            settled=tuple(settled),
+            created=outcome.created - before[0],
+            updated=outcome.updated - before[1],
+            rejected=tuple(outcome.rejected[before[2] :]),
+            unmatched=tuple(outcome.unmatched[before[3] :]),
+            failed=tuple(outcome.failed[failed_before:]),
         )
 
-    def _settle(self, future: Future[BatchResult], batch: list[int]) -> list[int]:
+    def _tell(self, event: Settled) -> None:
+        if self.on_settled is not None:
+            self.on_settled(event)
+        self._counted()
+
+    def _counted(self) -> None:
+        """A stream keeps counts of what ``on_settled`` heard, not the entries themselves (all the
+        answers heard so far: their entries stay in the lists until every one of them was told)."""
+        stream, outcome = self.stream, self._outcome
+        if stream is None:
+            return
+        stream.created, stream.updated = outcome.created, outcome.updated
+        stream.rejected += len(outcome.rejected)
+        stream.unmatched += len(outcome.unmatched)
+        stream.failed += len(outcome.failed)
+        outcome.rejected.clear()
+        outcome.unmatched.clear()
+        outcome.failed.clear()
+
+    def _settle(self, future: Future[BatchResult], batch: _Batch) -> list[int]:
         """Count one answer; returns the indices it settled (BIK confirmed or refused them)."""
         outcome = self._outcome
+        indices = batch.indices
         try:
             result = future.result()
         except BadRequest as exc:
@@ -388,37 +564,37 @@ class _Run:
         except AuthFailed as exc:
             _count_requests(outcome, exc)
             self._auth_failure = outcome.auth_failure = exc.message
-            outcome.failed.extend((i, exc.message) for i in batch)
+            outcome.failed.extend((i, exc.message) for i in indices)
             # Nothing more can go in with these credentials: fail what has not started.
             unsent = f"not sent: {exc.message}"
-            while (rest := self._next_batch()) is not None:
-                outcome.failed.extend((i, unsent) for i in rest)
+            while (rest := self._unsent()) is not None:
+                outcome.failed.extend((i, unsent) for i in rest.indices)
         except BikError as exc:  # RetryableFailure, UnexpectedStatus: try again later
             _count_requests(outcome, exc)
-            outcome.failed.extend((i, exc.message) for i in batch)
+            outcome.failed.extend((i, exc.message) for i in indices)
         else:
             outcome.requests += result.attempts
             outcome.retries += result.retries
             outcome.created += result.created
             outcome.updated += result.updated
-            outcome.rejected.extend((batch[j], reason) for j, reason in result.rejected)
+            outcome.rejected.extend((indices[j], reason) for j, reason in result.rejected)
             outcome.unmatched.extend(result.unmatched)
-            return batch
+            return indices
         return []
 
-    def _refused(self, batch: list[int], exc: BadRequest) -> list[int]:
+    def _refused(self, batch: _Batch, exc: BadRequest) -> list[int]:
         """BIK refused the whole batch: a lone record is the one to blame; a larger batch is halved."""
-        if len(batch) == 1:
-            self._outcome.rejected.append((batch[0], exc.message))
-            return batch
+        if len(batch.indices) == 1:
+            self._outcome.rejected.append((batch.indices[0], exc.message))
+            return batch.indices
         if self._auth_failure:
-            self._outcome.failed.extend((i, self._auth_failure) for i in batch)
+            self._outcome.failed.extend((i, self._auth_failure) for i in batch.indices)
         else:
             # The halves go first: a split batch is finished before new ones start.
             self._splits += 1
-            middle = len(batch) // 2
-            self._waiting.appendleft(batch[middle:])
-            self._waiting.appendleft(batch[:middle])
+            first, second = batch.halves()
+            self._waiting.appendleft(second)
+            self._waiting.appendleft(first)
         return []
 
 

@@ -1,17 +1,27 @@
-"""push's parts without a network: the journal, the token sources, the plain progress lines."""
+"""push's parts without a network: the journal, the token sources, the plain progress lines, and a
+whole run against an in-process BIK."""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import io
+import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+import urllib3
 
 from bik_sync.commands.common import CannotStart, Parser, add_bik_arguments, allow_http, token_provider
 from bik_sync.commands.journal import Identity, Journal, JournalBusy
-from bik_sync.commands.progress import Lines
+from bik_sync.commands.outputs import Outputs
+from bik_sync.commands.progress import Lines, Silent
+from bik_sync.commands.push_run import PushPlan, PushRun, open_file
+from bik_sync.records import ReadOptions
+from tests.unit.test_delivery import FakeBik, client_for
+from tests.unit.test_delivery_stream import RefusingAfter
 
 IDENTITY = Identity("digest-1", "reading", "https://bik.example appId=")
 
@@ -119,3 +129,67 @@ def test_plain_progress_lines_come_every_interval_and_once_at_the_end() -> None:
         "push f.csv: 60% (ETA 0:04) rows 600  failed 0",
         "push f.csv: 70% (ETA 0:03) rows 700  failed 0",
     ]
+
+
+def _push(
+    tmp_path: Path, rows: int, http: urllib3.PoolManager, *, batch_size: int, in_flight: int
+) -> dict[str, Any]:
+    """A push of a ``rows``-row CSV through PushRun, against an in-process BIK."""
+    path = tmp_path / "c.csv"
+    lines = ["First Name,Last Name,Email"] + [f"F{n},L{n},user{n}@example.com" for n in range(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    record_file, reader, handle = open_file(path, ReadOptions())
+    journal = Journal(tmp_path / "c.csv.push-journal.sqlite", IDENTITY)
+    outputs = Outputs(tmp_path, path, record_file)
+    plan = PushPlan(path, ReadOptions(), batch_size, 240_000, in_flight)
+    with handle:
+        report = outputs.finish(
+            PushRun(plan, client_for(http), journal, outputs, Silent()).run(record_file, reader)
+        )
+    journal.close()
+    return report
+
+
+class HoldsTheFirstRequest(FakeBik):
+    """Holds the request carrying user0 until one carrying ``user{later}`` has come (at most 10 s)."""
+
+    def __init__(self, later: int) -> None:
+        super().__init__()
+        self.later = f"user{later}@example.com"
+        self.came = threading.Event()
+        self.overtaken: bool | None = None
+
+    def request(self, method: str, url: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:  # type: ignore[override]
+        emails = {record["email"] for record in json.loads(kwargs["body"])["userProperties"]}
+        if self.later in emails:
+            self.came.set()
+        if "user0@example.com" in emails:
+            self.overtaken = self.came.wait(timeout=10)
+        return super().request(method, url, **kwargs)
+
+
+def test_a_slow_request_does_not_hold_back_the_rest_of_the_file(tmp_path: Path) -> None:
+    # Given a 60-row file and a BIK slow to answer the request holding its first row
+    bik = HoldsTheFirstRequest(later=50)
+
+    # When it is pushed one row a request, two at a time
+    report = _push(tmp_path, 60, bik, batch_size=1, in_flight=2)
+
+    # Then the other request slot went on through the file meanwhile, and every row went in once
+    assert bik.overtaken is True, "the push waited for the first answer before going on"
+    assert report["created"] == 60 and report["rows"] == 60 and report["status"] == "complete"
+
+
+def test_credentials_refused_part_way_stop_the_push_and_every_row_read_is_counted_once(
+    tmp_path: Path,
+) -> None:
+    # Given a 500-row file and a BIK that refuses the credentials after 4 answers
+    bik = RefusingAfter(4)
+
+    # When it is pushed 10 rows a request, two at a time
+    report = _push(tmp_path, 500, bik, batch_size=10, in_flight=2)
+
+    # Then the push stopped part way, saying where, with every row it read counted once
+    assert report["status"] == "incomplete" and "BIK refused the credentials" in report["error"]
+    assert report["error"].startswith(f"stopped after row {report['rows'] + 1}:")
+    assert report["created"] == 40 and report["failed"] == report["rows"] - 40 and 40 < report["rows"] < 500

@@ -1,8 +1,10 @@
 """One push: a local file through the record core and the delivery engine, journaled, into BIK.
 
 The file is read by the same record core as the ingest Lambda, in windows of rows on a reader
-thread; each window's valid records not yet settled go to :func:`bik_sync.delivery.deliver`, the
-Lambdas' engine, whose ``on_settled`` puts every answer in the journal as it arrives. Invalid rows
+thread (a few read ahead); the valid records not yet settled stream through one run of
+:func:`bik_sync.delivery.deliver_stream`, the Lambdas' engine, which keeps the requests in flight
+busy from the first row to the last; its ``on_settled`` puts every answer in the journal as it
+arrives. Memory holds the windows read ahead and the batches in flight, not the file. Invalid rows
 and records BIK refused go to the rejects file (the input's shape, like the Lambda's), records left
 undelivered to the failed file (JSON lines of API records, re-pushable), and the report has the
 Lambda's fields. Every row read is counted once: ``rows == created + updated + rejected + failed``.
@@ -15,7 +17,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,11 +26,10 @@ from bik_sync.bik import BikClient
 from bik_sync.commands.journal import Journal
 from bik_sync.commands.outputs import Outputs
 from bik_sync.commands.progress import Progress
-from bik_sync.delivery import Settled, deliver
+from bik_sync.delivery import Settled, deliver_stream
 from bik_sync.outcome import job_status, summarise_reasons
 from bik_sync.records import ReadOptions, RecordFile, Row, UnreadableFile, open_records
 
-_WINDOW_BATCHES = 8  # batches per deliver() call, per request in flight
 _NO_DEADLINE_S = 7 * 24 * 3600.0
 AUTH_REFUSED = "BIK refused the credentials: check the API key and secret"
 
@@ -130,8 +131,13 @@ class PushRun:
         self._outputs = outputs
         self._progress = progress
         self._started = time.monotonic()
-        self._window_size = plan.max_in_flight * plan.batch_size * _WINDOW_BATCHES
+        self._window_size = plan.batch_size
+        self._look_ahead = plan.max_in_flight  # windows read ahead of the batch being planned
         self._total_bytes = 1
+        self._sent: dict[int, tuple[Row, int]] = {}  # the engine's index: the row, bytes read by then
+        self._drawn = 0
+        self._left_in_window = 0  # rows of the window being drawn from not yet looked at
+        self._position = 0
         self.error = ""
         self.auth_failed = False
         self.last_row = 0
@@ -139,83 +145,101 @@ class PushRun:
     def run(self, record_file: RecordFile, reader: _CountingReader) -> dict[str, Any]:
         """Push every row; returns the report (written by the caller)."""
         self._total_bytes = max(1, self.plan.path.stat().st_size)
-        for window in _windows(record_file, reader, self._window_size):
-            self._push_window(window)
-            if window.error:
-                self.error = window.error
-            if self.auth_failed:
-                if window.bytes_end < self._total_bytes:  # rows after this window were not read
-                    self.error = f"stopped after row {window.rows[-1].number}: {AUTH_REFUSED}"
-                break
+        windows = _windows(record_file, reader, self._window_size, self._look_ahead)
+        try:
+            plan = self.plan
+            outcome = deliver_stream(
+                self._records(windows),
+                self._client,
+                on_settled=self._heard,
+                batch_size=plan.batch_size,
+                max_batch_bytes=plan.max_batch_bytes,
+                max_in_flight=plan.max_in_flight,
+                deadline=time.monotonic() + _NO_DEADLINE_S,
+                app_id=plan.app_id,
+            )
+            self.auth_failed = bool(outcome.auth_failure)
+            if self.auth_failed and self._rows_left(windows):
+                self.error = f"stopped after row {self.last_row}: {AUTH_REFUSED}"
+        finally:
+            windows.close()
         self._finish_counts()
         self._show(self._total_bytes)
         return self._report(record_file)
 
-    def _push_window(self, window: _Window) -> None:
-        if not window.rows:
-            return
+    def _records(self, windows: Iterator[_Window]) -> Iterator[Mapping[str, Any]]:
+        """The records to send, row by row as the engine draws them; every other row is settled here
+        (invalid, or settled by an earlier run). Rows are counted as they are looked at."""
+        for window in windows:
+            if window.rows:
+                yield from self._window_records(window)
+            if window.error:
+                self.error = window.error
+
+    def _window_records(self, window: _Window) -> Iterator[Mapping[str, Any]]:
         first, last = window.rows[0].number, window.rows[-1].number
-        self.last_row = last
         settled = self._journal.settled_between(first, last)
         earlier_rejects = self._journal.rejected_between(first, last)
-        pending: list[Row] = []
+        self._left_in_window = len(window.rows)
+        sent = False
         for row in window.rows:
+            self._left_in_window -= 1
             self.tally.rows += 1
+            self.last_row = row.number
             if row.record is None:
                 self.tally.invalid += 1
                 self.tally.reasons.update(row.errors)
                 self._outputs.reject(row)
-            elif row.number in earlier_rejects:
+                continue
+            if row.number in settled:
+                self.tally.resumed += 1  # BIK confirmed or refused it in an earlier run
+            if row.number in earlier_rejects:
                 self._outputs.reject(row, earlier_rejects[row.number])
                 self.tally.reasons[earlier_rejects[row.number]] += 1
             elif row.number not in settled:
-                pending.append(row)
-        self.tally.resumed += len(settled)
-        if pending:
-            self._deliver(pending, window)
-        self._show(window.bytes_end)
+                self._sent[self._drawn] = (row, window.bytes_end)
+                self._drawn += 1
+                sent = True
+                yield row.record
+        if not sent:
+            self._show(window.bytes_end)
 
-    def _deliver(self, pending: list[Row], window: _Window) -> None:
-        records = [row.record or {} for row in pending]
-        done = [0]
+    def _rows_left(self, windows: Iterator[_Window]) -> bool:
+        """Whether the file has rows the engine did not draw (it stopped: the credentials were refused)."""
+        return self._left_in_window > 0 or any(window.rows for window in windows)
 
-        def heard(event: Settled) -> None:
-            self._heard(event, pending)
-            done[0] += len(event.settled)
-            share = done[0] / len(pending)
-            self._show(window.bytes_start + int(share * (window.bytes_end - window.bytes_start)))
-
-        plan = self.plan
-        outcome = deliver(
-            records,
-            self._client,
-            batch_size=plan.batch_size,
-            max_batch_bytes=plan.max_batch_bytes,
-            max_in_flight=plan.max_in_flight,
-            deadline=time.monotonic() + _NO_DEADLINE_S,
-            app_id=plan.app_id,
-            on_settled=heard,
-        )
-        for index, reason in outcome.failed:
-            self.tally.failed += 1
-            self.tally.reasons[reason] += 1
-            self._outputs.fail(pending[index], reason)
-        self.auth_failed = self.auth_failed or bool(outcome.auth_failure)
-
-    def _heard(self, event: Settled, pending: list[Row]) -> None:
-        """One answer of BIK: into the journal first, then the rejects file and the counts."""
-        rows = [pending[i].number for i in event.settled]
-        rejected = [(pending[i].number, reason) for i, reason in event.rejected]
+    def _heard(self, event: Settled) -> None:
+        """One answer of BIK: into the journal first, then the rejects and failed files and the counts."""
+        sent = self._sent
+        rejected = [(sent[i][0], reason) for i, reason in event.rejected]
+        failed = [(sent[i][0], reason) for i, reason in event.failed]
+        rows = []
+        for i in event.settled:
+            row, position = sent.pop(i)
+            rows.append(row.number)
+            self._position = max(self._position, position)
+        for i, _ in event.failed:
+            self._position = max(self._position, sent.pop(i)[1])
         self._journal.record(
-            rows, created=event.created, updated=event.updated, rejected=rejected, unmatched=event.unmatched
+            rows,
+            created=event.created,
+            updated=event.updated,
+            rejected=[(row.number, reason) for row, reason in rejected],
+            unmatched=event.unmatched,
         )
-        for i, reason in event.rejected:
-            self._outputs.reject(pending[i], reason)
-            self.tally.reasons[reason] += 1
-        self.tally.created += event.created
-        self.tally.updated += event.updated
-        self.tally.rejected_by_bik += len(event.rejected) + len(event.unmatched)
-        self.tally.sent_settled += len(event.settled)
+        tally = self.tally
+        for row, reason in rejected:
+            self._outputs.reject(row, reason)
+            tally.reasons[reason] += 1
+        for row, reason in failed:
+            self._outputs.fail(row, reason)
+            tally.reasons[reason] += 1
+        tally.failed += len(failed)
+        tally.created += event.created
+        tally.updated += event.updated
+        tally.rejected_by_bik += len(event.rejected) + len(event.unmatched)
+        tally.sent_settled += len(event.settled)
+        self._show(self._position)
 
     def _finish_counts(self) -> None:
         """BIK's counts over every row read, this run's and earlier runs' (from the journal)."""
@@ -259,9 +283,12 @@ class PushRun:
         return report
 
 
-def _windows(record_file: RecordFile, reader: _CountingReader, max_rows: int) -> Iterator[_Window]:
-    """Windows of rows read ahead on a thread, so reading overlaps the requests in flight."""
-    handoff: queue.Queue[_Window | BaseException | None] = queue.Queue(maxsize=2)
+def _windows(
+    record_file: RecordFile, reader: _CountingReader, max_rows: int, ahead: int
+) -> Generator[_Window, None, None]:
+    """Windows of rows read ahead (at most ``ahead``) on a thread, so reading overlaps the requests
+    in flight."""
+    handoff: queue.Queue[_Window | BaseException | None] = queue.Queue(maxsize=ahead)
     stop = threading.Event()
 
     def read() -> None:

@@ -97,8 +97,10 @@ def _object_from_s3_record(record: dict[str, Any]) -> S3ObjectRef | None:
         bucket = record["s3"]["bucket"]["name"]
         obj = record["s3"]["object"]
         key = unquote_plus(obj["key"])
-    except (KeyError, TypeError):
-        raise EventShapeError("S3 record lacks s3.bucket.name or s3.object.key") from None
+    except (KeyError, TypeError, AttributeError):  # AttributeError: a key that is no text
+        bucket = None
+    if not isinstance(bucket, str):
+        raise EventShapeError("S3 record lacks s3.bucket.name or s3.object.key")
     size = obj.get("size")
     return S3ObjectRef(
         bucket=bucket,

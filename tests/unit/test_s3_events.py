@@ -62,6 +62,8 @@ def test_removal_events_are_not_objects_to_ingest(lambda_event: Callable[[str], 
         ({"Records": [{"eventSource": "aws:sns"}]}, "neither"),
         ({"Records": [{"eventSource": "aws:sqs", "body": "not json"}]}, "not JSON"),
         ({"Records": [{"s3": {"bucket": {}}}]}, "lacks"),
+        ({"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": 5}}}]}, "lacks"),
+        ({"Records": [{"s3": {"bucket": {"name": 5}, "object": {"key": "incoming/a.csv"}}}]}, "lacks"),
     ],
 )
 def test_events_of_other_shapes_are_refused_with_a_reason(event: Any, reason: str) -> None:

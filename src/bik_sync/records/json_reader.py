@@ -383,6 +383,7 @@ def _object_members(
     """
     records_key = ""
     rows = 0
+    nested = ""  # a member that wraps a list of records ({"data": {"customers": [...]}}): its path
     if cursor.peek() == "}":
         cursor.pos += 1
         return records_key
@@ -396,17 +397,38 @@ def _object_members(
                 if records_key:
                     single.setdefault(key, [])
                 records_key = records_key or key
-            elif rows:
-                raise _two_lists(records_key, key)
+            elif rows or nested:
+                raise _two_lists(nested or records_key, key)
             else:
                 if records_key:  # the list met first was empty
                     single.setdefault(records_key, [])
                 records_key = key
                 rows = yield from _array_rows(cursor, check, opened=True)
         else:
-            _keep_member(single, key, cursor.value())
+            value = cursor.value()
+            nested = nested or _wrapped_path(key, value)
+            if nested and rows:  # a list of records one level down, after the one at the top
+                raise _two_lists(records_key, nested)
+            _keep_member(single, key, value)
         if not cursor.next_item("}", "expected ',' or '}'"):
             return records_key
+
+
+def _wrapped_path(key: Any, value: Any) -> str:
+    """The path of the list of records (not empty) a member wraps, as ``_single_rows`` would find it
+    (``data.customers`` for ``"data": {"customers": [...]}``); "" when it wraps none."""
+    path = [str(key)]
+    for _ in range(_MAX_WRAPPING):
+        if not isinstance(value, dict):
+            return ""
+        for inner_key, inner in value.items():
+            if name_key(inner_key) in _WRAPPERS and isinstance(inner, list) and inner:
+                return ".".join([*path, inner_key])
+        if len(value) != 1:
+            return ""
+        ((inner_key, value),) = value.items()
+        path.append(inner_key)
+    return ""
 
 
 def _keep_member(single: dict[str, Any], key: Any, value: Any) -> None:

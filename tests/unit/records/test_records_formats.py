@@ -341,6 +341,21 @@ def test_an_object_with_two_lists_of_records_is_refused_whole_naming_both(read: 
     assert "jq '.contacts' file.json" in str(refused.value)
 
 
+@pytest.mark.parametrize("contacts_first", [True, False])
+def test_a_list_of_records_wrapped_in_a_member_beside_a_list_at_the_top_is_a_second_list(
+    read: Reader, contacts_first: bool
+) -> None:
+    # Given the CRM export with its contacts one level down ({"data": {"contacts": [...]}}), before
+    # or after its own users' list at the top
+    members = [("data", {"contacts": CRM_WITH_OWNERS["contacts"]}), ("users", CRM_WITH_OWNERS["users"])]
+    data = json.dumps(dict(members if contacts_first else members[::-1])).encode()
+    # When it is read, then it is refused naming both lists, as two lists side by side are: reading
+    # the users and noting "data" as not read would send the CRM's sales people as its customers
+    first, second = ("data.contacts", "users") if contacts_first else ("users", "data.contacts")
+    with pytest.raises(RefusedWhole, match=f'two lists of records, under "{first}" and "{second}"'):
+        read(data, "contacts.json")
+
+
 def test_an_object_whose_records_are_one_list_names_what_else_it_held_as_not_read(read: Reader) -> None:
     # Given a JSON:API style answer: the people under "data", related resources under "included"
     data = json.dumps(

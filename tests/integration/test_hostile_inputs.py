@@ -73,10 +73,10 @@ def test_a_forged_message_naming_a_live_jobs_batch_is_a_job_of_its_own_and_steal
         ),
         (
             "longline.csv.gz",
-            gzip.compress(HEADER + b"A,B," + "é".encode() * (3 << 20) + b"\nC,D,c@example.in\n"),
+            gzip.compress(HEADER + b"A,B," + "é".encode() * (3 << 20) + b"\nC,D,c@example.in\n", mtime=0),
             None,
         ),
-        ("blank.csv.gz", gzip.compress(HEADER + b"\n" * 2_000_000 + b"C,D,c@example.in\n"), None),
+        ("blank.csv.gz", gzip.compress(HEADER + b"\n" * 2_000_000 + b"C,D,c@example.in\n", mtime=0), None),
     ],
 )
 def test_a_hostile_file_ends_in_a_report_with_its_reason(

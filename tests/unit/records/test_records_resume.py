@@ -121,7 +121,10 @@ def test_json_lines_read_on_from_any_line_boundary_give_the_rows_of_a_one_part_r
 @pytest.mark.parametrize(
     ("name", "data"),
     [
-        ("people.csv.gz", gzip.compress(b"First Name,Last Name,Email\nA,B,a@example.in\nC,D,c@example.in\n")),
+        (
+            "people.csv.gz",
+            gzip.compress(b"First Name,Last Name,Email\nA,B,a@example.in\nC,D,c@example.in\n", mtime=0),
+        ),
         (
             "people.json",
             b'[{"firstName": "A", "lastName": "B", "email": "a@example.in"},\n{"firstName": "C"}]',

@@ -15,9 +15,8 @@ boto3, so it depends neither on the machine nor much on its speed drifting. The 
 shared 2-core machine the wall clock mostly measures the other processes (the wall-clock ratio is
 printed beside it). ``cold_import_ratio`` is the larger of the two; target at most 1.5.
 
-The ``*_phonenumbers_lazy`` figures import the handlers as if phonenumbers were imported only when
-a number is first read: a stand-in module answers the names read at import, so phonenumbers' own
-import is left out. Once phonenumbers is lazy in the code they are the same as the others.
+phonenumbers is imported when the first phone is read (``records/phones.py``), not by a handler's
+import, so a cold start does not pay for it; a unit test keeps it so.
 
 ``python -m bik_local.bench cold_start`` prints it as one JSON line; ``run()`` returns the figures.
 """
@@ -40,24 +39,13 @@ REQUIREMENTS = SRC / "requirements.txt"
 CACHE = ROOT / ".bench"
 HANDLERS = {"ingest": "bik_sync.handlers.ingest", "upsert": "bik_sync.handlers.upsert"}
 BASELINE = "boto3"
-LAZY_PHONENUMBERS = "phonenumbers_lazy"
 RUNS = 9
 TARGET_RATIO = 1.5
 TOP_IMPORTS = 8
 
-# argv: module, then "1" to stand phonenumbers in. Prints "wall_s cpu_s" of the import alone.
+# argv: the module. Prints "wall_s cpu_s" of the import alone.
 _TIMER = (
     "import importlib, sys, time\n"
-    "if sys.argv[2] == '1' and 'phonenumbers' not in sys.modules:\n"
-    "    import types\n"
-    "    class Placeholder:\n"
-    "        def __getattr__(self, name): return self\n"
-    "        def __call__(self, *args, **kwargs): return self\n"
-    "        def __contains__(self, item): return True\n"
-    "        def __iter__(self): return iter(())\n"
-    "    stand_in = types.ModuleType('phonenumbers')\n"
-    "    stand_in.__getattr__ = lambda name: Placeholder()\n"
-    "    sys.modules['phonenumbers'] = stand_in\n"
     "wall, cpu = time.perf_counter(), time.process_time()\n"
     "importlib.import_module(sys.argv[1])\n"
     "print(time.perf_counter() - wall, time.process_time() - cpu)\n"
@@ -126,9 +114,9 @@ def lambda_environment(src: Path = SRC) -> dict[str, str]:
 Sample = tuple[float, float]  # (wall, CPU) seconds of one import
 
 
-def _import_seconds(python: Path, module: str, env: dict[str, str], lazy: bool = False) -> Sample:
+def _import_seconds(python: Path, module: str, env: dict[str, str]) -> Sample:
     done = subprocess.run(
-        [str(python), "-s", "-c", _TIMER, module, "1" if lazy else "0"],
+        [str(python), "-s", "-c", _TIMER, module],
         env=env,
         capture_output=True,
         text=True,
@@ -142,24 +130,19 @@ def _import_seconds(python: Path, module: str, env: dict[str, str], lazy: bool =
     return float(wall), float(cpu)
 
 
-Case = tuple[str, bool]  # (module, phonenumbers lazy)
-
-
-def import_rounds(
-    python: Path, cases: list[Case], runs: int, env: dict[str, str]
-) -> dict[Case, list[Sample]]:
+def import_rounds(python: Path, cases: list[str], runs: int, env: dict[str, str]) -> dict[str, list[Sample]]:
     """(wall, CPU) import seconds of each case in ``runs`` rounds of fresh processes, one warm-up each first.
 
     Each round runs every case once, the baseline first, so a burst of load or a change of the
     machine's speed touches a round's cases alike. Raises ``ImportFailed`` for a module that fails.
     """
-    samples: dict[Case, list[Sample]] = {}
+    samples: dict[str, list[Sample]] = {}
     for case in cases:
-        _import_seconds(python, case[0], env, case[1])
+        _import_seconds(python, case, env)
         samples[case] = []
     for _ in range(runs):
         for case in samples:
-            samples[case].append(_import_seconds(python, case[0], env, case[1]))
+            samples[case].append(_import_seconds(python, case, env))
     return samples
 
 
@@ -198,24 +181,22 @@ def heaviest_imports(
     return [[name, round(ms, 1)] for ms, name in own[:top]]
 
 
-def _ratios(
-    samples: dict[Case, list[Sample]], lazy: bool, suffix: str, figures: dict[str, Any]
-) -> dict[str, float]:
+def _ratios(samples: dict[str, list[Sample]], figures: dict[str, Any]) -> dict[str, float]:
     """Each handler's median CPU ms, and the median over rounds of its ratio to that round's boto3."""
-    baseline = samples[(BASELINE, False)]
+    baseline = samples[BASELINE]
     ratios: dict[str, float] = {}
     for name, module in HANDLERS.items():
-        if (module, lazy) not in samples:
-            figures[f"{name}_import_ms{suffix}"] = None
+        if module not in samples:
+            figures[f"{name}_import_ms"] = None
             continue
-        times = samples[(module, lazy)]
+        times = samples[module]
         ratios[name] = statistics.median(
             cpu / base for (_, cpu), (_, base) in zip(times, baseline, strict=True)
         )
         wall = statistics.median(wall / base for (wall, _), (base, _) in zip(times, baseline, strict=True))
-        figures[f"{name}_import_ms{suffix}"] = round(statistics.median(cpu for _, cpu in times) * 1000, 1)
-        figures[f"{name}_ratio{suffix}"] = round(ratios[name], 2)
-        figures[f"{name}_wall_ratio{suffix}"] = round(wall, 2)
+        figures[f"{name}_import_ms"] = round(statistics.median(cpu for _, cpu in times) * 1000, 1)
+        figures[f"{name}_ratio"] = round(ratios[name], 2)
+        figures[f"{name}_wall_ratio"] = round(wall, 2)
     return ratios
 
 
@@ -233,15 +214,12 @@ def run(runs: int = RUNS, src: Path = SRC) -> dict[str, Any]:
             errors[name] = f"{module}: {exc}"
         else:
             importable.append(module)
-    cases = [(BASELINE, False)] + [(module, lazy) for lazy in (False, True) for module in importable[1:]]
-    samples = import_rounds(python, cases, runs, env)
-    figures[f"{BASELINE}_import_ms"] = round(statistics.median(cpu for _, cpu in samples[cases[0]]) * 1000, 1)
-    figures[f"{BASELINE}_wall_ms"] = round(statistics.median(wall for wall, _ in samples[cases[0]]) * 1000, 1)
-    ratios = _ratios(samples, False, "", figures)
-    lazy_ratios = _ratios(samples, True, f"_{LAZY_PHONENUMBERS}", figures)
+    samples = import_rounds(python, importable, runs, env)
+    figures[f"{BASELINE}_import_ms"] = round(statistics.median(cpu for _, cpu in samples[BASELINE]) * 1000, 1)
+    figures[f"{BASELINE}_wall_ms"] = round(statistics.median(wall for wall, _ in samples[BASELINE]) * 1000, 1)
+    ratios = _ratios(samples, figures)
     worst = max(ratios, key=lambda name: ratios[name]) if ratios else None
     figures["cold_import_ratio"] = round(ratios[worst], 2) if worst else None
-    figures[f"cold_import_ratio_{LAZY_PHONENUMBERS}"] = round(max(lazy_ratios.values()), 2) if worst else None
     figures["target_ratio"] = TARGET_RATIO
     if worst:
         figures["within_target"] = ratios[worst] <= TARGET_RATIO and not errors

@@ -458,7 +458,7 @@ class _Run:
                 self._tell_untold()
                 self._report_refused()
                 self._plan_ahead()
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or the records' reader failed (an unreadable file part way)
             self._hear_the_rest()
             raise
         finally:
@@ -466,7 +466,8 @@ class _Run:
         return self._splits
 
     def _hear_the_rest(self) -> None:
-        """Stopped (Ctrl-C): the requests already out still reach BIK, so their answers are heard."""
+        """Stopped (Ctrl-C, a read error): the requests already out still reach BIK, so their answers
+        are heard."""
         while self._pending:
             future = next(iter(self._pending))
             if (event := self._heard(future, self._pending.pop(future))) is not None:

@@ -73,6 +73,8 @@ class _Sends:
     def hand_over(self, entries: list[QueueEntry]) -> None:
         """Queue a batch for sending; waits while ``ahead`` batches are waiting already."""
         self.raise_failure()
+        if self._dropping:
+            raise RuntimeError("the sender is closed: it sends nothing more")
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="bik-sync-sends", daemon=True)
             self._thread.start()
@@ -90,9 +92,9 @@ class _Sends:
 
     def close(self) -> None:
         """Stop the thread; batches still waiting (reading failed before the flush) are dropped."""
+        self._dropping = True
         if self._thread is None:
             return
-        self._dropping = True
         self._ready.put(None)
         self._thread.join()
         self._thread = None

@@ -139,3 +139,19 @@ def test_reading_goes_on_while_a_send_waits_but_only_so_many_batches_ahead() -> 
     reader.join(timeout=30)
     sender.close()
     assert batch_numbers(queue.bodies) == list(range(1, 501))
+
+
+def test_a_closed_sender_refuses_more_batches_rather_than_dropping_them() -> None:
+    # Given a sender that sent 10 work messages and was closed
+    queue = InMemoryWorkQueue()
+    sender = sender_over(queue)
+    add_records(sender, 10)
+    sender.flush()
+    sender.close()
+    # When it is given 10 more and flushed, then the flush fails (it does not report them sent)
+    add_records(sender, 10)
+    with pytest.raises(RuntimeError, match="closed"):
+        sender.flush()
+    # And only the first 10 were ever sent, and no sending thread was left behind
+    assert batch_numbers(queue.bodies) == list(range(1, 11))
+    assert sending_threads() == []

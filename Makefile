@@ -63,8 +63,10 @@ unit: install
 integration: install
 	$(PY) -m pytest tests/integration -q
 
-# Two workers, each with a local stack of its own: the integration tests mostly wait on it.
-test: lint typecheck template-check
+# The checks (and the installs of their tools) side by side, then the tests in two workers, each with
+# a local stack of its own: the integration tests mostly wait on it.
+test:
+	$(MAKE) --no-print-directory -j3 lint typecheck template-check
 	$(PY) -m pytest tests -q -n 2
 
 tools: $(SAM_STAMP) $(CHECKOV_STAMP)

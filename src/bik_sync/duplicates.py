@@ -54,7 +54,7 @@ def identity_hashes(record: Mapping[str, Any]) -> list[int]:
     """One signed 64-bit hash per identity the record has (field name and value: a phone never
     matches an id)."""
     digests = bytearray()
-    _add_digests(record, digests)
+    _add_digests(record, 0, digests, array("q"))
     return [
         int.from_bytes(digests[at : at + HASH_BYTES], "big", signed=True)
         for at in range(0, len(digests), HASH_BYTES)
@@ -67,9 +67,8 @@ _PREFIXED = tuple(
 )
 
 
-def _add_digests(record: Mapping[str, Any], digests: bytearray) -> int:
-    """The big-endian digest of each identity ``record`` has onto ``digests``; how many."""
-    added = 0
+def _add_digests(record: Mapping[str, Any], row: int, digests: bytearray, rows: array[int]) -> None:
+    """The big-endian digest of each identity ``record`` has onto ``digests``, ``row`` onto ``rows``."""
     for name, prefixed in _PREFIXED:
         value = record.get(name)
         if value is None or value == "":
@@ -77,8 +76,7 @@ def _add_digests(record: Mapping[str, Any], digests: bytearray) -> int:
         hashed = prefixed.copy()
         hashed.update((value if type(value) is str else f"{value}").encode("utf-8", "surrogatepass"))
         digests += hashed.digest()
-        added += 1
-    return added
+        rows.append(row)
 
 
 def _as_hashes(digests: bytes | bytearray) -> array[int]:
@@ -143,10 +141,8 @@ class IdentityIndex:
         self._rows = array("q")
 
     def add(self, row: int, record: Mapping[str, Any]) -> None:
-        rows = self._rows
-        for _ in range(_add_digests(record, self._digests)):
-            rows.append(row)
-        if len(rows) >= _INSERT_CHUNK:
+        _add_digests(record, row, self._digests, self._rows)
+        if len(self._rows) >= _INSERT_CHUNK:
             self._write()
 
     @property

@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import sys
 import tempfile
 from array import array
 from bisect import bisect_left
@@ -43,6 +44,7 @@ from bik_sync.records.errors import ReadingStopped
 HASH_BYTES = 8  # 2^64 values: two different identities of one file collide with odds ~ n^2 / 2^65
 CHECK_EVERY = 1000  # rows between two calls of pass 1's ``keep_going``
 _INSERT_CHUNK = 10_000
+_PAIRS_PER_INSERT = 200  # (hash, row) pairs per INSERT statement: 400 parameters, under SQLite's 999
 _CACHE_KIB = 2048  # SQLite's page cache; the rest of the index stays on disk
 
 Sent = tuple[tuple[int, dict[str, Any]], ...]  # (row number, record) pairs to hand on, in order
@@ -51,14 +53,37 @@ Sent = tuple[tuple[int, dict[str, Any]], ...]  # (row number, record) pairs to h
 def identity_hashes(record: Mapping[str, Any]) -> list[int]:
     """One signed 64-bit hash per identity the record has (field name and value: a phone never
     matches an id)."""
-    hashes = []
-    for name in IDENTITY_FIELDS:
+    digests = bytearray()
+    _add_digests(record, 0, digests, array("q"))
+    return [
+        int.from_bytes(digests[at : at + HASH_BYTES], "big", signed=True)
+        for at in range(0, len(digests), HASH_BYTES)
+    ]
+
+
+# blake2b of "name:" for each identity field, copied per value: the digest of f"{name}:{value}"
+_PREFIXED = tuple(
+    (name, hashlib.blake2b(f"{name}:".encode(), digest_size=HASH_BYTES)) for name in IDENTITY_FIELDS
+)
+
+
+def _add_digests(record: Mapping[str, Any], row: int, digests: bytearray, rows: array[int]) -> None:
+    """The big-endian digest of each identity ``record`` has onto ``digests``, ``row`` onto ``rows``."""
+    for name, prefixed in _PREFIXED:
         value = record.get(name)
         if value is None or value == "":
             continue
-        text = f"{name}:{value}".encode("utf-8", "surrogatepass")
-        digest = hashlib.blake2b(text, digest_size=HASH_BYTES).digest()
-        hashes.append(int.from_bytes(digest, "big", signed=True))
+        hashed = prefixed.copy()
+        hashed.update((value if type(value) is str else f"{value}").encode("utf-8", "surrogatepass"))
+        digests += hashed.digest()
+        rows.append(row)
+
+
+def _as_hashes(digests: bytes | bytearray) -> array[int]:
+    """Big-endian 8-byte digests as the signed 64-bit integers :func:`identity_hashes` gives."""
+    hashes = array("q", digests)
+    if sys.byteorder == "little":
+        hashes.byteswap()
     return hashes
 
 
@@ -98,6 +123,9 @@ class Groups:
         return len(self.rows) - self.count
 
 
+_INSERT_MANY = "INSERT INTO ids VALUES " + ", ".join(["(?, ?)"] * _PAIRS_PER_INSERT)  # noqa: S608 (placeholders only)
+
+
 class IdentityIndex:
     """(identity hash, row number) pairs in a SQLite file on disk, deleted on :meth:`close`."""
 
@@ -109,11 +137,12 @@ class IdentityIndex:
             self._db.execute(f"PRAGMA {pragma}")
         self._db.execute("PRAGMA temp_store = FILE")
         self._db.execute("CREATE TABLE ids (h INTEGER NOT NULL, row INTEGER NOT NULL)")
-        self._pending: list[tuple[int, int]] = []
+        self._digests = bytearray()  # of the pairs not written yet, as identity_hashes' digests
+        self._rows = array("q")
 
     def add(self, row: int, record: Mapping[str, Any]) -> None:
-        self._pending.extend((h, row) for h in identity_hashes(record))
-        if len(self._pending) >= _INSERT_CHUNK:
+        _add_digests(record, row, self._digests, self._rows)
+        if len(self._rows) >= _INSERT_CHUNK:
             self._write()
 
     @property
@@ -133,7 +162,9 @@ class IdentityIndex:
     def load(self, flat: array[int]) -> None:
         """Pairs :meth:`dump` gave (of an earlier part of the file), added as they were."""
         self._write()
-        self._db.executemany("INSERT INTO ids VALUES (?, ?)", zip(flat[::2], flat[1::2], strict=True))
+        if len(flat) % 2:
+            raise ValueError("an odd count of numbers is no list of pairs")
+        self._insert(flat.tolist())
 
     def groups(self) -> Groups:
         """The groups of rows linked by shared hashes, transitively."""
@@ -165,9 +196,21 @@ class IdentityIndex:
             os.unlink(self.path)
 
     def _write(self) -> None:
-        if self._pending:
-            self._db.executemany("INSERT INTO ids VALUES (?, ?)", self._pending)
-            self._pending = []
+        if self._rows:
+            flat: list[int] = [0] * (2 * len(self._rows))
+            flat[::2] = _as_hashes(self._digests).tolist()
+            flat[1::2] = self._rows.tolist()
+            self._insert(flat)
+            self._digests, self._rows = bytearray(), array("q")
+
+    def _insert(self, flat: list[int]) -> None:
+        """Pairs ``h, row, h, row, ...``, many to a statement (SQLite's cost is mostly per statement)."""
+        whole = len(flat) - len(flat) % (2 * _PAIRS_PER_INSERT)
+        if whole:
+            numbers = iter(flat[:whole])
+            self._db.executemany(_INSERT_MANY, zip(*[numbers] * (2 * _PAIRS_PER_INSERT), strict=True))
+        rest = flat[whole:]
+        self._db.executemany("INSERT INTO ids VALUES (?, ?)", zip(rest[::2], rest[1::2], strict=True))
 
 
 class _UnionFind:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,66 @@ def test_unique_rows_are_never_held_and_their_index_is_on_disk_when_a_file_is_la
     assert on_disk > 300_000 * 8
     # And the index file is gone once closed
     assert not Path(index.path).exists()
+
+
+def _old_hash(name: str, value: Any) -> int:
+    """The identity hash as pass 1 has always computed it (and stored it in carried indexes)."""
+    digest = hashlib.blake2b(f"{name}:{value}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def test_pass_1_gives_the_groups_and_stored_hashes_of_a_plain_union_find_when_many_chains_cross(
+    tmp_path: Path,
+) -> None:
+    # Given 25,000 rows whose phones, emails and ids repeat at different strides (long chains of
+    # people crossing each other), some rows with one identity, and a non-text id
+    records = []
+    for n in range(2, 25_002):
+        record: dict[str, Any] = {"phoneNumber": f"+9198{n % 7919:08d}"}
+        if n % 5:
+            record["email"] = f"p{n % 10_007}@x.in"
+        if n % 3 == 0:
+            record["partnerCustomerId"] = str(n % 12_007) if n % 2 else n % 12_007
+        if n % 11 == 0:
+            record = {"email": f"only{n}@x.in"}
+        records.append((n, record))
+    # And what a plain union-find over the old hashes gives
+    pairs = [
+        (_old_hash(name, record[name]), n)
+        for n, record in records
+        for name in ("phoneNumber", "email", "partnerCustomerId")
+        if record.get(name) not in (None, "")
+    ]
+    rows_of: dict[int, list[int]] = {}
+    for h, n in pairs:
+        rows_of.setdefault(h, []).append(n)
+    parent: dict[int, int] = {}
+
+    def root(n: int) -> int:
+        while parent.get(n, n) != n:
+            n = parent[n]
+        return n
+
+    for linked in rows_of.values():
+        for other in linked[1:]:
+            a, b = root(linked[0]), root(other)
+            parent[max(a, b)] = min(a, b)
+    duplicate_rows = sorted({n for linked in rows_of.values() if len(linked) > 1 for n in linked})
+    first_row = {n: root(n) for n in duplicate_rows}
+    index = IdentityIndex(str(tmp_path))
+    try:
+        # When pass 1 indexes them
+        for n, record in records:
+            index.add(n, record)
+        dumped = [pair for flat in index.dump() for pair in zip(flat[::2], flat[1::2], strict=True)]
+        groups = index.groups()
+    finally:
+        index.close()
+    # Then the index holds the old hashes, in the order added (a carried index stays readable)
+    assert dumped == pairs
+    # And the groups are the plain union-find's: same rows, same group of each, same last row
+    assert list(groups.rows) == duplicate_rows
+    assert [groups.rows[g] for g in groups.group] == [first_row[n] for n in duplicate_rows]
+    last = {first_row[n]: n for n in duplicate_rows}
+    assert [groups.last[g] for g in groups.group] == [last[first_row[n]] for n in duplicate_rows]
+    assert 100 < groups.count < len(duplicate_rows)

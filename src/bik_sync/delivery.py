@@ -182,28 +182,6 @@ def _ranges(indices: Iterable[int]) -> list[list[int]]:
     return runs
 
 
-def plan_batches(
-    sizes: Sequence[int],
-    indices: Sequence[int],
-    *,
-    batch_size: int,
-    max_batch_bytes: int,
-    overhead: int = body_overhead(),
-) -> list[list[int]]:
-    """Group ``indices`` in order into batches of <= batch_size records whose body is <= max_batch_bytes.
-
-    ``sizes[i]`` is record i's encoded size. A record too large for the byte cap on its own still
-    gets a batch of its own: the cap is ours, BIK may well take it.
-    """
-    packer = BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes, overhead=overhead)
-    batches: list[list[int]] = []
-    for i in indices:
-        if packer.add(sizes[i]) or not batches:
-            batches.append([])
-        batches[-1].append(i)
-    return batches
-
-
 def deliver(
     records: Sequence[Mapping[str, Any]],
     client: BikClient,
@@ -219,16 +197,12 @@ def deliver(
 
     ``app_id``, when given, goes in every body as ``appId`` (and counts in the byte cap).
     """
-    if max_in_flight < 1:
-        raise ValueError("max_in_flight must be at least 1")
     started = time.monotonic()
     outcome = DeliveryOutcome()
-    planner = _Planner(
-        iter(records),
-        BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes, overhead=body_overhead(app_id)),
+    planner, run = _prepare(
+        records, client, outcome, batch_size, max_batch_bytes, max_in_flight, deadline, app_id
     )
-    run = _Run(planner, client, deadline=deadline, max_in_flight=max_in_flight, outcome=outcome)
-    run.prefix, run.on_settled = body_prefix(app_id), on_settled
+    run.on_settled = on_settled
     splits = run.send()
     outcome.rejected.sort(key=lambda item: item[0])
     outcome.failed.sort(key=lambda item: item[0])
@@ -244,6 +218,28 @@ def deliver(
     )
     _log_finished(planner.batches, splits, counts, started)
     return outcome
+
+
+def _prepare(
+    records: Iterable[Mapping[str, Any]],
+    client: BikClient,
+    outcome: DeliveryOutcome,
+    batch_size: int,
+    max_batch_bytes: int,
+    max_in_flight: int,
+    deadline: float,
+    app_id: str,
+) -> tuple[_Planner, _Run]:
+    """The planner and the run both entry points drive (the same engine)."""
+    if max_in_flight < 1:
+        raise ValueError("max_in_flight must be at least 1")
+    planner = _Planner(
+        iter(records),
+        BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes, overhead=body_overhead(app_id)),
+    )
+    run = _Run(planner, client, deadline=deadline, max_in_flight=max_in_flight, outcome=outcome)
+    run.prefix = body_prefix(app_id)
+    return planner, run
 
 
 @dataclass(slots=True)
@@ -290,16 +286,12 @@ def deliver_stream(
     counts only: what each record became is said once, to ``on_settled``. When BIK refuses the
     credentials, the records already drawn and not settled are failed and nothing more is drawn.
     """
-    if max_in_flight < 1:
-        raise ValueError("max_in_flight must be at least 1")
     started = time.monotonic()
     scratch = DeliveryOutcome()
-    planner = _Planner(
-        iter(records),
-        BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes, overhead=body_overhead(app_id)),
+    planner, run = _prepare(
+        records, client, scratch, batch_size, max_batch_bytes, max_in_flight, deadline, app_id
     )
-    run = _Run(planner, client, deadline=deadline, max_in_flight=max_in_flight, outcome=scratch)
-    run.prefix, run.on_settled, run.stream = body_prefix(app_id), on_settled, StreamOutcome()
+    run.on_settled, run.stream = on_settled, StreamOutcome()
     splits = run.send()
     outcome = run.stream
     outcome.records, outcome.exhausted = planner.drawn, planner.exhausted
@@ -342,10 +334,10 @@ class _Batch:
 
 
 class _Planner:
-    """The batches of :func:`plan_batches`, cut only as they are wanted: each record is drawn and
-    encoded once, just before the batch it opens or joins is sent, so the first request does not wait
-    for the last record's encoding. A record that cannot be encoded goes to ``refused`` (rejected,
-    never sent)."""
+    """Batches by the batching rule (:class:`BatchPacker`), cut only as they are wanted: each record
+    is drawn and encoded once, just before the batch it opens or joins is sent, so the first request
+    does not wait for the last record's encoding. A record that cannot be encoded goes to
+    ``refused`` (rejected, never sent)."""
 
     def __init__(self, records: Iterator[Mapping[str, Any]], packer: BatchPacker) -> None:
         self._records = records

@@ -6,7 +6,7 @@ import pytest
 
 from bik_sync.batching import BODY_OVERHEAD, BatchPacker
 from bik_sync.bik import encode_body, encode_record
-from bik_sync.delivery import plan_batches
+from tests.unit.test_delivery import planned
 
 
 def test_a_batch_filled_to_the_cap_is_a_body_of_exactly_the_cap() -> None:
@@ -15,7 +15,7 @@ def test_a_batch_filled_to_the_cap_is_a_body_of_exactly_the_cap() -> None:
     size = len(encode_record(records[0]))
     cap = BODY_OVERHEAD + 3 * size + 2
     # When they are planned into batches
-    batches = plan_batches([size] * 6, range(6), batch_size=100, max_batch_bytes=cap)
+    batches = planned(records, batch_size=100, max_batch_bytes=cap)
     # Then each batch holds three, and its body is exactly the cap
     assert batches == [[0, 1, 2], [3, 4, 5]]
     assert len(encode_body(records[:3])) == cap

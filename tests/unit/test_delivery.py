@@ -13,6 +13,7 @@ import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bik_sync.batching import BatchPacker
 from bik_sync.bik import (
     AuthFailed,
     BadRequest,
@@ -21,9 +22,8 @@ from bik_sync.bik import (
     RetryableFailure,
     UnexpectedStatus,
     encode_body,
-    encode_record,
 )
-from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver, plan_batches
+from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, _Planner, deliver
 
 URL = "https://bik.example/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
 POISON = "POISON"
@@ -159,9 +159,8 @@ def test_no_request_body_exceeds_the_byte_cap() -> None:
 @pytest.mark.parametrize("cap", [60, 200, 1_000, 5_000])
 def test_planned_batches_keep_order_and_their_exact_encoded_size_within_the_cap(cap: int) -> None:
     records = [{"firstName": "x" * (i % 37), "lastName": "y", "email": f"{i}@e.io"} for i in range(200)]
-    sizes = [len(encode_record(r)) for r in records]
 
-    batches = plan_batches(sizes, range(200), batch_size=25, max_batch_bytes=cap)
+    batches = planned(records, batch_size=25, max_batch_bytes=cap)
 
     assert [i for batch in batches for i in batch] == list(range(200))
     for batch in batches:
@@ -511,3 +510,12 @@ def test_progress_cuts_long_reasons_so_that_it_stays_a_small_item() -> None:
 def test_unreadable_progress_is_a_value_error(text: str) -> None:
     with pytest.raises(ValueError, match="delivery progress is not readable"):
         DeliveryProgress.from_json(text)
+
+
+def planned(records: list[dict[str, Any]], *, batch_size: int, max_batch_bytes: int) -> list[list[int]]:
+    """The batches (record indices) delivery's planner cuts ``records`` into."""
+    planner = _Planner(iter(records), BatchPacker(max_records=batch_size, max_bytes=max_batch_bytes))
+    batches = []
+    while (batch := planner.next_batch()) is not None:
+        batches.append(batch.indices)
+    return batches

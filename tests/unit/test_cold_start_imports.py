@@ -20,6 +20,7 @@ NOT_AT_IMPORT = (
     "aws_lambda_powertools.utilities.data_classes",  # every event class, which the batch utility imports
     "aws_xray_sdk.ext.requests",  # the X-Ray SDK patches the AWS SDK, not every library it knows
     "aws_xray_sdk.ext.httpx",
+    "asyncio",  # neither function is async; wrapt 2, under the X-Ray SDK, would import it (requirements.txt)
     "openpyxl",  # workbooks only
     "pycountry",  # the first country looked up
     "tqdm",  # the laptop commands' progress bars

@@ -27,8 +27,16 @@ NOT_AT_IMPORT = (
 )
 # Per function: (modules it must not import, libraries its traces must cover).
 FUNCTIONS = {
-    "bik_sync.handlers.ingest": ((), ("botocore", "sqlite3")),
-    "bik_sync.handlers.upsert": (("sqlite3", "aws_xray_sdk.ext.sqlite3"), ("botocore",)),
+    # Ingest never calls BIK: the client, its answers and the credential check are the worker's.
+    "bik_sync.handlers.ingest": (
+        ("bik_sync.bik.client", "bik_sync.bik.responses", "bik_sync.bik.auth_check"),
+        ("botocore", "sqlite3"),
+    ),
+    # The credential check is the laptop commands' (bik-sync check).
+    "bik_sync.handlers.upsert": (
+        ("sqlite3", "aws_xray_sdk.ext.sqlite3", "bik_sync.bik.auth_check"),
+        ("botocore",),
+    ),
 }
 
 _PROBE = """

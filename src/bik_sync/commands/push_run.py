@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from bik_sync.bik import BikClient
+from bik_sync.bik.client import BikClient
 from bik_sync.commands.journal import Journal
 from bik_sync.commands.outputs import Outputs
 from bik_sync.commands.progress import Progress

@@ -76,6 +76,8 @@ class JobBusy(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class IngestDeps:
+    """What ingest works with: its settings and the adapters (or the tests' fakes)."""
+
     settings: IngestSettings
     objects: ObjectStore
     queue: WorkQueue
@@ -91,6 +93,8 @@ class IngestDeps:
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
+    """What became of one object: its job, and how many rows, rejects and batches it gave."""
+
     job_id: str
     key: str
     status: str  # "queued", "continued", "duplicate", "unreadable", "skipped", "refused"

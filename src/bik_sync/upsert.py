@@ -54,6 +54,8 @@ class DeliveryIncomplete(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class WorkerDeps:
+    """What the worker works with: its settings and the adapters (or the tests' fakes)."""
+
     settings: WorkerSettings
     objects: ObjectStore
     jobs: Jobs

@@ -32,9 +32,9 @@ FUNCTIONS = {
         ("bik_sync.bik.client", "bik_sync.bik.responses", "bik_sync.bik.auth_check"),
         ("botocore", "sqlite3"),
     ),
-    # The credential check is the laptop commands' (bik-sync check).
+    # The credential check is the laptop commands' (bik-sync check); the worker reads no file.
     "bik_sync.handlers.upsert": (
-        ("sqlite3", "aws_xray_sdk.ext.sqlite3", "bik_sync.bik.auth_check"),
+        ("sqlite3", "aws_xray_sdk.ext.sqlite3", "bik_sync.bik.auth_check", "bik_sync.records.formats"),
         ("botocore",),
     ),
 }

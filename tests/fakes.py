@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from bik_sync.bik import BatchResult, RetryableFailure
+from bik_sync.bik import RetryableFailure
+from bik_sync.bik.responses import BatchResult
 from bik_sync.job_state import (
     JOB_TTL_S,
     LISTED_BATCH_FILES,

@@ -33,13 +33,13 @@ from bik_sync.bik import (
     BODY_SUFFIX,
     AuthFailed,
     BadRequest,
-    BatchResult,
-    BikClient,
     BikError,
     body_overhead,
     body_prefix,
     encode_record,
 )
+from bik_sync.bik.client import BikClient
+from bik_sync.bik.responses import BatchResult
 from bik_sync.observability import logger
 
 

@@ -35,14 +35,8 @@ from bik_sync.observability import add_metric, logger
 from bik_sync.outcome import ReasonTally, summarise_reasons
 from bik_sync.ports import Jobs, ObjectStore, WorkQueue
 from bik_sync.reading import PartRead, find_duplicates, read_rows, reopen_records
-from bik_sync.records import (
-    ReadOptions,
-    RecordFile,
-    RejectsWriter,
-    UnreadableFile,
-    open_records,
-    resume_records,
-)
+from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile
+from bik_sync.records.formats import open_records, resume_records
 from bik_sync.reporting import write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
 from bik_sync.sending import BatchSender, Lease
@@ -76,6 +70,8 @@ class JobBusy(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class IngestDeps:
+    """What ingest works with: its settings and the adapters (or the tests' fakes)."""
+
     settings: IngestSettings
     objects: ObjectStore
     queue: WorkQueue
@@ -91,6 +87,8 @@ class IngestDeps:
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
+    """What became of one object: its job, and how many rows, rejects and batches it gave."""
+
     job_id: str
     key: str
     status: str  # "queued", "continued", "duplicate", "unreadable", "skipped", "refused"

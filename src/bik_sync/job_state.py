@@ -91,6 +91,8 @@ class StartOutcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class BatchCounts:
+    """What the worker settled of one batch, added to its job once: the counts and the files written."""
+
     created: int = 0
     updated: int = 0
     rejected_invalid: int = 0  # failed our checks in the worker (records sent by other systems)
@@ -102,14 +104,20 @@ class BatchCounts:
 
 @dataclass(frozen=True, slots=True)
 class BatchStatus:
+    """A batch as its item stands: whether its counts are in the job yet, and what a receive saved."""
+
     counted: bool
     # What an earlier receive settled (as saved), and the digest of the records it was saved for.
     digest: str = ""
     progress: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False (identity): nothing compares two states, and generating __eq__ and __hash__ over the 26
+# fields at import is a cost of every cold start (hashing one failed anyway: ``details`` is a dict).
+@dataclass(frozen=True, slots=True, eq=False)
 class JobState:
+    """A job as its item holds it: its input, how far ingest and the batches got, and the counts."""
+
     job_id: str
     bucket: str
     key: str

@@ -57,6 +57,8 @@ class JobMeta:
 
 @dataclass(frozen=True, slots=True)
 class WorkMessage:
+    """A work message read back: its records, and its job (None when the sender named none)."""
+
     records: list[Any]
     job: JobMeta | None
 

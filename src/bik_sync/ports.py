@@ -9,7 +9,7 @@ Port          Adapter                                      Fake
 ObjectStore   :class:`bik_sync.storage.S3ObjectStore`      ``InMemoryObjectStore``
 WorkQueue     :class:`bik_sync.work_queue.SqsWorkQueue`    ``InMemoryWorkQueue``
 Jobs          :class:`bik_sync.jobs.JobStore` (DynamoDB)   ``InMemoryJobStore``
-Bik           :class:`bik_sync.bik.BikClient`       ``FakeBik``
+Bik           :class:`bik_sync.bik.client.BikClient`       ``FakeBik``
 ============  ===========================================  ==================================
 """
 
@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, Protocol
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from bik_sync.bik import BatchResult
 from bik_sync.job_state import BatchCounts, BatchStatus, JobState, StartOutcome, UploadOrder
+
+if TYPE_CHECKING:  # the worker's: ingest, which never calls BIK, does not import the client's side
+    from bik_sync.bik.responses import BatchResult
 
 #: The version id S3 serves for an object written while the bucket's versioning is suspended.
 NULL_VERSION = "null"
@@ -162,7 +164,7 @@ class Jobs(Protocol):
 
 
 class Bik(Protocol):
-    """BIK's bulk upsert, as :meth:`bik_sync.bik.BikClient.upsert` offers it.
+    """BIK's bulk upsert, as :meth:`bik_sync.bik.client.BikClient.upsert` offers it.
 
     Raises the :class:`bik_sync.bik.BikError` family when BIK does not take the batch;
     ``deadline`` is a value of the monotonic clock.

@@ -12,16 +12,9 @@ from bik_sync.checkpoint import skip_rows
 from bik_sync.clock import Deadline
 from bik_sync.duplicates import DuplicateMerger, IdentityIndex, Sent, index_rows
 from bik_sync.outcome import ReasonTally
-from bik_sync.records import (
-    ReadOptions,
-    RecordFile,
-    RejectsWriter,
-    ResumePoint,
-    Row,
-    UnreadableFile,
-    open_records,
-)
+from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, ResumePoint, Row, UnreadableFile
 from bik_sync.records.errors import ReadingStopped, RefusedWhole
+from bik_sync.records.formats import open_records
 from bik_sync.sending import BatchSender, Lease
 
 _TIME_CHECK_EVERY = 1000

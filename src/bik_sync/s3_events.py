@@ -23,6 +23,8 @@ class EventShapeError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class S3ObjectRef:
+    """One object an event names: where it is, and what the event says of the upload."""
+
     bucket: str
     key: str
     size: int | None = None

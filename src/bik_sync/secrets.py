@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from bik_sync.bik import TokenProvider
+from bik_sync.bik.client import TokenProvider
 
 
 class SecretError(RuntimeError):

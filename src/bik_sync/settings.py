@@ -83,7 +83,9 @@ class EnvVar:
         return self.default is dataclasses.MISSING
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# eq=False (identity, as no caller compares settings): __eq__ and __hash__ over every field, generated
+# at import for each of the three classes, are a cost of every cold start for nothing.
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Settings:
     """The tuning both functions share; every default is written here and nowhere else."""
 
@@ -146,7 +148,7 @@ class Settings:
         return cls(**values)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class IngestSettings(Settings):
     """What IngestFunction cannot run without, and the shared tuning."""
 
@@ -159,7 +161,7 @@ class IngestSettings(Settings):
     ingest_continue_queue_url: str = field(default="", metadata=env("INGEST_CONTINUE_QUEUE_URL"))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class WorkerSettings(Settings):
     """What UpsertFunction cannot run without, and the shared tuning."""
 

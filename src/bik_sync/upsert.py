@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 
 from bik_sync import jsonbytes, layout, signing
-from bik_sync.bik import BikClient
+from bik_sync.bik.client import BikClient
 from bik_sync.clock import WORKER_FINISH_S, Deadline
 from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, deliver
 from bik_sync.jobs import BatchCounts, BatchStatus, JobStore
@@ -54,6 +54,8 @@ class DeliveryIncomplete(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class WorkerDeps:
+    """What the worker works with: its settings and the adapters (or the tests' fakes)."""
+
     settings: WorkerSettings
     objects: ObjectStore
     jobs: Jobs

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from bik_sync.duplicates import DuplicateMerger, Sent
-from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile, open_records
+from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile
+from bik_sync.records.formats import open_records
 from bik_sync.records.options import FORMATS, PHONE_FORMATS
 from bik_sync.storage import MappingError, read_mapping
 

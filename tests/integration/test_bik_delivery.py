@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bik_local.emulator import Emulator
-from bik_sync.bik import BikClient
+from bik_sync.bik.client import BikClient
 from bik_sync.delivery import DeliveryOutcome, deliver
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import pytest
 import urllib3
 
 from bik_local.emulator import AUTH_PATH, Emulator, start_emulator
-from bik_sync.bik import check_credentials
+from bik_sync.bik.auth_check import check_credentials
 
 pytestmark = pytest.mark.integration
 

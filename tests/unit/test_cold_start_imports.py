@@ -20,14 +20,23 @@ NOT_AT_IMPORT = (
     "aws_lambda_powertools.utilities.data_classes",  # every event class, which the batch utility imports
     "aws_xray_sdk.ext.requests",  # the X-Ray SDK patches the AWS SDK, not every library it knows
     "aws_xray_sdk.ext.httpx",
+    "asyncio",  # neither function is async; wrapt 2, under the X-Ray SDK, would import it (requirements.txt)
     "openpyxl",  # workbooks only
     "pycountry",  # the first country looked up
     "tqdm",  # the laptop commands' progress bars
 )
 # Per function: (modules it must not import, libraries its traces must cover).
 FUNCTIONS = {
-    "bik_sync.handlers.ingest": ((), ("botocore", "sqlite3")),
-    "bik_sync.handlers.upsert": (("sqlite3", "aws_xray_sdk.ext.sqlite3"), ("botocore",)),
+    # Ingest never calls BIK: the client, its answers and the credential check are the worker's.
+    "bik_sync.handlers.ingest": (
+        ("bik_sync.bik.client", "bik_sync.bik.responses", "bik_sync.bik.auth_check"),
+        ("botocore", "sqlite3"),
+    ),
+    # The credential check is the laptop commands' (bik-sync check); the worker reads no file.
+    "bik_sync.handlers.upsert": (
+        ("sqlite3", "aws_xray_sdk.ext.sqlite3", "bik_sync.bik.auth_check", "bik_sync.records.formats"),
+        ("botocore",),
+    ),
 }
 
 _PROBE = """

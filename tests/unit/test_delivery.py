@@ -17,12 +17,12 @@ from bik_sync.batching import BatchPacker
 from bik_sync.bik import (
     AuthFailed,
     BadRequest,
-    BatchResult,
-    BikClient,
     RetryableFailure,
     UnexpectedStatus,
     encode_body,
 )
+from bik_sync.bik.client import BikClient
+from bik_sync.bik.responses import BatchResult
 from bik_sync.delivery import DeliveryOutcome, DeliveryProgress, _Planner, deliver
 
 URL = "https://bik.example/integrations/bikPlatformFunctions-createOrUpdateUserProperties"

@@ -30,7 +30,7 @@ from typing import Any
 import urllib3
 
 from bik_local.emulator import DEFAULT_TOKEN, STATE_PATH
-from bik_sync.bik import BikClient
+from bik_sync.bik.client import BikClient
 from bik_sync.delivery import deliver
 from bik_sync.observability import logger, metrics
 

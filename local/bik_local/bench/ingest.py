@@ -36,7 +36,7 @@ from bik_sync.ingest import IngestDeps, ingest_object
 from bik_sync.job_state import BatchCounts, BatchStatus, JobState, StartOutcome, UploadOrder
 from bik_sync.observability import quiet_for_terminal
 from bik_sync.ports import ObjectMissing, StoredObject
-from bik_sync.records import open_records
+from bik_sync.records.formats import open_records
 from bik_sync.s3_events import S3ObjectRef
 from bik_sync.settings import IngestSettings
 from bik_sync.work_queue import SqsWorkQueue

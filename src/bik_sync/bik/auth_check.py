@@ -11,9 +11,9 @@ from typing import Final, Literal
 
 import urllib3
 
-from bik_sync.bik.client import check_api_url, make_pool
+from bik_sync.bik.client import make_pool
 from bik_sync.bik.responses import error_message
-from bik_sync.bik.wire import auth_url_for
+from bik_sync.bik.wire import auth_url_for, check_api_url
 
 Verdict = Literal["ok", "refused", "unreachable"]
 _GOOD: Final = ("200", 200, True)

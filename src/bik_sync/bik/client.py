@@ -14,14 +14,12 @@ Nothing here logs a token or a record: log lines carry status codes, attempt num
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
@@ -35,7 +33,7 @@ from bik_sync.bik.errors import (
     UnexpectedStatus,
 )
 from bik_sync.bik.responses import BatchResult, Verdict, error_message, parse_retry_after, parse_success
-from bik_sync.bik.wire import encode_body
+from bik_sync.bik.wire import check_api_url, encode_body
 from bik_sync.observability import add_metric, logger
 
 TokenProvider = Callable[[bool], str]
@@ -336,27 +334,6 @@ def make_pool(max_pool: int = 16) -> urllib3.PoolManager:
         ca_certs=ca_certs,
         retries=False,
     )
-
-
-def check_api_url(url: str, *, allow_http: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and allow_http and _is_loopback(parts.hostname):
-        return
-    raise ValueError(
-        "the BIK API URL must use https (plain http only for a loopback host with allow_http), "
-        f"got scheme {parts.scheme!r} host {parts.hostname!r}"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _count_retries(retries: int) -> None:

@@ -2,13 +2,15 @@
 
 ``{"userProperties":[`` + the records joined by commas + ``]}``; with a store's application id,
 ``{"appId":"ID","userProperties":[`` opens it instead (BIK's older documentation lists ``appId`` in
-this body, and ``authPartnerViaKey`` requires it).
+this body, and ``authPartnerViaKey`` requires it). And the URLs it is sent to.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from bik_sync import jsonbytes
 
@@ -44,3 +46,25 @@ def auth_url_for(api_url: str) -> str:
     """The ``authPartnerViaKey`` URL beside an upsert URL (the last path segment replaced)."""
     base, _, _ = api_url.split("?", 1)[0].rstrip("/").rpartition("/")
     return f"{base}/{AUTH_PATH_SEGMENT}"
+
+
+def check_api_url(url: str, *, allow_http: bool) -> None:
+    """ValueError unless ``url`` is https (or http to a loopback host, when ``allow_http``)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and allow_http and _is_loopback(parts.hostname):
+        return
+    raise ValueError(
+        "the BIK API URL must use https (plain http only for a loopback host with allow_http), "
+        f"got scheme {parts.scheme!r} host {parts.hostname!r}"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

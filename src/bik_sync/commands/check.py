@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from bik_sync.bik import check_credentials
+from bik_sync.bik.auth_check import check_credentials
 from bik_sync.commands.common import (
     EXIT_CANNOT_START,
     EXIT_INCOMPLETE,

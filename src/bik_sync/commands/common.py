@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit
 
-from bik_sync.bik import TokenProvider, check_api_url
+from bik_sync.bik import check_api_url
+from bik_sync.bik.client import TokenProvider
 from bik_sync.secrets import SecretError, make_token_provider, parse_token
 from bik_sync.settings import DEFAULT_BIK_API_URL
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bik_sync.bik import BikClient
+from bik_sync.bik.client import BikClient
 from bik_sync.commands.common import (
     EXIT_CANNOT_START,
     EXIT_INCOMPLETE,

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from bik_sync.bik import BikClient
+from bik_sync.bik.client import BikClient
 from bik_sync.commands.journal import Journal
 from bik_sync.commands.outputs import Outputs
 from bik_sync.commands.progress import Progress
 from bik_sync.delivery import Settled, deliver_stream
 from bik_sync.outcome import job_status, summarise_reasons
-from bik_sync.records import ReadOptions, RecordFile, Row, UnreadableFile, open_records
+from bik_sync.records import ReadOptions, RecordFile, Row, UnreadableFile
+from bik_sync.records.formats import open_records
 
 _NO_DEADLINE_S = 7 * 24 * 3600.0
 AUTH_REFUSED = "BIK refused the credentials: check the API key and secret"

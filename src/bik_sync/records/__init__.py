@@ -2,11 +2,13 @@
 
 Pure Python (no AWS, no network); the ingest Lambda, the SQS worker and ``bik-sync validate``
 all go through it, so they cannot disagree about a record.
+
+The readers (``formats``: ``open_records``, ``resume_records``) are imported from their module: the
+worker checks records it did not read, and its cold start does not import them.
 """
 
 from bik_sync.records.errors import UnreadableFile
 from bik_sync.records.fields import API_FIELDS, IDENTITY_FIELDS, REQUIRED_FIELDS
-from bik_sync.records.formats import open_records, resume_records
 from bik_sync.records.mapping import load_mapping
 from bik_sync.records.options import ReadOptions
 from bik_sync.records.rejects import JsonlRejectsWriter, RejectsWriter, guard_cell
@@ -27,6 +29,4 @@ __all__ = [
     "check_record",
     "guard_cell",
     "load_mapping",
-    "open_records",
-    "resume_records",
 ]

@@ -113,6 +113,8 @@ def _name_forms(name: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class _Index:
+    """Country names and codes, folded, to look an alpha-2 up by."""
+
     exact: dict[str, str]  # folded name or code -> alpha-2
     names: list[str]  # sorted folded names, for cut-short lookups
     regions: list[str]  # the alpha-2 of each entry of names

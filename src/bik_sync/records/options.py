@@ -13,6 +13,8 @@ PHONE_FORMATS = ("E164", "INTERNATIONAL", "NATIONAL")
 
 @dataclass(frozen=True)
 class ReadOptions:
+    """How to read a file: its format, a column mapping, and how phones are read and written."""
+
     format: str | None = None  # "csv" | "json" | "jsonl" | "xlsx"; None = detect from content, name as a hint
     mapping: Mapping[str, str] | None = None  # user mapping: source column/key -> API field name
     default_region: str = "IN"

@@ -17,15 +17,22 @@ from bik_sync import observability
 from bik_sync.bik import (
     AuthFailed,
     BadRequest,
-    BikClient,
     PayloadTooLarge,
     RetryableFailure,
     UnexpectedStatus,
-    Verdict,
     check_api_url,
-    make_pool,
 )
-from bik_sync.bik.client import Answer, GiveUp, Landed, TryAgain, interpret, out_of_budget
+from bik_sync.bik.client import (
+    Answer,
+    BikClient,
+    GiveUp,
+    Landed,
+    TryAgain,
+    interpret,
+    make_pool,
+    out_of_budget,
+)
+from bik_sync.bik.responses import Verdict
 
 URL = "https://bik.example/integrations/bikPlatformFunctions-createOrUpdateUserProperties"
 

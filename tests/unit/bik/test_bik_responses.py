@@ -7,7 +7,7 @@ from email.utils import formatdate
 
 import pytest
 
-from bik_sync.bik import Verdict, error_message, parse_retry_after, parse_success
+from bik_sync.bik.responses import Verdict, error_message, parse_retry_after, parse_success
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bik_sync.records import ReadOptions, RecordFile, Row, open_records
+from bik_sync.records import ReadOptions, RecordFile, Row
+from bik_sync.records.formats import open_records
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from bik_sync.records import Row, UnreadableFile, open_records
+from bik_sync.records import Row, UnreadableFile
+from bik_sync.records.formats import open_records
 
 
 def test_a_file_without_a_header_row_is_refused_without_echoing_its_first_customer() -> None:

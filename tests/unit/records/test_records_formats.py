@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from bik_sync.records import ReadOptions, Row, UnreadableFile, open_records
+from bik_sync.records import ReadOptions, Row, UnreadableFile
 from bik_sync.records.errors import RefusedWhole
+from bik_sync.records.formats import open_records
 
 from .conftest import FIXTURES, OneWayStream, Reader
 

@@ -7,8 +7,9 @@ import gzip
 import pytest
 
 from bik_sync.messages import MalformedMessage, parse_work_message
-from bik_sync.records import Row, UnreadableFile, open_records
+from bik_sync.records import Row, UnreadableFile
 from bik_sync.records.csv_reader import MAX_CELL_CHARS, MAX_LINE_CHARS
+from bik_sync.records.formats import open_records
 
 from .conftest import OneWayStream, Reader
 

@@ -11,8 +11,9 @@ import pycountry
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bik_sync.records import ReadOptions, check_record, open_records
+from bik_sync.records import ReadOptions, check_record
 from bik_sync.records.countries import country_code
+from bik_sync.records.formats import open_records
 from bik_sync.records.validate import RecordBuilder
 
 # Phone regions that are countries (ISO 3166, and Kosovo); Ascension (AC) and Tristan da Cunha (TA)

@@ -9,7 +9,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bik_sync.records import JsonlRejectsWriter, RejectsWriter, guard_cell, open_records
+from bik_sync.records import JsonlRejectsWriter, RejectsWriter, guard_cell
+from bik_sync.records.formats import open_records
 from bik_sync.records.normalise import PLACEHOLDERS
 
 from .conftest import Reader, read_bytes

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from bik_sync.records import RecordFile, ResumePoint, open_records, resume_records
+from bik_sync.records import RecordFile, ResumePoint
+from bik_sync.records.formats import open_records, resume_records
 
 Rows = list[tuple[int, Any, Any, tuple[str, ...]]]
 

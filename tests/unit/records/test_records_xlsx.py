@@ -18,7 +18,8 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, Row, UnreadableFile, open_records, xlsx
+from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, Row, UnreadableFile, xlsx
+from bik_sync.records.formats import open_records
 from bik_sync.records.xlsx import cell_text
 from bik_sync.validate_cmd import main
 

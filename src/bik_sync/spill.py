@@ -1,0 +1,164 @@
+"""Pass 1's rows kept on local disk for pass 2, so that a file goes through the record core once.
+
+Nothing is sent before pass 1 has read the whole file (``duplicates.py``). Instead of reading and
+building every row again for pass 2, pass 1 writes each row to a spill file as it goes by:
+
+- a valid record as the very bytes its work message will hold (:func:`encode_record`), after its
+  row number: pass 2 packs them as they are;
+- any other row (a reject, or a record that does not encode) whole, pickled, so that pass 2 does
+  with it exactly what it would have done with the row read again;
+- the damage that stopped reading, as its message: pass 2 meets the same end;
+- every thousandth row, where the file can be read on from (its ``ResumePoint``), kept in memory:
+  pass 2 asks for it there, should its time run out.
+
+The spill lives in the temporary directory (the Lambda's ``/tmp``), readable only by this process,
+and is deleted on :meth:`Spill.close`. It is bounded: past ``max_bytes`` (by default half the space
+free when it opens) it stops and is deleted, and pass 2 reads the file again, as it did before.
+Pure: no AWS, no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any, BinaryIO, NamedTuple
+
+from bik_sync.bik.wire import encode_record
+from bik_sync.records import RecordFile, ResumePoint, Row, UnreadableFile
+from bik_sync.records.errors import RefusedWhole
+
+#: Rows between two resume points: the row loop (reading.read_rows) asks before every thousandth.
+RESUME_EVERY = 1000
+_WRITE_BUFFER = 1 << 20
+_ROW = b"r"  # a pickled Row
+_DAMAGE = b"e"  # a pickled message: reading stopped there
+
+
+class EncodedRow(NamedTuple):
+    """A valid row as pass 1 left it: its number and its record's encoded bytes."""
+
+    number: int
+    body: bytes
+
+
+class Spill:
+    """The rows of one pass 1, on disk; iterating it gives them back once pass 1 has read them."""
+
+    def __init__(self, directory: str | None = None, max_bytes: int | None = None) -> None:
+        handle, self.path = tempfile.mkstemp(prefix="bik-sync-spill-", suffix=".rows", dir=directory)
+        self._out: BinaryIO | None = os.fdopen(handle, "wb", buffering=_WRITE_BUFFER)
+        if max_bytes is None:
+            max_bytes = shutil.disk_usage(os.path.dirname(self.path)).free // 2
+        self._max_bytes = max_bytes
+        self._written = 0
+        self._rows = 0
+        self._resume: dict[int, ResumePoint | None] = {}  # rows read -> where the next one starts
+        self.complete = False  # pass 1 read to the end (or to damage), and all of it is here
+
+    @property
+    def usable(self) -> bool:
+        """Whether pass 2 can read the rows from here: pass 1 ended, and nothing was left out."""
+        return self.complete and self._out is None and os.path.exists(self.path)
+
+    def keep(self, record_file: RecordFile, rows: Iterator[Row]) -> Iterator[Row]:
+        """``rows`` (of ``record_file``, from its first row) as they are, each written here on the way;
+        :attr:`complete` once they end, at their end or at damage."""
+        for row in self._kept(rows):
+            yield row
+            # Between two rows (the next one is asked for): where the file can be read on from.
+            if self._out is not None and (self._rows + 1) % RESUME_EVERY == 0:
+                self._resume[self._rows] = record_file.resume_point()
+        self.complete = self._out is not None
+        self._finish_writing()
+
+    def _kept(self, rows: Iterator[Row]) -> Iterator[Row]:
+        try:
+            for row in rows:
+                if self._out is not None:
+                    self._write(row)
+                yield row
+        except RefusedWhole:  # none of the file is sent: pass 2 never starts
+            raise
+        except UnreadableFile as exc:
+            if self._out is not None:
+                self._write_line(_DAMAGE + _pickled(str(exc)))
+            self.complete = self._out is not None
+            self._finish_writing()
+            raise
+
+    def __iter__(self) -> Iterator[Row | EncodedRow]:
+        """The rows pass 1 read, in its order; raises the damage it met, where it met it."""
+        if not self.usable:
+            raise RuntimeError("the spill is not complete: read the file again")
+        read = 0
+        with open(self.path, "rb") as spilled:
+            for line in spilled:
+                read += 1
+                self._read = read
+                kind = line[:1]
+                if kind == _ROW:
+                    yield Row(*_unpickled(line[1:]))
+                elif kind == _DAMAGE:
+                    raise UnreadableFile(_unpickled(line[1:]))
+                else:
+                    number, _, body = line.partition(b" ")
+                    yield EncodedRow(int(number), body[:-1])
+
+    _read = 0
+
+    def resume_point(self) -> ResumePoint | None:
+        """Where the file can be read on from after the last row it gave (ask between rows)."""
+        return self._resume.get(self._read)
+
+    def on_read(self, callback: Any) -> None:
+        """A spill holds only rows: there is no piece of it without one to time out in."""
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def _write(self, row: Row) -> None:
+        self._rows += 1
+        record = row.record
+        if record is not None:  # sent, whatever else the row says (reading._take)
+            try:
+                self._write_line(b"%d %b\n" % (row.number, encode_record(record)))
+                return
+            except (TypeError, ValueError):  # what does not encode fails in pass 2, as before
+                pass
+        self._write_line(_ROW + _pickled((row.number, row.source, row.record, row.errors)))
+
+    def _write_line(self, line: bytes) -> None:
+        assert self._out is not None
+        self._written += len(line)
+        if self._written > self._max_bytes:
+            self._stop()
+            return
+        self._out.write(line)
+
+    def _stop(self) -> None:
+        """Over its bound: the spill is given up, and pass 2 reads the file again."""
+        self.close()
+
+    def _finish_writing(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+
+def _pickled(value: Any) -> bytes:
+    """One line's worth: pickle can hold any byte, the line only what is not a newline."""
+    return base64.b64encode(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)) + b"\n"
+
+
+def _unpickled(line: bytes) -> Any:
+    # Written by this process, to a file only it can read (mkstemp), during this invocation.
+    return pickle.loads(base64.b64decode(line))  # noqa: S301

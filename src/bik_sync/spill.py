@@ -25,7 +25,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, NamedTuple
 
 from bik_sync.bik.wire import encode_record
@@ -58,6 +58,7 @@ class Spill:
         self._written = 0
         self._rows = 0
         self._resume: dict[int, ResumePoint | None] = {}  # rows read -> where the next one starts
+        self._read = 0  # rows pass 2 has read back
         self.complete = False  # pass 1 read to the end (or to damage), and all of it is here
 
     @property
@@ -67,29 +68,36 @@ class Spill:
 
     def keep(self, record_file: RecordFile, rows: Iterator[Row]) -> Iterator[Row]:
         """``rows`` (of ``record_file``, from its first row) as they are, each written here on the way;
-        :attr:`complete` once they end, at their end or at damage."""
-        for row in self._kept(rows):
-            yield row
-            # Between two rows (the next one is asked for): where the file can be read on from.
-            if self._out is not None and (self._rows + 1) % RESUME_EVERY == 0:
-                self._resume[self._rows] = record_file.resume_point()
-        self.complete = self._out is not None
-        self._finish_writing()
-
-    def _kept(self, rows: Iterator[Row]) -> Iterator[Row]:
+        :attr:`complete` once they end, at their end or at damage. (One generator, the writing
+        inline: this runs once a row.)"""
+        encode, max_bytes = encode_record, self._max_bytes
         try:
             for row in rows:
                 if self._out is not None:
-                    self._write(row)
+                    self._rows += 1
+                    line = b""
+                    if row.record is not None:  # sent, whatever else the row says (reading._take)
+                        try:  # noqa: SIM105 - suppress() costs a context manager a row
+                            line = b"%d %b\n" % (row.number, encode(row.record))
+                        except (TypeError, ValueError):  # what does not encode fails in pass 2, as before
+                            pass
+                    if not line:
+                        line = _ROW + _pickled((row.number, row.source, row.record, row.errors))
+                    self._written += len(line)
+                    if self._written > max_bytes:
+                        self.close()  # over its bound: given up, and pass 2 reads the file again
+                    else:
+                        self._out.write(line)
                 yield row
+                # Between two rows (the next one is asked for): where the file can be read on from.
+                if self._out is not None and (self._rows + 1) % RESUME_EVERY == 0:
+                    self._resume[self._rows] = record_file.resume_point()
         except RefusedWhole:  # none of the file is sent: pass 2 never starts
             raise
         except UnreadableFile as exc:
-            if self._out is not None:
-                self._write_line(_DAMAGE + _pickled(str(exc)))
-            self.complete = self._out is not None
-            self._finish_writing()
+            self._end(_DAMAGE + _pickled(str(exc)))
             raise
+        self._end(b"")
 
     def __iter__(self) -> Iterator[Row | EncodedRow]:
         """The rows pass 1 read, in its order; raises the damage it met, where it met it."""
@@ -109,13 +117,11 @@ class Spill:
                     number, _, body = line.partition(b" ")
                     yield EncodedRow(int(number), body[:-1])
 
-    _read = 0
-
     def resume_point(self) -> ResumePoint | None:
         """Where the file can be read on from after the last row it gave (ask between rows)."""
         return self._resume.get(self._read)
 
-    def on_read(self, callback: Any) -> None:
+    def on_read(self, callback: Callable[[], None]) -> None:
         """A spill holds only rows: there is no piece of it without one to time out in."""
 
     def close(self) -> None:
@@ -125,33 +131,13 @@ class Spill:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
-    def _write(self, row: Row) -> None:
-        self._rows += 1
-        record = row.record
-        if record is not None:  # sent, whatever else the row says (reading._take)
-            try:
-                self._write_line(b"%d %b\n" % (row.number, encode_record(record)))
-                return
-            except (TypeError, ValueError):  # what does not encode fails in pass 2, as before
-                pass
-        self._write_line(_ROW + _pickled((row.number, row.source, row.record, row.errors)))
-
-    def _write_line(self, line: bytes) -> None:
-        assert self._out is not None
-        self._written += len(line)
-        if self._written > self._max_bytes:
-            self._stop()
-            return
-        self._out.write(line)
-
-    def _stop(self) -> None:
-        """Over its bound: the spill is given up, and pass 2 reads the file again."""
-        self.close()
-
-    def _finish_writing(self) -> None:
+    def _end(self, last_line: bytes) -> None:
+        """Pass 1 has read all it will: the spill is complete unless it was given up on the way."""
         if self._out is not None:
+            self._out.write(last_line)
             self._out.close()
             self._out = None
+            self.complete = True
 
 
 def _pickled(value: Any) -> bytes:

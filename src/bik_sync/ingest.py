@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
@@ -34,7 +33,7 @@ from bik_sync.messages import JobMeta
 from bik_sync.observability import add_metric, logger
 from bik_sync.outcome import ReasonTally, summarise_reasons
 from bik_sync.ports import Jobs, ObjectStore, WorkQueue
-from bik_sync.reading import PartRead, find_duplicates, read_rows, reopen_records
+from bik_sync.reading import PartRead, RowSource, find_duplicates, read_rows, reopen_records
 from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile
 from bik_sync.records.formats import open_records, resume_records
 from bik_sync.reporting import write_report_if_complete
@@ -42,6 +41,7 @@ from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
 from bik_sync.sending import BatchSender, Lease
 from bik_sync.settings import IngestSettings, get_settings
 from bik_sync.signing import KeyProvider, make_key_provider
+from bik_sync.spill import Spill
 from bik_sync.storage import (
     InputChanged,
     InputMissing,
@@ -83,6 +83,8 @@ class IngestDeps:
     # memory, timed out) has expired before Lambda's first retry, about a minute later.
     lease_s: float = 30.0
     sleep: Callable[[float], None] = time.sleep  # the backoff between sends the queue throttled
+    # The most bytes pass 1 keeps on local disk for pass 2 (spill.py); None: half the space free.
+    spill_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,38 +228,57 @@ def run_job(
     # One margin for the whole invocation, both passes: what is kept for sending and handing over.
     reading_until = deadline.reserve(finish_margin_s(deadline))
     limit = sys.maxsize  # rows pass 2 may read: all, unless pass 1 could not reach the end
-    try:
-        options, mapping_origin = _read_options(deps, ref)
-        record_file = _open_part(stream, ref.key, options, resumed)
-        second: IO[bytes] = io.BytesIO()
-        if resumed.part and not resumed.merge.indexing:
-            # Pass 1 is done: the groups, and the people still open, are the earlier part's.
-            merger = merge_state.load_merger(deps.objects, ref.bucket, job.job_id, resumed.merge)
-        else:  # rows of one person are merged in file order (duplicates.py): a first pass finds them
-            with closing(IdentityIndex()) as index:
-                merge_state.load_index(deps.objects, ref.bucket, job.job_id, resumed.merge, index)
-                indexed, finished = find_duplicates(
-                    record_file,
-                    index,
-                    lease,
-                    reading_until,
-                    skip=resumed.merge.indexed,
-                    must_progress=resumed.part > 0,
-                )
-                if not finished and deps.continue_queue is not None:
-                    return _index_later(job, ref, deps, resumed, index, indexed)
-                merger = DuplicateMerger(index.groups())
-            if not finished:  # and no continuation: pass 2 reads only the rows pass 1 read
-                limit = indexed
-            second, record_file = reopen_records(reopen, ref.key, options)
-    except StateInvalid as exc:
-        return stop_job(job, deps, resumed, str(exc))
-    except (UnreadableFile, MappingError, InputChanged) as exc:
-        merge_state.discard(deps.objects, ref.bucket, resumed.merge.key)
-        return _unreadable(job.job_id, ref, deps, str(exc))
-    with closing(second):
+    with ExitStack() as stack:
+        try:
+            options, mapping_origin = _read_options(deps, ref)
+            record_file = _open_part(stream, ref.key, options, resumed)
+            rows_from: RowSource = record_file
+            if resumed.part and not resumed.merge.indexing:
+                # Pass 1 is done: the groups, and the people still open, are the earlier part's.
+                merger = merge_state.load_merger(deps.objects, ref.bucket, job.job_id, resumed.merge)
+            else:  # rows of one person are merged in file order (duplicates.py): a first pass finds them
+                # A pass 1 from the first row keeps the rows it builds for pass 2 (spill.py).
+                fresh = not resumed.merge.indexed and not resumed.rows
+                spill = stack.enter_context(closing(Spill(max_bytes=deps.spill_bytes))) if fresh else None
+                with closing(IdentityIndex()) as index:
+                    merge_state.load_index(deps.objects, ref.bucket, job.job_id, resumed.merge, index)
+                    indexed, finished = find_duplicates(
+                        record_file,
+                        index,
+                        lease,
+                        reading_until,
+                        skip=resumed.merge.indexed,
+                        must_progress=resumed.part > 0,
+                        spill=spill,
+                    )
+                    if not finished and deps.continue_queue is not None:
+                        return _index_later(job, ref, deps, resumed, index, indexed)
+                    merger = DuplicateMerger(index.groups())
+                if not finished:  # and no continuation: pass 2 reads only the rows pass 1 read
+                    limit = indexed
+                if finished and spill is not None and spill.usable:
+                    rows_from = spill  # the file's metadata stays pass 1's: it has read all of it
+                else:
+                    second, record_file = reopen_records(reopen, ref.key, options)
+                    stack.enter_context(closing(second))
+                    rows_from = record_file
+        except StateInvalid as exc:
+            return stop_job(job, deps, resumed, str(exc))
+        except (UnreadableFile, MappingError, InputChanged) as exc:
+            merge_state.discard(deps.objects, ref.bucket, resumed.merge.key)
+            return _unreadable(job.job_id, ref, deps, str(exc))
         return _read_part(
-            job, ref, deps, record_file, merger, lease, reading_until, resumed, mapping_origin, limit
+            job,
+            ref,
+            deps,
+            record_file,
+            rows_from,
+            merger,
+            lease,
+            reading_until,
+            resumed,
+            mapping_origin,
+            limit,
         )
 
 
@@ -321,6 +342,7 @@ def _read_part(
     ref: S3ObjectRef,
     deps: IngestDeps,
     record_file: RecordFile,
+    rows_from: RowSource,
     merger: DuplicateMerger,
     lease: Lease,
     reading_until: Deadline,
@@ -328,7 +350,8 @@ def _read_part(
     mapping_origin: str,
     limit: int = sys.maxsize,
 ) -> IngestResult:
-    """This invocation's rows to work messages and a rejects file; then finish, or hand over."""
+    """This invocation's rows (``rows_from``: ``record_file``, or pass 1's spill of it) to work
+    messages and a rejects file; then finish, or hand over."""
     packer = BatchPacker(
         max_records=deps.settings.bik_batch_size, max_bytes=deps.settings.bik_max_batch_bytes
     )
@@ -340,7 +363,7 @@ def _read_part(
     with closing(sender), tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         rejects = RejectsWriter(spool, record_file)  # type: ignore[arg-type]
         read = read_rows(
-            record_file,
+            rows_from,
             rejects,
             reasons,
             sender,

@@ -3,21 +3,33 @@ row loop that sends valid records and writes rejects until the end, damage or th
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from bik_sync.checkpoint import skip_rows
 from bik_sync.clock import Deadline
-from bik_sync.duplicates import DuplicateMerger, IdentityIndex, Sent, index_rows
+from bik_sync.duplicates import DuplicateMerger, IdentityIndex, index_rows
 from bik_sync.outcome import ReasonTally
 from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, ResumePoint, Row, UnreadableFile
 from bik_sync.records.errors import ReadingStopped, RefusedWhole
 from bik_sync.records.formats import open_records
 from bik_sync.sending import BatchSender, Lease
+from bik_sync.spill import EncodedRow, Spill
 
 _TIME_CHECK_EVERY = 1000
+
+
+class RowSource(Protocol):
+    """What pass 2 reads: the file again (a RecordFile), or pass 1's rows (a Spill)."""
+
+    def __iter__(self) -> Iterator[Row | EncodedRow]: ...
+
+    def on_read(self, callback: Callable[[], None]) -> None: ...
+
+    def resume_point(self) -> ResumePoint | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +52,13 @@ def find_duplicates(
     *,
     skip: int = 0,
     must_progress: bool = False,
+    spill: Spill | None = None,
 ) -> tuple[int, bool]:
     """Pass 1 over the rows past the first ``skip`` (those earlier parts' pass 1 read), until the end
     or the time left: the rows pass 1 has read in all, and whether it reached the end. As the row
     loop does, it stops at a thousandth row, or at a piece of the file that holds no row once the time
-    is up; with ``must_progress`` (a part after the first) only at a thousandth row."""
+    is up; with ``must_progress`` (a part after the first) only at a thousandth row. With ``spill``
+    (reading from the first row), every row read is kept there for pass 2."""
     read = 0
     read_at_last_piece = -1
 
@@ -71,8 +85,12 @@ def find_duplicates(
             refused.append(exc)
 
     record_file.on_read(on_read)
+    file_rows = iter(record_file)
+    if spill is not None:
+        assert not skip, "a spill holds a file's rows from its first"
+        file_rows = spill.keep(record_file, file_rows)
     try:
-        rows = skip_rows(iter(record_file), skip, lease.keep_alive)
+        rows = skip_rows(file_rows, skip, lease.keep_alive)
     except ReadingStopped:
         return skip, False
     except RefusedWhole:
@@ -98,7 +116,7 @@ def reopen_records(
 
 
 def read_rows(
-    record_file: RecordFile,
+    record_file: RowSource,
     rejects: RejectsWriter,
     reasons: ReasonTally,
     sender: BatchSender,
@@ -128,7 +146,7 @@ def read_rows(
 
     record_file.on_read(on_read)
     # Most files hold no person twice: then every record goes straight to the sender.
-    merge = merger.feed if len(merger.groups.rows) else None
+    merge = merger if len(merger.groups.rows) else None
     try:
         file_rows = skip_rows(iter(record_file), skip, lease.keep_alive)
         for row in file_rows:
@@ -154,19 +172,34 @@ def read_rows(
 
 
 def _take(
-    row: Row,
+    row: Row | EncodedRow,
     rejects: RejectsWriter,
     reasons: ReasonTally,
     sender: BatchSender,
-    merge: Callable[[int, dict[str, Any]], Sent] | None,
+    merger: DuplicateMerger | None,
 ) -> None:
     """One row to the rejects, or its record to the sender (through the merger when the file holds
-    rows of one person)."""
-    if row.record is None:
+    rows of one person and this row is one of them)."""
+    if isinstance(row, EncodedRow):  # a valid row as pass 1 kept it: spill.py
+        if merger is None or merger.groups.group_of(row.number) is None:
+            sender.add_encoded(row.number, row.body)
+            return
+        number, record = row.number, decode_record(row.body)
+    elif row.record is None:
         rejects.write(row)
         reasons.add(row.errors)
-    elif merge is None:
-        sender.add(row.number, row.record)
+        return
     else:
-        for number, record in merge(row.number, row.record):
-            sender.add(number, record)
+        number, record = row.number, row.record
+    if merger is None:
+        sender.add(number, record)
+    else:
+        for merged_row, merged in merger.feed(number, record):
+            sender.add(merged_row, merged)
+
+
+def decode_record(body: bytes) -> dict[str, Any]:
+    """A record from :func:`encode_record`'s bytes: the same values (records hold no floats, and
+    json reads an integer of any size back as it was)."""
+    record: dict[str, Any] = json.loads(body)
+    return record

@@ -140,7 +140,10 @@ class BatchSender:
         self.batches = sent  # batches earlier parts of the file sent: numbers carry on from there
 
     def add(self, row: int, record: Mapping[str, Any]) -> None:
-        encoded = encode_record(record)
+        self.add_encoded(row, encode_record(record))
+
+    def add_encoded(self, row: int, encoded: bytes) -> None:
+        """A record already encoded (:func:`encode_record`'s bytes, kept by pass 1: spill.py)."""
         if self._packer.add(len(encoded)):
             self._close_batch()
         self._records.append(encoded)

@@ -20,6 +20,7 @@ from bik_sync.job_state import job_pk
 from bik_sync.merge_state import MergeState
 from bik_sync.ports import StoredObject
 from bik_sync.s3_events import S3ObjectRef
+from bik_sync.spill import Spill
 from bik_sync.upsert import process_message
 from tests.fakes import InMemoryWorkQueue
 from tests.unit.test_worker import BUCKET, SIGNING_KEY, World
@@ -334,6 +335,42 @@ def test_a_file_read_in_parts_sends_and_rejects_exactly_what_a_one_part_read_doe
         assert ranged == sorted(set(ranged)) and ranged[-1] < len(data)
     else:
         assert ranged == []
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "by_offset"),
+    [
+        ("semicolons.csv", _csv_file("utf-8-sig", "\r\n", ";"), True),
+        ("people.jsonl", _jsonl_file(), True),
+        ("packed.csv.gz", gzip.compress(_csv_file("utf-8", "\n", ",")), False),
+    ],
+)
+def test_a_file_whose_second_pass_runs_out_of_time_reads_on_where_the_first_pass_left_a_resume_point(
+    name: str, data: bytes, by_offset: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the same file ingested in one invocation, and in one whose first pass reads it all but
+    # whose time is up at the first check of the second pass (sent from the first pass's spill)
+    whole, parts = World(), World()
+    for world in (whole, parts):
+        world.ingest = replace(world.ingest, continue_queue=InMemoryWorkQueue())
+    one_part = _read(whole, f"incoming/{name}", data, Deadline.after(900))
+    time_left = [900_000.0]
+    spilled_rows = Spill.__iter__
+
+    def rows_with_time_up(spill: Spill) -> Iterator[Any]:
+        time_left[0] = 0.0
+        return spilled_rows(spill)
+
+    monkeypatch.setattr(Spill, "__iter__", rows_with_time_up)
+    # When it is read so
+    in_parts = _read(parts, f"incoming/{name}", data, Deadline(lambda: time_left[0]))
+    # Then the continuations send and reject what the one-part read does, each row once
+    assert time_left == [0.0] and len(continue_queue(parts).bodies) >= 2
+    assert in_parts == one_part
+    # And the first continuation reads on at the byte the spill said (a plain file), where a gzip is
+    # read again from its start, the rows done skipped
+    starts = [start for key, start in parts.objects.opened if key == f"incoming/{name}"]
+    assert starts[0] == 0 and (starts[1] > 0) is by_offset
 
 
 def test_a_checkpoint_written_before_offsets_were_kept_is_carried_on_by_skipping_rows(world: World) -> None:

@@ -96,15 +96,28 @@ class _ReplacedAfterFirstRead(InMemoryObjectStore):
         return opened
 
 
-def test_the_job_fails_with_a_clear_error_and_sends_nothing_when_the_input_is_replaced_between_passes() -> (
-    None
-):
+def test_an_input_replaced_while_it_is_read_is_sent_as_first_read_when_pass_one_kept_its_rows() -> None:
     # Given an input that is replaced after ingest first opened it (an unversioned bucket: by ETag)
     world = World()
     world.objects = _ReplacedAfterFirstRead()
     world.ingest = replace(world.ingest, objects=world.objects)
     ref = upload(world, "incoming/moving.csv", ["A,B,a@example.in,,Pune,"])
-    # When it is ingested
+    # When it is ingested, pass 2 sending the rows pass 1 built (spill.py): the object is read once
+    result = ingest_object(ref, world.ingest)
+    # Then the upload that was read is sent, all of it, and none of the one that replaced it
+    assert (result.status, result.rows) == ("queued", 1)
+    assert [record["email"] for _, record in sent_in_order(world)] == ["a@example.in"]
+
+
+def test_the_job_fails_with_a_clear_error_and_sends_nothing_when_the_input_is_replaced_between_passes() -> (
+    None
+):
+    # Given an input that is replaced after ingest first opened it, and no room to keep pass 1's rows
+    world = World()
+    world.objects = _ReplacedAfterFirstRead()
+    world.ingest = replace(world.ingest, objects=world.objects, spill_bytes=0)
+    ref = upload(world, "incoming/moving.csv", ["A,B,a@example.in,,Pune,"])
+    # When it is ingested (pass 2 opens the object again)
     result = ingest_object(ref, world.ingest)
     # Then nothing is sent, and the report says the file changed while it was read
     report = world.report("reports/incoming/moving.csv.json")

@@ -1,0 +1,143 @@
+"""Pass 1's spill: the rows it built come back to pass 2 as they were, its end and damage with them,
+and an ingest through it sends, rejects and reports what an ingest reading the file twice does."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bik_sync.ingest import ingest_object
+from bik_sync.messages import encode_record
+from bik_sync.records import Row, UnreadableFile
+from bik_sync.records.formats import open_records
+from bik_sync.s3_events import S3ObjectRef
+from bik_sync.spill import EncodedRow, Spill
+from tests.unit.test_worker import BUCKET, World
+
+CSV = (
+    "First Name,Last Name,Email,Phone\n"
+    "Asha,Rao,asha@example.in,9820000001\n"
+    "Ravi,Das,not-an-email,\n"  # a reject
+    "Mina,Sen,,98200 00003\n"
+    "\n"  # a blank line: no row
+    "Kiran,Rao,kiran@example.in,\n"
+)
+
+
+def spilled(data: bytes, name: str = "people.csv", **spill_args: Any) -> tuple[list[Row], Spill]:
+    """The rows pass 1 reads (kept in a spill on the way), and the spill."""
+    record_file = open_records(io.BytesIO(data), name)
+    spill = Spill(**spill_args)
+    return list(spill.keep(record_file, iter(record_file))), spill
+
+
+def test_the_rows_pass_one_read_come_back_valid_ones_encoded_and_rejects_whole() -> None:
+    # Given a file's rows read through a spill: three valid, one reject
+    rows, spill = spilled(CSV.encode())
+    # When pass 2 reads the spill
+    again = list(spill)
+    spill.close()
+    # Then each valid row is its number and the bytes its work message will hold, the reject the row
+    assert [row.number for row in again] == [row.number for row in rows] == [2, 3, 4, 6]
+    for first, second in zip(rows, again, strict=True):
+        if first.record is None:
+            assert second == first
+        else:
+            assert second == EncodedRow(first.number, encode_record(first.record))
+    reject = again[1]
+    assert isinstance(reject, Row) and reject.errors and reject.source == ["Ravi", "Das", "not-an-email", ""]
+
+
+def test_damage_pass_one_met_is_met_again_after_the_same_rows() -> None:
+    # Given a file whose quote is left open on its last row, after two rows
+    data = (CSV + 'Dev,"Rao\nmore,rows,here,0\n' * 2).encode()
+    record_file = open_records(io.BytesIO(data), "damaged.csv")
+    spill = Spill()
+    first: list[Row] = []
+    with pytest.raises(UnreadableFile) as met:
+        first.extend(spill.keep(record_file, iter(record_file)))
+    # When pass 2 reads the spill
+    again: list[Any] = []
+    with pytest.raises(UnreadableFile) as met_again:
+        again.extend(spill)
+    spill.close()
+    # Then it gives the same rows, then the same damage
+    assert spill.path and not os.path.exists(spill.path)
+    assert [row.number for row in again] == [row.number for row in first] == [2, 3, 4, 6]
+    assert str(met_again.value) == str(met.value) and "unclosed quote" in str(met.value)
+
+
+def test_a_spill_over_its_bound_is_given_up_and_its_file_deleted() -> None:
+    # Given a spill whose bound holds one row
+    _, spill = spilled(CSV.encode(), max_bytes=80)
+    # Then pass 2 cannot read from it (it reads the file again), and nothing is left on disk
+    assert not spill.usable and not os.path.exists(spill.path)
+    with pytest.raises(RuntimeError):
+        list(spill)
+
+
+def test_a_first_pass_that_stopped_before_the_end_leaves_no_spill_to_read() -> None:
+    # Given a pass 1 that read two rows of four, then stopped (its time was up)
+    record_file = open_records(io.BytesIO(CSV.encode()), "people.csv")
+    spill = Spill()
+    rows = spill.keep(record_file, iter(record_file))
+    next(rows), next(rows)
+    # Then its spill is not read: it does not hold the rest of the file
+    assert not spill.usable
+    spill.close()
+
+
+def _ingest(data: bytes, key: str, spill_bytes: int | None) -> tuple[list[str], list[str], dict[str, Any]]:
+    world = World()
+    world.ingest = replace(world.ingest, spill_bytes=spill_bytes)
+    world.objects.put_bytes(BUCKET, key, data, "application/octet-stream")
+    ingest_object(S3ObjectRef(bucket=BUCKET, key=key), world.ingest)
+    rejects = [world.objects.text(BUCKET, k) for k in world.objects.keys(BUCKET, "rejects/")]
+    for n, body in enumerate(world.queue.bodies):
+        world.deliver(f"m-{n}", body)
+    report = world.report(f"reports/{key}.json")
+    for moment in ("started_at", "finished_at", "ingest_finished_at", "delivery_finished_at"):
+        report.pop(moment, None)
+    return world.queue.bodies, rejects, report
+
+
+_PEOPLE_TWICE = (
+    "First Name,Last Name,Email,Phone,City\n"
+    "Asha,Rao,,9820000001,\n"
+    "Ravi,Das,ravi@example.in,,Kochi\n"
+    "Asha,Iyer,asha@example.in,9820000001,Mumbai\n"
+    "Ravi,Das,,,\n"  # a reject: no identity
+    "Ravi,Das,ravi@example.in,9820000002,Delhi\n"
+)
+_JSON_LINES = "\n".join(
+    [
+        json.dumps({"first_name": "Asha", "last_name": "Rao", "email": "asha@example.in", "n": 10**30}),
+        json.dumps({"first_name": "Ravi", "last_name": "Das", "email": "bad"}),
+        json.dumps({"first_name": "Asha", "last_name": "Rao", "email": "asha@example.in", "city": "Pune"}),
+        '{"first_name": "Mina", "last_name"',  # cut short: damage
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "data"),
+    [
+        ("incoming/people-twice.csv", _PEOPLE_TWICE.encode()),
+        ("incoming/people.jsonl", _JSON_LINES.encode()),
+        ("incoming/damaged.csv", (CSV + 'Dev,"Rao\nmore,rows,here,0\n' * 2).encode()),
+    ],
+)
+def test_an_ingest_sending_from_the_spill_sends_rejects_and_reports_what_reading_twice_does(
+    key: str, data: bytes
+) -> None:
+    # Given the same file ingested with room for pass 1's spill, and with none (pass 2 reads it again)
+    through_spill = _ingest(data, key, None)
+    read_twice = _ingest(data, key, 0)
+    # Then the work messages, the rejects and the report are the same
+    assert through_spill == read_twice
+    assert through_spill[0] and through_spill[2]["status"] in ("complete", "incomplete")

@@ -7,8 +7,10 @@ are one person: their records are merged in file order and the merged record is 
 person's last row.
 
 - **Pass 1** (:meth:`DuplicateMerger.from_rows`) reads the file through the record core and writes
-  an 8-byte hash of each identity of each valid row, with the row's number, to a SQLite file on disk
-  (:class:`IdentityIndex`, a small page cache). The hashes shared by several rows link those rows;
+  an 8-byte hash of each identity of each valid row, with the row's number, to a file on disk
+  (:class:`IdentityIndex`: 2 MiB held at a time, then written in the order added and by partition of
+  the hash, so that the end of pass 1 reads one partition at a time). The hashes shared by several
+  rows link those rows;
   the groups they form (union-find) are kept as three arrays over the *duplicate* rows only
   (:class:`Groups`): the records of unique rows are never held, and neither are their numbers.
 - **Pass 2** (:meth:`DuplicateMerger.feed`, the send loop): a unique row passes through; a row of a

@@ -257,10 +257,13 @@ def _shared(
             mask = keys.translate(bytes(key * pieces >> 8 == piece for key in range(256)))
             _shared(array("q", compress(hashes, mask)), array("q", compress(rows, mask)), linked, depth + 1)
         return
+    # Until a first hash is shared, a set (cheaper than counting) finds there is none in most parts
+    if not linked and len(set(hashes)) == count:
+        return
     counts = Counter(hashes)
     if len(counts) == count:
         return
-    shared = set(compress(counts, map((1).__lt__, counts.values())))
+    shared = {h for h, seen in counts.items() if seen > 1}
     mask = bytes(map(shared.__contains__, hashes))
     linked.append((array("q", compress(hashes, mask)), array("q", compress(rows, mask))))
 

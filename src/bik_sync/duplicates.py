@@ -10,9 +10,9 @@ person's last row.
   an 8-byte hash of each identity of each valid row, with the row's number, to a file on disk
   (:class:`IdentityIndex`: 2 MiB held at a time, then written in the order added and by partition of
   the hash, so that the end of pass 1 reads one partition at a time). The hashes shared by several
-  rows link those rows;
-  the groups they form (union-find) are kept as three arrays over the *duplicate* rows only
-  (:class:`Groups`): the records of unique rows are never held, and neither are their numbers.
+  rows link those rows; the groups they form (union-find) are kept as three arrays over the
+  *duplicate* rows only (:class:`Groups`): the records of unique rows are never held, and neither
+  are their numbers.
 - **Pass 2** (:meth:`DuplicateMerger.feed`, the send loop): a unique row passes through; a row of a
   group is merged into the group's record, which is handed on at the group's last row. Only the
   records of groups still open are held (:attr:`DuplicateMerger.held`).

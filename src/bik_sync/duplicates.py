@@ -7,10 +7,12 @@ are one person: their records are merged in file order and the merged record is 
 person's last row.
 
 - **Pass 1** (:meth:`DuplicateMerger.from_rows`) reads the file through the record core and writes
-  an 8-byte hash of each identity of each valid row, with the row's number, to a SQLite file on disk
-  (:class:`IdentityIndex`, a small page cache). The hashes shared by several rows link those rows;
-  the groups they form (union-find) are kept as three arrays over the *duplicate* rows only
-  (:class:`Groups`): the records of unique rows are never held, and neither are their numbers.
+  an 8-byte hash of each identity of each valid row, with the row's number, to a file on disk
+  (:class:`IdentityIndex`: 2 MiB held at a time, then written in the order added and by partition of
+  the hash, so that the end of pass 1 reads one partition at a time). The hashes shared by several
+  rows link those rows; the groups they form (union-find) are kept as three arrays over the
+  *duplicate* rows only (:class:`Groups`): the records of unique rows are never held, and neither
+  are their numbers.
 - **Pass 2** (:meth:`DuplicateMerger.feed`, the send loop): a unique row passes through; a row of a
   group is merged into the group's record, which is handed on at the group's last row. Only the
   records of groups still open are held (:attr:`DuplicateMerger.held`).
@@ -28,14 +30,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
 import os
-import sqlite3
+import struct
 import sys
 import tempfile
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, compress, groupby, islice
+from operator import itemgetter, le
 from typing import Any
 
 from bik_sync.records import IDENTITY_FIELDS, Row, UnreadableFile
@@ -43,22 +49,15 @@ from bik_sync.records.errors import ReadingStopped
 
 HASH_BYTES = 8  # 2^64 values: two different identities of one file collide with odds ~ n^2 / 2^65
 CHECK_EVERY = 1000  # rows between two calls of pass 1's ``keep_going``
-_INSERT_CHUNK = 10_000
-_PAIRS_PER_INSERT = 200  # (hash, row) pairs per INSERT statement: 400 parameters, under SQLite's 999
-_CACHE_KIB = 2048  # SQLite's page cache; the rest of the index stays on disk
+_PAIR_BYTES = 2 * HASH_BYTES  # a pair on disk: the big-endian digest, then the row, big-endian
+_FLUSH_BYTES = 1 << 21  # pairs held before they are written (twice: in order, and by partition)
+_PARTITIONS = 256  # by the digest's first byte: groups() reads one at a time
+_PART_PAIRS = 1 << 17  # a larger partition is split further (by the digest's next bytes)
+_DUMP_PAIRS = 1 << 16  # pairs per array dump() yields
+_LITTLE = sys.byteorder == "little"
+_ROW = struct.Struct(">q")  # a row number as a pair ends
 
 Sent = tuple[tuple[int, dict[str, Any]], ...]  # (row number, record) pairs to hand on, in order
-
-
-def identity_hashes(record: Mapping[str, Any]) -> list[int]:
-    """One signed 64-bit hash per identity the record has (field name and value: a phone never
-    matches an id)."""
-    digests = bytearray()
-    _add_digests(record, 0, digests, array("q"))
-    return [
-        int.from_bytes(digests[at : at + HASH_BYTES], "big", signed=True)
-        for at in range(0, len(digests), HASH_BYTES)
-    ]
 
 
 # blake2b of "name:" for each identity field, copied per value: the digest of f"{name}:{value}"
@@ -67,23 +66,26 @@ _PREFIXED = tuple(
 )
 
 
-def _add_digests(record: Mapping[str, Any], row: int, digests: bytearray, rows: array[int]) -> None:
-    """The big-endian digest of each identity ``record`` has onto ``digests``, ``row`` onto ``rows``."""
+def _encoded(value: Any) -> bytes:
+    """An identity's value as it is hashed: its text in UTF-8 (lone surrogates kept, as Python has them)."""
+    text = value if type(value) is str else f"{value}"
+    try:
+        return text.encode()  # the same bytes as "surrogatepass" for any text without lone surrogates
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def identity_hashes(record: Mapping[str, Any]) -> list[int]:
+    """One signed 64-bit hash per identity the record has (field name and value: a phone never
+    matches an id)."""
+    hashes = []
     for name, prefixed in _PREFIXED:
         value = record.get(name)
         if value is None or value == "":
             continue
         hashed = prefixed.copy()
-        hashed.update((value if type(value) is str else f"{value}").encode("utf-8", "surrogatepass"))
-        digests += hashed.digest()
-        rows.append(row)
-
-
-def _as_hashes(digests: bytes | bytearray) -> array[int]:
-    """Big-endian 8-byte digests as the signed 64-bit integers :func:`identity_hashes` gives."""
-    hashes = array("q", digests)
-    if sys.byteorder == "little":
-        hashes.byteswap()
+        hashed.update(_encoded(value))
+        hashes.append(int.from_bytes(hashed.digest(), "big", signed=True))
     return hashes
 
 
@@ -123,94 +125,175 @@ class Groups:
         return len(self.rows) - self.count
 
 
-_INSERT_MANY = "INSERT INTO ids VALUES " + ", ".join(["(?, ?)"] * _PAIRS_PER_INSERT)  # noqa: S608 (placeholders only)
-
-
 class IdentityIndex:
-    """(identity hash, row number) pairs in a SQLite file on disk, deleted on :meth:`close`."""
+    """(identity hash, row number) pairs in a file on disk, deleted on :meth:`close`.
+
+    The pairs are held in memory up to ``_FLUSH_BYTES``, then written to the file as one block,
+    twice: in the order added (what :meth:`dump` reads), then by partition (the digest's first byte:
+    what :meth:`groups` reads, one partition at a time). A pair is 16 bytes: the big-endian digest
+    (as :func:`identity_hashes` reads it), then the row number, big-endian.
+    """
 
     def __init__(self, directory: str | None = None) -> None:
-        handle, self.path = tempfile.mkstemp(prefix="bik-sync-identities-", suffix=".sqlite", dir=directory)
-        os.close(handle)
-        self._db = sqlite3.connect(self.path)
-        for pragma in (f"cache_size = -{_CACHE_KIB}", "journal_mode = OFF", "synchronous = OFF"):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.execute("PRAGMA temp_store = FILE")
-        self._db.execute("CREATE TABLE ids (h INTEGER NOT NULL, row INTEGER NOT NULL)")
-        self._digests = bytearray()  # of the pairs not written yet, as identity_hashes' digests
-        self._rows = array("q")
+        handle, self.path = tempfile.mkstemp(prefix="bik-sync-identities-", suffix=".bin", dir=directory)
+        self._file = os.fdopen(handle, "r+b")
+        self._end = 0  # bytes written
+        self._written = 0  # pairs written
+        # Per block: where it starts (the pairs in order), then where each partition starts, and its end.
+        self._blocks: list[tuple[int, array[int]]] = []
+        self._held = bytearray()  # the pairs not written yet, in the order added
+        self._parts = [bytearray() for _ in range(_PARTITIONS)]  # the same pairs, by partition
 
     def add(self, row: int, record: Mapping[str, Any]) -> None:
-        _add_digests(record, row, self._digests, self._rows)
-        if len(self._rows) >= _INSERT_CHUNK:
+        at = _ROW.pack(row)
+        held, parts = self._held, self._parts
+        for name, prefixed in _PREFIXED:
+            value = record.get(name)
+            if value is None or value == "":
+                continue
+            hashed = prefixed.copy()
+            if type(value) is str:
+                try:
+                    hashed.update(value.encode())  # as "surrogatepass" encodes text without lone surrogates
+                except UnicodeEncodeError:
+                    hashed.update(value.encode("utf-8", "surrogatepass"))
+            else:
+                hashed.update(_encoded(value))
+            pair = hashed.digest() + at
+            parts[pair[0]] += pair
+            held += pair
+        if len(held) >= _FLUSH_BYTES:
             self._write()
 
     @property
     def pairs(self) -> int:
         """(hash, row) pairs added so far."""
-        self._write()
-        (count,) = self._db.execute("SELECT COUNT(*) FROM ids").fetchone()
-        return int(count)
+        return self._written + len(self._held) // _PAIR_BYTES
 
     def dump(self) -> Iterator[array[int]]:
         """Every (hash, row) pair added, in the order added, as flat arrays ``h, row, h, row, ...``."""
         self._write()
-        cursor = self._db.execute("SELECT h, row FROM ids ORDER BY rowid")
-        while pairs := cursor.fetchmany(_INSERT_CHUNK):
-            yield array("q", (n for pair in pairs for n in pair))
+        for start, bounds in self._blocks:
+            for at in range(start, bounds[0], _DUMP_PAIRS * _PAIR_BYTES):
+                yield _numbers(self._read(at, min(at + _DUMP_PAIRS * _PAIR_BYTES, bounds[0])))
 
     def load(self, flat: array[int]) -> None:
         """Pairs :meth:`dump` gave (of an earlier part of the file), added as they were."""
-        self._write()
         if len(flat) % 2:
             raise ValueError("an odd count of numbers is no list of pairs")
-        self._insert(flat.tolist())
+        data = _numbers(flat).tobytes()  # big-endian, as the pairs are kept
+        for start in range(0, len(data), _FLUSH_BYTES):
+            piece = data[start : start + _FLUSH_BYTES]
+            parts = self._parts
+            for at in range(0, len(piece), _PAIR_BYTES):
+                parts[piece[at]] += piece[at : at + _PAIR_BYTES]
+            self._held += piece
+            if len(self._held) >= _FLUSH_BYTES:
+                self._write()
 
     def groups(self) -> Groups:
         """The groups of rows linked by shared hashes, transitively."""
         self._write()
-        db = self._db
-        db.execute("CREATE INDEX ids_h ON ids (h, row)")
-        db.execute(
-            "CREATE TABLE linked AS SELECT h, row FROM ids"
-            " WHERE h IN (SELECT h FROM ids GROUP BY h HAVING COUNT(*) > 1)"
-        )
-        rows = array("q", (row for (row,) in db.execute("SELECT DISTINCT row FROM linked ORDER BY row")))
-        finder = _UnionFind(len(rows))
-        previous_hash, first = None, -1
-        for h, row in db.execute("SELECT h, row FROM linked ORDER BY h, row"):
-            at = bisect_left(rows, row)
-            if h == previous_hash:
-                finder.union(first, at)
-            else:
-                previous_hash, first = h, at
-        group = finder.roots()
-        last = array("q", bytes(8 * len(rows)))
-        for at, row in enumerate(rows):  # in row order: each group's last write is its last row
-            last[group[at]] = row
-        return Groups(rows=rows, group=group, last=last)
+        linked: list[tuple[array[int], array[int]]] = []  # the pairs of shared hashes, by partition
+        for part in range(_PARTITIONS):
+            data = b"".join(self._read(bounds[part], bounds[part + 1]) for _, bounds in self._blocks)
+            numbers = array("q", data)
+            del data
+            rows = numbers[1::2]
+            if _LITTLE:
+                rows.byteswap()
+            _shared(numbers[0::2], rows, linked)  # the hashes as stored: equal where the digests are
+        return _grouped(linked)
 
     def close(self) -> None:
-        self._db.close()
+        self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
     def _write(self) -> None:
-        if self._rows:
-            flat: list[int] = [0] * (2 * len(self._rows))
-            flat[::2] = _as_hashes(self._digests).tolist()
-            flat[1::2] = self._rows.tolist()
-            self._insert(flat)
-            self._digests, self._rows = bytearray(), array("q")
+        """The pairs held onto the file, as one block."""
+        held = self._held
+        if not held:
+            return
+        file = self._file
+        file.seek(self._end)
+        file.write(held)
+        bounds = array("q", bytes(8 * (_PARTITIONS + 1)))
+        at = self._end + len(held)
+        for part, pairs in enumerate(self._parts):
+            bounds[part] = at
+            file.write(pairs)
+            at += len(pairs)
+        bounds[_PARTITIONS] = at
+        self._blocks.append((self._end, bounds))
+        self._end = at
+        self._written += len(held) // _PAIR_BYTES
+        self._held = bytearray()
+        self._parts = [bytearray() for _ in range(_PARTITIONS)]
 
-    def _insert(self, flat: list[int]) -> None:
-        """Pairs ``h, row, h, row, ...``, many to a statement (SQLite's cost is mostly per statement)."""
-        whole = len(flat) - len(flat) % (2 * _PAIRS_PER_INSERT)
-        if whole:
-            numbers = iter(flat[:whole])
-            self._db.executemany(_INSERT_MANY, zip(*[numbers] * (2 * _PAIRS_PER_INSERT), strict=True))
-        rest = flat[whole:]
-        self._db.executemany("INSERT INTO ids VALUES (?, ?)", zip(rest[::2], rest[1::2], strict=True))
+    def _read(self, start: int, stop: int) -> bytes:
+        self._file.seek(start)
+        return self._file.read(stop - start)
+
+
+def _numbers(numbers: Iterable[int] | bytes) -> array[int]:
+    """Signed 64-bit numbers from (or to) big-endian bytes: a byte-swapped copy on a little-endian machine."""
+    swapped = array("q", numbers)
+    if _LITTLE:
+        swapped.byteswap()
+    return swapped
+
+
+def _shared(
+    hashes: array[int], rows: array[int], linked: list[tuple[array[int], array[int]]], depth: int = 1
+) -> None:
+    """The pairs of ``hashes`` found more than once, onto ``linked`` (in the order given); a part
+    of more than ``_PART_PAIRS`` pairs is split by the digests' byte ``depth`` first."""
+    count = len(hashes)
+    if count > _PART_PAIRS and depth < HASH_BYTES:
+        keys = hashes.tobytes()[depth::HASH_BYTES]  # the hashes are digests as stored: byte `depth` of each
+        pieces = min(-(-count // _PART_PAIRS), 256)
+        for piece in range(pieces):
+            mask = keys.translate(bytes(key * pieces >> 8 == piece for key in range(256)))
+            _shared(array("q", compress(hashes, mask)), array("q", compress(rows, mask)), linked, depth + 1)
+        return
+    # Until a first hash is shared, a set (cheaper than counting) finds there is none in most parts
+    if not linked and len(set(hashes)) == count:
+        return
+    counts = Counter(hashes)
+    if len(counts) == count:
+        return
+    shared = {h for h, seen in counts.items() if seen > 1}
+    mask = bytes(map(shared.__contains__, hashes))
+    linked.append((array("q", compress(hashes, mask)), array("q", compress(rows, mask))))
+
+
+def _grouped(linked: list[tuple[array[int], array[int]]]) -> Groups:
+    """Groups of the rows of ``linked`` (pairs of shared hashes; a hash's pairs all in one entry)."""
+    rows = _distinct_in_order([rows for _, rows in linked])
+    finder = _UnionFind(len(rows))
+    for hashes, their_rows in linked:
+        first: dict[int, int] = {}  # hash -> where in ``rows`` the first of its rows met is
+        for h, row in zip(hashes, their_rows, strict=True):
+            at = bisect_left(rows, row)
+            linked_to = first.setdefault(h, at)
+            if linked_to != at:
+                finder.union(linked_to, at)
+    group = finder.roots()
+    last = array("q", bytes(8 * len(rows)))
+    for at, row in enumerate(rows):  # in row order: each group's last write is its last row
+        last[group[at]] = row
+    return Groups(rows=rows, group=group, last=last)
+
+
+def _distinct_in_order(runs: list[array[int]]) -> array[int]:
+    """The numbers of ``runs``, each once, in order (merged when each run is in order, as pairs
+    added in row order leave them; sorted otherwise)."""
+    if all(all(map(le, run, islice(run, 1, None))) for run in runs):
+        merged: Iterable[int] = heapq.merge(*runs)
+    else:
+        merged = sorted(chain.from_iterable(runs))
+    return array("q", map(itemgetter(0), groupby(merged)))
 
 
 class _UnionFind:

@@ -19,7 +19,7 @@ metrics = Metrics()
 # On Lambda (Tracing: Active, POWERTOOLS_TRACE_DISABLED unset) the Tracer is on and patches what it is
 # told: the AWS SDK, as both functions call AWS through boto3. Left to itself it would import an
 # X-Ray patch for each of the thirteen libraries it knows at every cold start, to find two there
-# (botocore and sqlite3). Ingest adds SQLite, which it uses (handlers/ingest.py). Locally it is off.
+# (botocore, and sqlite3, which neither function uses). Locally it is off.
 TRACED_LIBRARIES = ("botocore",)
 tracer = Tracer(patch_modules=TRACED_LIBRARIES)
 

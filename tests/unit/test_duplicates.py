@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bik_sync import duplicates
 from bik_sync.duplicates import DuplicateMerger, IdentityIndex, merge_into
 from bik_sync.records import Row, UnreadableFile
 
@@ -187,11 +191,10 @@ def _old_hash(name: str, value: Any) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def test_pass_1_gives_the_groups_and_stored_hashes_of_a_plain_union_find_when_many_chains_cross(
-    tmp_path: Path,
-) -> None:
-    # Given 25,000 rows whose phones, emails and ids repeat at different strides (long chains of
-    # people crossing each other), some rows with one identity, and a non-text id
+def _crossing_records() -> list[tuple[int, dict[str, Any]]]:
+    """25,000 rows whose phones, emails and ids repeat at different strides (long chains of people
+    crossing each other), some rows with one identity, a non-text id, an email with a lone
+    surrogate, and one email on every 1,000th row."""
     records = []
     for n in range(2, 25_002):
         record: dict[str, Any] = {"phoneNumber": f"+9198{n % 7919:08d}"}
@@ -201,14 +204,16 @@ def test_pass_1_gives_the_groups_and_stored_hashes_of_a_plain_union_find_when_ma
             record["partnerCustomerId"] = str(n % 12_007) if n % 2 else n % 12_007
         if n % 11 == 0:
             record = {"email": f"only{n}@x.in"}
+        if n % 1_000 == 0:
+            record["email"] = "many@x.in"
+        if n % 4_001 == 0:
+            record["email"] = f"p\udc80{n % 2}@x.in"
         records.append((n, record))
-    # And what a plain union-find over the old hashes gives
-    pairs = [
-        (_old_hash(name, record[name]), n)
-        for n, record in records
-        for name in ("phoneNumber", "email", "partnerCustomerId")
-        if record.get(name) not in (None, "")
-    ]
+    return records
+
+
+def _plain_union_find(pairs: list[tuple[int, int]]) -> dict[int, int]:
+    """Each row that shares a hash with another row -> the first row of its group."""
     rows_of: dict[int, list[int]] = {}
     for h, n in pairs:
         rows_of.setdefault(h, []).append(n)
@@ -223,22 +228,78 @@ def test_pass_1_gives_the_groups_and_stored_hashes_of_a_plain_union_find_when_ma
         for other in linked[1:]:
             a, b = root(linked[0]), root(other)
             parent[max(a, b)] = min(a, b)
-    duplicate_rows = sorted({n for linked in rows_of.values() if len(linked) > 1 for n in linked})
-    first_row = {n: root(n) for n in duplicate_rows}
+    return {n: root(n) for n in sorted({n for linked in rows_of.values() if len(linked) > 1 for n in linked})}
+
+
+@pytest.mark.parametrize(
+    ("block_pairs", "partition_pairs", "carried"),
+    [
+        pytest.param(None, None, 0, id="in-one-block"),
+        # Blocks of 1,000 pairs, partitions split twice over, the first 9,000 rows from an earlier part
+        pytest.param(1_000, 20, 9_000, id="many-blocks-split-partitions-carried"),
+    ],
+)
+def test_pass_1_gives_the_groups_and_stored_hashes_of_a_plain_union_find_when_many_chains_cross(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    block_pairs: int | None,
+    partition_pairs: int | None,
+    carried: int,
+) -> None:
+    # Given rows of many crossing chains, and what a plain union-find over the old hashes gives
+    records = _crossing_records()
+    pairs = [
+        (_old_hash(name, record[name]), n)
+        for n, record in records
+        for name in ("phoneNumber", "email", "partnerCustomerId")
+        if record.get(name) not in (None, "")
+    ]
+    first_row = _plain_union_find(pairs)
+    # And an index that writes a block every `block_pairs` pairs and splits partitions of more than
+    # `partition_pairs` (by default: 2 MiB and 131,072)
+    if block_pairs:
+        monkeypatch.setattr(duplicates, "_FLUSH_BYTES", 16 * block_pairs)
+    if partition_pairs:
+        monkeypatch.setattr(duplicates, "_PART_PAIRS", partition_pairs)
     index = IdentityIndex(str(tmp_path))
     try:
-        # When pass 1 indexes them
-        for n, record in records:
+        # When pass 1 indexes them, the first `carried` rows in an earlier part whose index is dumped
+        # and loaded (as merge_state carries it)
+        earlier = IdentityIndex(str(tmp_path))
+        for n, record in records[:carried]:
+            earlier.add(n, record)
+        for flat in earlier.dump():
+            index.load(array("q", flat))
+        earlier.close()
+        for n, record in records[carried:]:
             index.add(n, record)
         dumped = [pair for flat in index.dump() for pair in zip(flat[::2], flat[1::2], strict=True)]
+        count = index.pairs
         groups = index.groups()
     finally:
         index.close()
     # Then the index holds the old hashes, in the order added (a carried index stays readable)
-    assert dumped == pairs
+    assert dumped == pairs and count == len(pairs)
     # And the groups are the plain union-find's: same rows, same group of each, same last row
-    assert list(groups.rows) == duplicate_rows
-    assert [groups.rows[g] for g in groups.group] == [first_row[n] for n in duplicate_rows]
-    last = {first_row[n]: n for n in duplicate_rows}
-    assert [groups.last[g] for g in groups.group] == [last[first_row[n]] for n in duplicate_rows]
-    assert 100 < groups.count < len(duplicate_rows)
+    assert list(groups.rows) == list(first_row)
+    assert [groups.rows[g] for g in groups.group] == list(first_row.values())
+    last = {first: n for n, first in first_row.items()}
+    assert [groups.last[g] for g in groups.group] == [last[first] for first in first_row.values()]
+    assert 100 < groups.count < len(first_row)
+    # And every file of the index is gone once closed
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_groups_are_in_row_order_when_rows_are_indexed_out_of_order(tmp_path: Path) -> None:
+    # Given rows of one person indexed last row first, and another person's rows between
+    index = IdentityIndex(str(tmp_path))
+    try:
+        for n, email in ((9, "a@x.in"), (7, "b@x.in"), (4, "a@x.in"), (5, "b@x.in"), (2, "a@x.in")):
+            index.add(n, {"email": email})
+        # When the groups are found
+        groups = index.groups()
+    finally:
+        index.close()
+    # Then the rows are in row order, each with its group's first row, and each group's last row
+    assert (list(groups.rows), [groups.rows[g] for g in groups.group]) == ([2, 4, 5, 7, 9], [2, 2, 5, 5, 2])
+    assert (groups.last[groups.group_of(2) or 0], groups.is_last(groups.group_of(5) or 0, 7)) == (9, True)

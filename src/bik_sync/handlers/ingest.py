@@ -13,10 +13,6 @@ from bik_sync.observability import logger, metrics, tracer
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-# Ingest's duplicate index is a SQLite file: its statements are in the trace, as they were when the
-# Tracer patched every library it knows (the worker uses no SQLite, so only this function patches it).
-tracer.patch(["sqlite3"])
-
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)

@@ -18,9 +18,12 @@ from bik_sync.ports import Jobs, QueueEntry, WorkQueue
 _SQS_BATCH_ENTRIES = 10
 _SQS_BATCH_BYTES = 250_000
 _SEND_ATTEMPTS = 3
-# SQS batches packed and waiting while one is sent: reading never waits on a round trip unless
-# sending falls this far behind, and at most (this + 1) x 250 KB of messages are held.
+# SQS batches packed and waiting while others are sent: reading never waits on a round trip unless
+# sending falls this far behind, and at most (this + SEND_THREADS) x 250 KB of messages are held.
 SENDS_AHEAD = 3
+# SendMessageBatch calls in flight at once: SQS answers in ~10-30 ms, in which ingest reads ~1,000
+# rows (8 work messages, one call), so one at a time would hold a fast read to the queue's pace.
+SEND_THREADS = 3
 
 
 class Lease:
@@ -57,16 +60,23 @@ def send_entries(
 
 
 class _Sends:
-    """A thread that sends SQS batches in the order they are handed over, at most ``ahead`` of them
-    waiting. A send that fails stops the sending (the batches after it are dropped, as when ingest
-    sent them itself and stopped at the first failure); the failure is raised in the reading thread
-    by the next :meth:`hand_over`, :meth:`raise_failure` or :meth:`wait`."""
+    """Threads (``threads`` of them) that send SQS batches as they are handed over, at most ``ahead``
+    of them waiting: with several, one batch's round trip overlaps the next one's, so a fast read is
+    not held to one SendMessageBatch at a time. Batches start in the order handed over and may land
+    out of it, which changes nothing downstream: the queue keeps no order, and every work message
+    carries its own batch number and rows. A send that fails stops the sending (batches not yet
+    started are dropped; those already in flight land, as a retried ingest would send them again);
+    the failure is raised in the reading thread by the next :meth:`hand_over`, :meth:`raise_failure`
+    or :meth:`wait`."""
 
-    def __init__(self, work_queue: WorkQueue, sleep: Callable[[float], None], ahead: int) -> None:
+    def __init__(
+        self, work_queue: WorkQueue, sleep: Callable[[float], None], ahead: int, threads: int = 1
+    ) -> None:
         self._queue = work_queue
         self._sleep = sleep
         self._ready: queue.Queue[list[QueueEntry] | None] = queue.Queue(maxsize=max(1, ahead))
-        self._thread: threading.Thread | None = None
+        self._count = max(1, threads)
+        self._threads: list[threading.Thread] = []
         self._error: BaseException | None = None
         self._dropping = False  # closed before flushing: what is still waiting is not sent
 
@@ -75,14 +85,18 @@ class _Sends:
         self.raise_failure()
         if self._dropping:
             raise RuntimeError("the sender is closed: it sends nothing more")
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="bik-sync-sends", daemon=True)
-            self._thread.start()
+        if not self._threads:
+            self._threads = [
+                threading.Thread(target=self._run, name="bik-sync-sends", daemon=True)
+                for _ in range(self._count)
+            ]
+            for thread in self._threads:
+                thread.start()
         self._ready.put(entries)
 
     def wait(self) -> None:
         """Until every batch handed over is sent; raises the first send's failure."""
-        if self._thread is not None:
+        if self._threads:
             self._ready.join()
         self.raise_failure()
 
@@ -91,13 +105,13 @@ class _Sends:
             raise self._error
 
     def close(self) -> None:
-        """Stop the thread; batches still waiting (reading failed before the flush) are dropped."""
+        """Stop the threads; batches still waiting (reading failed before the flush) are dropped."""
         self._dropping = True
-        if self._thread is None:
-            return
-        self._ready.put(None)
-        self._thread.join()
-        self._thread = None
+        for _ in self._threads:
+            self._ready.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
 
     def _run(self) -> None:
         while (entries := self._ready.get()) is not None:
@@ -105,7 +119,8 @@ class _Sends:
                 if self._error is None and not self._dropping:
                     send_entries(self._queue, entries, self._sleep)
             except BaseException as exc:  # noqa: BLE001 - not swallowed: raised in the reading thread
-                self._error = exc
+                if self._error is None:
+                    self._error = exc
             finally:
                 self._ready.task_done()
         self._ready.task_done()
@@ -113,10 +128,10 @@ class _Sends:
 
 class BatchSender:
     """Groups valid records into work messages (the batching rule) and sends them in SQS batches,
-    from a thread of its own (at most ``ahead`` batches waiting for it). :meth:`flush` sends the
-    rest and waits for every send; a send the queue refused after the attempts is raised by the next
-    :meth:`add` that closes a message, or by :meth:`flush`. :meth:`close` stops the thread
-    (``contextlib.closing``)."""
+    from threads of their own (``threads`` sends in flight, at most ``ahead`` batches waiting for
+    them). :meth:`flush` sends the rest and waits for every send; a send the queue refused after the
+    attempts is raised by the next :meth:`add` that closes a message, or by :meth:`flush`.
+    :meth:`close` stops the threads (``contextlib.closing``)."""
 
     def __init__(
         self,
@@ -128,11 +143,12 @@ class BatchSender:
         sleep: Callable[[float], None] = time.sleep,
         sent: int = 0,
         ahead: int = SENDS_AHEAD,
+        threads: int = SEND_THREADS,
     ) -> None:
         self._job = job
         self._packer = packer
         self._signing_key = signing_key
-        self._sends = _Sends(queue, sleep, ahead)
+        self._sends = _Sends(queue, sleep, ahead, threads)
         self._records: list[bytes] = []  # each record encoded once: its size, then the message
         self._rows: list[int] = []
         self._entries: list[QueueEntry] = []

@@ -26,6 +26,10 @@ DAY_FIRST, MONTH_FIRST = "day first", "month first"
 BOTH_ORDERS = "both orders"  # the file shows both: a date that could be either is not guessed
 # A two-digit year up to this year's is this century's ("24" -> 2024); later ones the last ("85" -> 1985).
 _PIVOT: Final = date.today().year % 100
+# Cells of dates written year first with dashes (2024-03-05 14:00) -> their ISO form, as read: neither
+# the file's order nor the row's region plays a part in those, and exports repeat timestamps.
+ISO_DATES: dict[str, str] = {}
+_ISO_DATES_KEPT: Final = 4096
 
 
 def slash_date_order(values: Any) -> str | None:
@@ -77,6 +81,11 @@ def _iso(year: int, month: int, day: int, clock: tuple[int, int, int] | None) ->
     return datetime(year, month, day, *clock).isoformat()
 
 
+def _year_first_dashes(text: str) -> bool:
+    """ISO's own shape (2024-03-05, 2024-03-05 14:00...): read the same in any file and region."""
+    return text[4:5] == "-" and (len(text) == 10 or text[:4].isdigit())
+
+
 class DateReader:
     """Dates to ISO-8601: a date stays a date (``2024-03-05``), a time keeps its offset if it had one.
 
@@ -105,6 +114,8 @@ class DateReader:
             found = None
         if found is None:
             raise FieldError(self._message(field, text))
+        if _year_first_dashes(text) and len(ISO_DATES) < _ISO_DATES_KEPT:
+            ISO_DATES[value] = found
         return found
 
     def _message(self, field: str, text: str) -> str:
@@ -125,9 +136,9 @@ class DateReader:
         return f'"{field}" must be a valid date'
 
     def _parse(self, text: str, region: str | None) -> str | None:
-        if len(text) == 10 and text[4] == "-":
-            return date.fromisoformat(text).isoformat()
-        if text[:4].isdigit() and text[4:5] == "-":
+        if _year_first_dashes(text):
+            if len(text) == 10:
+                return date.fromisoformat(text).isoformat()
             # Ruby's Time#to_s (Chatwoot, Rails apps): 2024-03-05 10:20:30 UTC
             if text[-4:] in (" UTC", " GMT"):
                 text = text[:-4] + "+00:00"

@@ -51,8 +51,7 @@ class _Rules:
     trunk: re.Pattern[str] | None  # national_prefix_for_parsing
     transform: str | None  # national_prefix_transform_rule
     general: re.Pattern[str]  # general_desc's pattern (_match_national_number: no length check)
-    lengths: tuple[int, ...]  # general_desc's possible lengths, sorted
-    local_only: frozenset[int]
+    length_results: tuple[int, ...]  # per length up to the longest possible: _test_number_length's
     leading: re.Pattern[str] | None  # leading_digits, for regions sharing a country code
     valid: dict[int, re.Pattern[str]]  # per length: general_desc and any accepted type, in one pattern
 
@@ -66,16 +65,8 @@ class _Rules:
     def length_result(self, number: str) -> int:
         """_test_number_length(number, metadata) as the three outcomes parsing tells apart."""
         size = len(number)
-        lengths = self.lengths
-        if size in self.local_only:
-            return _KEEP
-        if lengths[0] == size:
-            return _POSSIBLE
-        if lengths[0] > size:
-            return _KEEP
-        if lengths[-1] < size:
-            return _TOO_LONG
-        return _POSSIBLE if size in lengths[1:] else _KEEP
+        results = self.length_results
+        return results[size] if size < len(results) else _TOO_LONG
 
     def strip_trunk(self, number: str) -> str:
         """_maybe_strip_national_prefix_carrier_code's number."""
@@ -85,21 +76,38 @@ class _Rules:
         found = trunk.match(number)
         if found is None:
             return number
-        viable = self.matches_general(number)
         groups = found.groups()
         if not self.transform or groups[len(groups) - 1] is None:
             rest = number[found.end() :]
         else:
             rest = trunk.sub(self.transform, number, count=1)
-        if viable and not self.matches_general(rest):
+        # Kept when the number was viable (matched the general pattern) and what is left is not:
+        # the second asked first, as it is rarely so.
+        general = self.general.fullmatch
+        if general(rest) is None and general(number) is not None:
             return number
         return rest
+
+
+def _length_result(size: int, lengths: tuple[int, ...], local_only: frozenset[int]) -> int:
+    """_test_number_length for a number of ``size`` digits (``lengths``: sorted)."""
+    if size in local_only:
+        return _KEEP
+    if lengths[0] == size:
+        return _POSSIBLE
+    if lengths[0] > size:
+        return _KEEP
+    if lengths[-1] < size:
+        return _TOO_LONG
+    return _POSSIBLE if size in lengths[1:] else _KEEP
 
 
 def _rules(metadata: Any) -> _Rules:
     general = metadata.general_desc
     lengths = tuple(general.possible_length)
     general_lengths = frozenset(lengths)
+    local_only = frozenset(general.possible_length_local_only)
+    longest = max((lengths[-1], *local_only))  # any longer is TOO_LONG
     kinds = [getattr(metadata, name) for name in _TYPES]
     if not metadata.same_mobile_and_fixed_line_pattern:
         kinds.append(metadata.mobile)
@@ -123,8 +131,7 @@ def _rules(metadata: Any) -> _Rules:
         ),
         transform=metadata.national_prefix_transform_rule,
         general=re.compile(general.national_number_pattern),
-        lengths=lengths,
-        local_only=frozenset(general.possible_length_local_only),
+        length_results=tuple(_length_result(size, lengths, local_only) for size in range(longest + 1)),
         leading=None if metadata.leading_digits is None else re.compile(metadata.leading_digits),
         valid=valid,
     )

@@ -49,6 +49,7 @@ class _Rules:
     code_text: str
     idd: re.Pattern[str] | None  # international_prefix
     trunk: re.Pattern[str] | None  # national_prefix_for_parsing
+    trunk_digits: str | None  # the same, when it is plain digits (most are "0" or "1") and no transform
     transform: str | None  # national_prefix_transform_rule
     general: re.Pattern[str]  # general_desc's pattern (_match_national_number: no length check)
     length_results: tuple[int, ...]  # per length up to the longest possible: _test_number_length's
@@ -73,14 +74,19 @@ class _Rules:
         trunk = self.trunk
         if not number or trunk is None:
             return number
-        found = trunk.match(number)
-        if found is None:
-            return number
-        groups = found.groups()
-        if not self.transform or groups[len(groups) - 1] is None:
-            rest = number[found.end() :]
+        if self.trunk_digits is not None:  # what the pattern would match, without it
+            if not number.startswith(self.trunk_digits):
+                return number
+            rest = number[len(self.trunk_digits) :]
         else:
-            rest = trunk.sub(self.transform, number, count=1)
+            found = trunk.match(number)
+            if found is None:
+                return number
+            groups = found.groups()
+            if not self.transform or groups[len(groups) - 1] is None:
+                rest = number[found.end() :]
+            else:
+                rest = trunk.sub(self.transform, number, count=1)
         # Kept when the number was viable (matched the general pattern) and what is left is not:
         # the second asked first, as it is rarely so.
         general = self.general.fullmatch
@@ -107,6 +113,7 @@ def _rules(metadata: Any) -> _Rules:
     lengths = tuple(general.possible_length)
     general_lengths = frozenset(lengths)
     local_only = frozenset(general.possible_length_local_only)
+    trunk, transform = metadata.national_prefix_for_parsing, metadata.national_prefix_transform_rule
     longest = max((lengths[-1], *local_only))  # any longer is TOO_LONG
     kinds = [getattr(metadata, name) for name in _TYPES]
     if not metadata.same_mobile_and_fixed_line_pattern:
@@ -126,10 +133,9 @@ def _rules(metadata: Any) -> _Rules:
         code=metadata.country_code,
         code_text=str(metadata.country_code),
         idd=None if metadata.international_prefix is None else re.compile(metadata.international_prefix),
-        trunk=(
-            re.compile(metadata.national_prefix_for_parsing) if metadata.national_prefix_for_parsing else None
-        ),
-        transform=metadata.national_prefix_transform_rule,
+        trunk=re.compile(trunk) if trunk else None,
+        trunk_digits=trunk if trunk and trunk.isdigit() and not transform else None,
+        transform=transform,
         general=re.compile(general.national_number_pattern),
         length_results=tuple(_length_result(size, lengths, local_only) for size in range(longest + 1)),
         leading=None if metadata.leading_digits is None else re.compile(metadata.leading_digits),
@@ -151,6 +157,7 @@ class _Metadata:
         self._metadata = PhoneMetadata
         self._non_geo: str = REGION_CODE_FOR_NON_GEO_ENTITY
         self.regions_of_code: dict[int, tuple[str, ...]] = dict(COUNTRY_CODE_TO_REGION_CODE)
+        self.code_of_digits: dict[str, int] = {str(code): code for code in self.regions_of_code}
         self.supported: frozenset[str] = frozenset(SUPPORTED_REGIONS)
         self.regions: dict[str, _Rules] = {}
         self.codes: dict[int, tuple[_Rules, ...]] = {}
@@ -227,10 +234,10 @@ def _international(data: _Metadata, digits: str, retry: bool) -> tuple[str, str]
     if len(digits) <= _MIN_NSN:
         return INVALID  # TOO_SHORT_AFTER_IDD
     if digits[0] != "0":
-        for size in range(1, min(len(digits), _MAX_CODE) + 1):
-            code = int(digits[:size])
-            if code in data.regions_of_code:
-                return _national(data, code, digits[size:], data.of_code(code)[0])
+        for size in range(1, _MAX_CODE + 1):  # there are more digits than that
+            code = data.code_of_digits.get(digits[:size])
+            if code is not None:
+                return _national(data, code, digits[size:], (data.codes.get(code) or data.of_code(code))[0])
     # INVALID_COUNTRY_CODE: after "+" parse tries the digits again as a national number; rare, its own.
     return None if retry else INVALID
 
@@ -243,7 +250,8 @@ def _national(data: _Metadata, code: int, national: str, rules: _Rules) -> tuple
         stripped = rules.strip_trunk(national)
         if stripped is not national and rules.length_result(stripped) != _KEEP:
             national = stripped
-    if not _MIN_NSN <= len(national) <= _MAX_NSN:
+    size = len(national)
+    if not _MIN_NSN <= size <= _MAX_NSN:
         return INVALID
     sharing = data.codes.get(code) or data.of_code(code)
     if len(sharing) > 1:
@@ -256,4 +264,5 @@ def _national(data: _Metadata, code: int, national: str, rules: _Rules) -> tuple
             elif candidate.is_valid(national):
                 return candidate.code_text, national
         return INVALID
-    return (sharing[0].code_text, national) if sharing[0].is_valid(national) else INVALID
+    valid = sharing[0].valid.get(size)  # is_valid, inline
+    return (sharing[0].code_text, national) if valid is not None and valid.fullmatch(national) else INVALID

@@ -81,9 +81,14 @@ def _iso(year: int, month: int, day: int, clock: tuple[int, int, int] | None) ->
     return datetime(year, month, day, *clock).isoformat()
 
 
-def _year_first_dashes(text: str) -> bool:
-    """ISO's own shape (2024-03-05, 2024-03-05 14:00...): read the same in any file and region."""
-    return text[4:5] == "-" and (len(text) == 10 or text[:4].isdigit())
+def _iso_form(text: str) -> str:
+    """A date written year first with dashes, as ISO-8601 writes it (ValueError: it is no date)."""
+    if len(text) == 10:
+        return date.fromisoformat(text).isoformat()
+    # Ruby's Time#to_s (Chatwoot, Rails apps): 2024-03-05 10:20:30 UTC
+    if text[-4:] in (" UTC", " GMT"):
+        text = text[:-4] + "+00:00"
+    return datetime.fromisoformat(text).isoformat()
 
 
 class DateReader:
@@ -108,13 +113,15 @@ class DateReader:
         text = clean(value)
         if not text:
             return None
+        # Year first with dashes (2024-03-05, 2024-03-05 14:00): read the same in any file and row.
+        year_first = text[4:5] == "-" and (len(text) == 10 or text[:4].isdigit())
         try:
-            found = self._parse(text, region)
+            found = _iso_form(text) if year_first else self._parse(text, region)
         except ValueError:
             found = None
         if found is None:
             raise FieldError(self._message(field, text))
-        if _year_first_dashes(text) and len(ISO_DATES) < _ISO_DATES_KEPT:
+        if year_first and len(ISO_DATES) < _ISO_DATES_KEPT:
             ISO_DATES[value] = found
         return found
 
@@ -136,13 +143,7 @@ class DateReader:
         return f'"{field}" must be a valid date'
 
     def _parse(self, text: str, region: str | None) -> str | None:
-        if _year_first_dashes(text):
-            if len(text) == 10:
-                return date.fromisoformat(text).isoformat()
-            # Ruby's Time#to_s (Chatwoot, Rails apps): 2024-03-05 10:20:30 UTC
-            if text[-4:] in (" UTC", " GMT"):
-                text = text[:-4] + "+00:00"
-            return datetime.fromisoformat(text).isoformat()
+        """A date in any shape but ISO's (``_iso_form``)."""
         match = _SLASH_DATE.fullmatch(text)
         if match:
             return self._slash_date(match, region)

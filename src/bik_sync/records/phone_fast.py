@@ -27,8 +27,10 @@ _MAX_INPUT: Final = 250
 # INVALID_LENGTH): only IS_POSSIBLE and TOO_LONG strip it.
 _POSSIBLE, _TOO_LONG, _KEEP = 0, 1, 2
 # The number types is_valid_number accepts: any but UNKNOWN (_number_type_helper's order does not
-# matter for validity; mobile is only looked at when its pattern is not the fixed line's).
+# matter for validity; mobile is only looked at when its pattern is not the fixed line's). The
+# patterns are tried in this order, mobile first: the numbers files hold are mostly mobiles.
 _TYPES: Final = (
+    "fixed_line",
     "premium_rate",
     "toll_free",
     "shared_cost",
@@ -37,7 +39,6 @@ _TYPES: Final = (
     "pager",
     "uan",
     "voicemail",
-    "fixed_line",
 )
 
 
@@ -117,7 +118,7 @@ def _rules(metadata: Any) -> _Rules:
     longest = max((lengths[-1], *local_only))  # any longer is TOO_LONG
     kinds = [getattr(metadata, name) for name in _TYPES]
     if not metadata.same_mobile_and_fixed_line_pattern:
-        kinds.append(metadata.mobile)
+        kinds.insert(0, metadata.mobile)
     kinds = [kind for kind in kinds if kind is not None and kind.national_number_pattern]
     valid: dict[int, re.Pattern[str]] = {}
     for size in general_lengths:

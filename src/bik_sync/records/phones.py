@@ -20,6 +20,7 @@ from bik_sync.records.errors import FieldError
 from bik_sync.records.normalise import COUNTRY_PLACEHOLDERS, clean, scientific_match, scientific_message
 
 _PHONE_JUNK: Final = str.maketrans("", "", " -().\u00a0\u2010\u2011\u2012\u2013/")
+_ASCII_JUNK: Final = bytes(char for char in _PHONE_JUNK if char < 128)
 _FORMATS: Final = ("E164", "INTERNATIONAL", "NATIONAL")  # names of phonenumbers.PhoneNumberFormat
 _MAX_INPUT: Final = 250  # the longest text phonenumbers.parse reads
 # phonenumbers.SUPPORTED_REGIONS, without importing phonenumbers (a unit test keeps the two equal).
@@ -221,15 +222,8 @@ class PhoneNormaliser:
 
 def _without_separators(text: str) -> str:
     """The text without the separators a number is written with (``_PHONE_JUNK``'s)."""
-    if text.isascii():  # str.translate looks each character up: a few replaces are quicker
-        return (
-            text.replace(" ", "")
-            .replace("-", "")
-            .replace("(", "")
-            .replace(")", "")
-            .replace(".", "")
-            .replace("/", "")
-        )
+    if text.isascii():  # str.translate looks each character up: bytes.translate deletes in one pass
+        return text.encode().translate(None, _ASCII_JUNK).decode()
     return text.translate(_PHONE_JUNK)
 
 

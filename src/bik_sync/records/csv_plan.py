@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from bik_sync.records.dates import DateReader, slash_date_order, to_date
+from bik_sync.records.dates import ISO_DATES, DateReader, slash_date_order, to_date
 from bik_sync.records.errors import FieldError, UnreadableFile
 from bik_sync.records.fields import PHONE_FIELDS, REJECT_KEYS, REQUIRED_FIELDS, from_column
 from bik_sync.records.mapping import FULL_NAME, name_key
@@ -26,7 +26,7 @@ from bik_sync.records.normalise import (
     to_tags,
     to_text,
 )
-from bik_sync.records.phones import RowCountry
+from bik_sync.records.phones import NO_COUNTRY, RowCountry
 from bik_sync.records.validate import (
     FIELD_ORDER,
     NAME_FIELDS,
@@ -35,6 +35,7 @@ from bik_sync.records.validate import (
     finish,
     in_field_order,
     row_country,
+    value_country,
 )
 
 if TYPE_CHECKING:
@@ -149,7 +150,9 @@ _PHONE_CODE = """\
 if _e164_mobile(v) is not None:
     x = INDIAN
 else:
-    x = _phone_of_row(v, FIELD, cells)
+    if country is None:
+        country = _country_of_row(cells)
+    x = _phone(v, FIELD, country.phone_region, country.no_region_reason)
 """
 _TAGS_CODE = """\
 x = _TAG_SETS.get(v)
@@ -157,7 +160,14 @@ if x is None:
     x = _tag_set(v, FIELD)
 x = list(x) if x else None
 """
-_DATE_CODE = "x = _date_of_row(v, FIELD, cells)\n"
+# A date written as ISO writes it reads the same in any row: a cell read before is not read again.
+_DATE_CODE = """\
+x = _ISO_DATES.get(v)
+if x is None:
+    if country is None:
+        country = _country_of_row(cells)
+    x = _dates(v, FIELD, country.region)
+"""
 _CALL_CODE = "x = CONVERT(v, FIELD)\n"
 _NON_EMPTY_CODE = """\
 v = CELL
@@ -256,14 +266,16 @@ class _RowHelpers:
         self.name_source = names[self.full_name_columns[0]] if self.full_name_columns else ""
 
     def country_of_row(self, cells: list[str]) -> RowCountry:
-        return row_country(cells[index] for index in self.country_columns)
+        columns = self.country_columns
+        if len(columns) == 1:  # as row_country says of one value
+            return value_country(cells[columns[0]])
+        if not columns:
+            return NO_COUNTRY
+        return row_country(cells[index] for index in columns)
 
     def phone_of_row(self, value: str, field: str, cells: list[str]) -> str | None:
         country = self.country_of_row(cells)
         return self.phone(value, field, country.phone_region, country.no_region_reason)
-
-    def date_of_row(self, value: str, field: str, cells: list[str]) -> str | None:
-        return self.dates(value, field, self.country_of_row(cells).region)
 
     def second_phone(self, record: dict[str, Any], cells: list[str]) -> None:
         primary = record["phoneNumber"]
@@ -317,6 +329,8 @@ def _second_phone_code(phone_columns: tuple[int, ...]) -> list[str]:
 
 def _source(field_columns: dict[str, tuple[int, ...]], builder: RecordBuilder) -> str:
     lines = ["def build(cells):", "    record = {}", "    errors = []"]
+    if any(field in PHONE_FIELDS or builder.converters.get(field) is to_date for field in field_columns):
+        lines.append("    country = None  # the row's country, looked up by the first cell that needs it")
     for field, indices in field_columns.items():
         if field != FULL_NAME:
             lines += _field_code(field, indices, builder)
@@ -352,8 +366,10 @@ def _namespace(
         "_to_email": to_email,
         "_to_boolean": to_boolean,
         "_indian": builder.phone.indian,
-        "_phone_of_row": helpers.phone_of_row,
-        "_date_of_row": helpers.date_of_row,
+        "_country_of_row": helpers.country_of_row,
+        "_phone": builder.phone,
+        "_dates": helpers.dates,
+        "_ISO_DATES": ISO_DATES,
         "_second_phone": helpers.second_phone,
         "_names": helpers.names_of_row,
         "_from_cell": helpers.from_cell,

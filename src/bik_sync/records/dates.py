@@ -26,6 +26,10 @@ DAY_FIRST, MONTH_FIRST = "day first", "month first"
 BOTH_ORDERS = "both orders"  # the file shows both: a date that could be either is not guessed
 # A two-digit year up to this year's is this century's ("24" -> 2024); later ones the last ("85" -> 1985).
 _PIVOT: Final = date.today().year % 100
+# Cells of dates written year first with dashes (2024-03-05 14:00) -> their ISO form, as read: neither
+# the file's order nor the row's region plays a part in those, and exports repeat timestamps.
+ISO_DATES: dict[str, str] = {}
+_ISO_DATES_KEPT: Final = 4096
 
 
 def slash_date_order(values: Any) -> str | None:
@@ -77,6 +81,16 @@ def _iso(year: int, month: int, day: int, clock: tuple[int, int, int] | None) ->
     return datetime(year, month, day, *clock).isoformat()
 
 
+def _iso_form(text: str) -> str:
+    """A date written year first with dashes, as ISO-8601 writes it (ValueError: it is no date)."""
+    if len(text) == 10:
+        return date.fromisoformat(text).isoformat()
+    # Ruby's Time#to_s (Chatwoot, Rails apps): 2024-03-05 10:20:30 UTC
+    if text[-4:] in (" UTC", " GMT"):
+        text = text[:-4] + "+00:00"
+    return datetime.fromisoformat(text).isoformat()
+
+
 class DateReader:
     """Dates to ISO-8601: a date stays a date (``2024-03-05``), a time keeps its offset if it had one.
 
@@ -99,12 +113,16 @@ class DateReader:
         text = clean(value)
         if not text:
             return None
+        # Year first with dashes (2024-03-05, 2024-03-05 14:00): read the same in any file and row.
+        year_first = text[4:5] == "-" and (len(text) == 10 or text[:4].isdigit())
         try:
-            found = self._parse(text, region)
+            found = _iso_form(text) if year_first else self._parse(text, region)
         except ValueError:
             found = None
         if found is None:
             raise FieldError(self._message(field, text))
+        if year_first and len(ISO_DATES) < _ISO_DATES_KEPT:
+            ISO_DATES[value] = found
         return found
 
     def _message(self, field: str, text: str) -> str:
@@ -125,13 +143,7 @@ class DateReader:
         return f'"{field}" must be a valid date'
 
     def _parse(self, text: str, region: str | None) -> str | None:
-        if len(text) == 10 and text[4] == "-":
-            return date.fromisoformat(text).isoformat()
-        if text[:4].isdigit() and text[4:5] == "-":
-            # Ruby's Time#to_s (Chatwoot, Rails apps): 2024-03-05 10:20:30 UTC
-            if text[-4:] in (" UTC", " GMT"):
-                text = text[:-4] + "+00:00"
-            return datetime.fromisoformat(text).isoformat()
+        """A date in any shape but ISO's (``_iso_form``)."""
         match = _SLASH_DATE.fullmatch(text)
         if match:
             return self._slash_date(match, region)

@@ -27,8 +27,10 @@ _MAX_INPUT: Final = 250
 # INVALID_LENGTH): only IS_POSSIBLE and TOO_LONG strip it.
 _POSSIBLE, _TOO_LONG, _KEEP = 0, 1, 2
 # The number types is_valid_number accepts: any but UNKNOWN (_number_type_helper's order does not
-# matter for validity; mobile is only looked at when its pattern is not the fixed line's).
+# matter for validity; mobile is only looked at when its pattern is not the fixed line's). The
+# patterns are tried in this order, mobile first: the numbers files hold are mostly mobiles.
 _TYPES: Final = (
+    "fixed_line",
     "premium_rate",
     "toll_free",
     "shared_cost",
@@ -37,7 +39,6 @@ _TYPES: Final = (
     "pager",
     "uan",
     "voicemail",
-    "fixed_line",
 )
 
 
@@ -49,10 +50,10 @@ class _Rules:
     code_text: str
     idd: re.Pattern[str] | None  # international_prefix
     trunk: re.Pattern[str] | None  # national_prefix_for_parsing
+    trunk_digits: str | None  # the same, when it is plain digits (most are "0" or "1") and no transform
     transform: str | None  # national_prefix_transform_rule
     general: re.Pattern[str]  # general_desc's pattern (_match_national_number: no length check)
-    lengths: tuple[int, ...]  # general_desc's possible lengths, sorted
-    local_only: frozenset[int]
+    length_results: tuple[int, ...]  # per length up to the longest possible: _test_number_length's
     leading: re.Pattern[str] | None  # leading_digits, for regions sharing a country code
     valid: dict[int, re.Pattern[str]]  # per length: general_desc and any accepted type, in one pattern
 
@@ -66,43 +67,58 @@ class _Rules:
     def length_result(self, number: str) -> int:
         """_test_number_length(number, metadata) as the three outcomes parsing tells apart."""
         size = len(number)
-        lengths = self.lengths
-        if size in self.local_only:
-            return _KEEP
-        if lengths[0] == size:
-            return _POSSIBLE
-        if lengths[0] > size:
-            return _KEEP
-        if lengths[-1] < size:
-            return _TOO_LONG
-        return _POSSIBLE if size in lengths[1:] else _KEEP
+        results = self.length_results
+        return results[size] if size < len(results) else _TOO_LONG
 
     def strip_trunk(self, number: str) -> str:
         """_maybe_strip_national_prefix_carrier_code's number."""
         trunk = self.trunk
         if not number or trunk is None:
             return number
-        found = trunk.match(number)
-        if found is None:
-            return number
-        viable = self.matches_general(number)
-        groups = found.groups()
-        if not self.transform or groups[len(groups) - 1] is None:
-            rest = number[found.end() :]
+        if self.trunk_digits is not None:  # what the pattern would match, without it
+            if not number.startswith(self.trunk_digits):
+                return number
+            rest = number[len(self.trunk_digits) :]
         else:
-            rest = trunk.sub(self.transform, number, count=1)
-        if viable and not self.matches_general(rest):
+            found = trunk.match(number)
+            if found is None:
+                return number
+            groups = found.groups()
+            if not self.transform or groups[len(groups) - 1] is None:
+                rest = number[found.end() :]
+            else:
+                rest = trunk.sub(self.transform, number, count=1)
+        # Kept when the number was viable (matched the general pattern) and what is left is not:
+        # the second asked first, as it is rarely so.
+        general = self.general.fullmatch
+        if general(rest) is None and general(number) is not None:
             return number
         return rest
+
+
+def _length_result(size: int, lengths: tuple[int, ...], local_only: frozenset[int]) -> int:
+    """_test_number_length for a number of ``size`` digits (``lengths``: sorted)."""
+    if size in local_only:
+        return _KEEP
+    if lengths[0] == size:
+        return _POSSIBLE
+    if lengths[0] > size:
+        return _KEEP
+    if lengths[-1] < size:
+        return _TOO_LONG
+    return _POSSIBLE if size in lengths[1:] else _KEEP
 
 
 def _rules(metadata: Any) -> _Rules:
     general = metadata.general_desc
     lengths = tuple(general.possible_length)
     general_lengths = frozenset(lengths)
+    local_only = frozenset(general.possible_length_local_only)
+    trunk, transform = metadata.national_prefix_for_parsing, metadata.national_prefix_transform_rule
+    longest = max((lengths[-1], *local_only))  # any longer is TOO_LONG
     kinds = [getattr(metadata, name) for name in _TYPES]
     if not metadata.same_mobile_and_fixed_line_pattern:
-        kinds.append(metadata.mobile)
+        kinds.insert(0, metadata.mobile)
     kinds = [kind for kind in kinds if kind is not None and kind.national_number_pattern]
     valid: dict[int, re.Pattern[str]] = {}
     for size in general_lengths:
@@ -118,13 +134,11 @@ def _rules(metadata: Any) -> _Rules:
         code=metadata.country_code,
         code_text=str(metadata.country_code),
         idd=None if metadata.international_prefix is None else re.compile(metadata.international_prefix),
-        trunk=(
-            re.compile(metadata.national_prefix_for_parsing) if metadata.national_prefix_for_parsing else None
-        ),
-        transform=metadata.national_prefix_transform_rule,
+        trunk=re.compile(trunk) if trunk else None,
+        trunk_digits=trunk if trunk and trunk.isdigit() and not transform else None,
+        transform=transform,
         general=re.compile(general.national_number_pattern),
-        lengths=lengths,
-        local_only=frozenset(general.possible_length_local_only),
+        length_results=tuple(_length_result(size, lengths, local_only) for size in range(longest + 1)),
         leading=None if metadata.leading_digits is None else re.compile(metadata.leading_digits),
         valid=valid,
     )
@@ -144,6 +158,7 @@ class _Metadata:
         self._metadata = PhoneMetadata
         self._non_geo: str = REGION_CODE_FOR_NON_GEO_ENTITY
         self.regions_of_code: dict[int, tuple[str, ...]] = dict(COUNTRY_CODE_TO_REGION_CODE)
+        self.code_of_digits: dict[str, int] = {str(code): code for code in self.regions_of_code}
         self.supported: frozenset[str] = frozenset(SUPPORTED_REGIONS)
         self.regions: dict[str, _Rules] = {}
         self.codes: dict[int, tuple[_Rules, ...]] = {}
@@ -220,10 +235,10 @@ def _international(data: _Metadata, digits: str, retry: bool) -> tuple[str, str]
     if len(digits) <= _MIN_NSN:
         return INVALID  # TOO_SHORT_AFTER_IDD
     if digits[0] != "0":
-        for size in range(1, min(len(digits), _MAX_CODE) + 1):
-            code = int(digits[:size])
-            if code in data.regions_of_code:
-                return _national(data, code, digits[size:], data.of_code(code)[0])
+        for size in range(1, _MAX_CODE + 1):  # there are more digits than that
+            code = data.code_of_digits.get(digits[:size])
+            if code is not None:
+                return _national(data, code, digits[size:], (data.codes.get(code) or data.of_code(code))[0])
     # INVALID_COUNTRY_CODE: after "+" parse tries the digits again as a national number; rare, its own.
     return None if retry else INVALID
 
@@ -236,7 +251,8 @@ def _national(data: _Metadata, code: int, national: str, rules: _Rules) -> tuple
         stripped = rules.strip_trunk(national)
         if stripped is not national and rules.length_result(stripped) != _KEEP:
             national = stripped
-    if not _MIN_NSN <= len(national) <= _MAX_NSN:
+    size = len(national)
+    if not _MIN_NSN <= size <= _MAX_NSN:
         return INVALID
     sharing = data.codes.get(code) or data.of_code(code)
     if len(sharing) > 1:
@@ -249,4 +265,5 @@ def _national(data: _Metadata, code: int, national: str, rules: _Rules) -> tuple
             elif candidate.is_valid(national):
                 return candidate.code_text, national
         return INVALID
-    return (sharing[0].code_text, national) if sharing[0].is_valid(national) else INVALID
+    valid = sharing[0].valid.get(size)  # is_valid, inline
+    return (sharing[0].code_text, national) if valid is not None and valid.fullmatch(national) else INVALID

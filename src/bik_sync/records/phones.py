@@ -20,6 +20,7 @@ from bik_sync.records.errors import FieldError
 from bik_sync.records.normalise import COUNTRY_PLACEHOLDERS, clean, scientific_match, scientific_message
 
 _PHONE_JUNK: Final = str.maketrans("", "", " -().\u00a0\u2010\u2011\u2012\u2013/")
+_ASCII_JUNK: Final = bytes(char for char in _PHONE_JUNK if char < 128)
 _FORMATS: Final = ("E164", "INTERNATIONAL", "NATIONAL")  # names of phonenumbers.PhoneNumberFormat
 _MAX_INPUT: Final = 250  # the longest text phonenumbers.parse reads
 # phonenumbers.SUPPORTED_REGIONS, without importing phonenumbers (a unit test keeps the two equal).
@@ -148,7 +149,7 @@ class PhoneNormaliser:
             raise FieldError(f'"{field}" must be a string')
         if region is None and no_region is None:
             region = self._default_region
-        digits = text.translate(_PHONE_JUNK)
+        digits = _without_separators(text)
         # Fast path: Indian mobiles ([6-9] + 9 digits, all valid) as 10 digits, 0/91/+91/0091-prefixed.
         size = len(digits)
         if digits.isascii():
@@ -217,6 +218,13 @@ class PhoneNormaliser:
             number, getattr(phonenumbers.PhoneNumberFormat, self._format)
         )
         return formatted
+
+
+def _without_separators(text: str) -> str:
+    """The text without the separators a number is written with (``_PHONE_JUNK``'s)."""
+    if text.isascii():  # str.translate looks each character up: bytes.translate deletes in one pass
+        return text.encode().translate(None, _ASCII_JUNK).decode()
+    return text.translate(_PHONE_JUNK)
 
 
 def _indian_e164(ten: str) -> str:

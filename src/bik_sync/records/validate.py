@@ -56,7 +56,8 @@ def _by_priority(candidate: Candidate) -> tuple[int, int]:
     return candidate[0], candidate[1]
 
 
-def _country(value: Any) -> RowCountry:
+def value_country(value: Any) -> RowCountry:
+    """What one country value says (``country_of``), cached: a file names a few countries."""
     if type(value) is not str:
         return NO_COUNTRY
     try:
@@ -77,7 +78,7 @@ def row_country(values: Iterable[Any]) -> RowCountry:
     first: RowCountry | None = None
     regions: list[str] = []
     for value in values:
-        found = _country(value)
+        found = value_country(value)
         if found is NO_COUNTRY:
             continue
         first = first or found

@@ -28,7 +28,6 @@ a user's tags with the list it is sent, so the last non-empty list wins). Pure: 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import heapq
 import os
@@ -135,8 +134,8 @@ class IdentityIndex:
     """
 
     def __init__(self, directory: str | None = None) -> None:
-        handle, self.path = tempfile.mkstemp(prefix="bik-sync-identities-", suffix=".bin", dir=directory)
-        self._file = os.fdopen(handle, "r+b")
+        # Unnamed (unlinked at once): an invocation that dies leaves nothing behind in /tmp.
+        self._file = tempfile.TemporaryFile(prefix="bik-sync-identities-", dir=directory)  # noqa: SIM115
         self._end = 0  # bytes written
         self._written = 0  # pairs written
         # Per block: where it starts (the pairs in order), then where each partition starts, and its end.
@@ -205,10 +204,12 @@ class IdentityIndex:
             _shared(numbers[0::2], rows, linked)  # the hashes as stored: equal where the digests are
         return _grouped(linked)
 
+    @property
+    def bytes_on_disk(self) -> int:
+        return os.fstat(self._file.fileno()).st_size
+
     def close(self) -> None:
         self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
 
     def _write(self) -> None:
         """The pairs held onto the file, as one block."""

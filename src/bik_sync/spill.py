@@ -11,19 +11,19 @@ building every row again for pass 2, pass 1 writes each row to a spill file as i
 - every thousandth row, where the file can be read on from (its ``ResumePoint``), kept in memory:
   pass 2 asks for it there, should its time run out.
 
-The spill lives in the temporary directory (the Lambda's ``/tmp``), readable only by this process,
-and is deleted on :meth:`Spill.close`. It is bounded: past ``max_bytes`` (by default half the space
+The spill is an unnamed file in the temporary directory (the Lambda's ``/tmp``): unlinked as it is
+made, it is reachable only through this process's handle and goes with it, on :meth:`Spill.close` or
+when an invocation dies; no customer's data is left behind for a later invocation. It is bounded: past ``max_bytes`` (by default half the space
 free when it opens) it stops and is deleted, and pass 2 reads the file again, as it did before.
 Pure: no AWS, no network.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from bik_sync.bik.wire import encode_record
 from bik_sync.records import RecordFile, ResumePoint, Row, UnreadableFile
@@ -47,10 +47,13 @@ class Spill:
     """The rows of one pass 1, on disk; iterating it gives them back once pass 1 has read them."""
 
     def __init__(self, directory: str | None = None, max_bytes: int | None = None) -> None:
-        handle, self.path = tempfile.mkstemp(prefix="bik-sync-spill-", suffix=".rows", dir=directory)
-        self._out: BinaryIO | None = os.fdopen(handle, "wb", buffering=_WRITE_BUFFER)
+        # Unnamed (unlinked at once): an invocation that dies leaves no customer's data behind in /tmp.
+        self._file: IO[bytes] = tempfile.TemporaryFile(  # noqa: SIM115 - closed by close()
+            prefix="bik-sync-spill-", dir=directory, buffering=_WRITE_BUFFER
+        )
+        self._out: IO[bytes] | None = self._file  # while pass 1 writes
         if max_bytes is None:
-            disk = os.statvfs(os.path.dirname(self.path))
+            disk = os.statvfs(directory or tempfile.gettempdir())
             max_bytes = disk.f_bavail * disk.f_frsize // 2
         self._max_bytes = max_bytes
         self._written = 0
@@ -62,7 +65,7 @@ class Spill:
     @property
     def usable(self) -> bool:
         """Whether pass 2 can read the rows from here: pass 1 ended, and nothing was left out."""
-        return self.complete and self._out is None and os.path.exists(self.path)
+        return self.complete and self._out is None and not self._file.closed
 
     def keep(self, record_file: RecordFile, rows: Iterator[Row]) -> Iterator[Row]:
         """``rows`` (of ``record_file``, from its first row) as they are, each written here on the way;
@@ -101,19 +104,17 @@ class Spill:
         """The rows pass 1 read, in its order; raises the damage it met, where it met it."""
         if not self.usable:
             raise RuntimeError("the spill is not complete: read the file again")
-        read = 0
-        with open(self.path, "rb") as spilled:
-            for line in spilled:
-                read += 1
-                self._read = read
-                kind = line[:1]
-                if kind == _ROW:
-                    yield Row(*_unpickled(line[1:]))
-                elif kind == _DAMAGE:
-                    raise UnreadableFile(_unpickled(line[1:]))
-                else:
-                    number, _, body = line.partition(b" ")
-                    yield EncodedRow(int(number), body[:-1])
+        self._file.seek(0)
+        for read, line in enumerate(self._file, 1):
+            self._read = read
+            kind = line[:1]
+            if kind == _ROW:
+                yield Row(*_unpickled(line[1:]))
+            elif kind == _DAMAGE:
+                raise UnreadableFile(_unpickled(line[1:]))
+            else:
+                number, _, body = line.partition(b" ")
+                yield EncodedRow(int(number), body[:-1])
 
     def resume_point(self) -> ResumePoint | None:
         """Where the file can be read on from after the last row it gave (ask between rows)."""
@@ -123,17 +124,14 @@ class Spill:
         """A spill holds only rows: there is no piece of it without one to time out in."""
 
     def close(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        self._out = None
+        self._file.close()
 
     def _end(self, last_line: bytes) -> None:
         """Pass 1 has read all it will: the spill is complete unless it was given up on the way."""
         if self._out is not None:
             self._out.write(last_line)
-            self._out.close()
+            self._out.flush()
             self._out = None
             self.complete = True
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +27,16 @@ CSV = (
     "\n"  # a blank line: no row
     "Kiran,Rao,kiran@example.in,\n"
 )
+
+
+def test_a_spill_has_no_name_in_its_folder_so_a_dead_invocation_leaves_no_data_behind(tmp_path: Path) -> None:
+    # Given a spill in a folder, pass 1 under way
+    record_file = open_records(io.BytesIO(CSV.encode()), "people.csv")
+    spill = Spill(str(tmp_path))
+    next(spill.keep(record_file, iter(record_file)))
+    # Then the folder lists nothing (the file is unlinked: it goes with the process)
+    assert list(tmp_path.iterdir()) == []
+    spill.close()
 
 
 def spilled(data: bytes, name: str = "people.csv", **spill_args: Any) -> tuple[list[Row], Spill]:
@@ -67,7 +77,6 @@ def test_damage_pass_one_met_is_met_again_after_the_same_rows() -> None:
         again.extend(spill)
     spill.close()
     # Then it gives the same rows, then the same damage
-    assert spill.path and not os.path.exists(spill.path)
     assert [row.number for row in again] == [row.number for row in first] == [2, 3, 4, 6]
     assert str(met_again.value) == str(met.value) and "unclosed quote" in str(met.value)
 
@@ -76,7 +85,7 @@ def test_a_spill_over_its_bound_is_given_up_and_its_file_deleted() -> None:
     # Given a spill whose bound holds one row
     _, spill = spilled(CSV.encode(), max_bytes=80)
     # Then pass 2 cannot read from it (it reads the file again), and nothing is left on disk
-    assert not spill.usable and not os.path.exists(spill.path)
+    assert not spill.usable
     with pytest.raises(RuntimeError):
         list(spill)
 

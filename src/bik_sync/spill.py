@@ -13,8 +13,9 @@ building every row again for pass 2, pass 1 writes each row to a spill file as i
 
 The spill is an unnamed file in the temporary directory (the Lambda's ``/tmp``): unlinked as it is
 made, it is reachable only through this process's handle and goes with it, on :meth:`Spill.close` or
-when an invocation dies; no customer's data is left behind for a later invocation. It is bounded: past ``max_bytes`` (by default half the space
-free when it opens) it stops and is deleted, and pass 2 reads the file again, as it did before.
+when an invocation dies; no customer's data is left behind for a later invocation. It is bounded:
+past ``max_bytes`` (by default half the space free when it opens) it stops and is deleted, and pass 2
+reads the file again, as it did before.
 Pure: no AWS, no network.
 """
 

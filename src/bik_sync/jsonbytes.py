@@ -38,6 +38,7 @@ _OPTIONS: Final = (
 _SCALARS: Final = frozenset({str, int, bool, type(None)})
 # More items than any record holds: past this json does the work (and detects a cycle, if that is why).
 _MAX_ITEMS: Final = 100_000
+_SHORT_LIST: Final = 1000  # a record's list looked at in place, without the walk's stack
 # What json's ensure_ascii escapes beyond what both encoders escape (controls, quote, backslash).
 _NOT_ASCII: Final = re.compile("[^\x00-\x7e]")  # every character from DEL on (the complement compiles fast)
 
@@ -71,9 +72,16 @@ def _plain(obj: Any) -> bool:
     """Only the types orjson encodes exactly as json does (see the module's docstring)."""
     if type(obj) is dict:  # a record: mostly scalars, so look at them before walking anything
         scalars = _SCALARS
-        for value in obj.values():  # noqa: SIM110 - faster than all() over a generator
-            if type(value) not in scalars and not _plain_nested(value):
-                return False
+        for value in obj.values():
+            kind = type(value)
+            if kind in scalars:
+                continue
+            if kind is list and len(value) <= _SHORT_LIST:  # tags: a list of strings, looked at here
+                for item in value:
+                    if type(item) not in scalars:
+                        return _plain_nested(obj)
+                continue
+            return _plain_nested(obj)
         return True
     return _plain_nested(obj)
 

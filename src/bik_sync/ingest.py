@@ -404,6 +404,8 @@ def _read_part(
         )
         result = _continue_later(job, ref, deps, reached)
     else:
+        if read.stopped_before and isinstance(rows_from, Spill):
+            rows_from.as_far_as_read(record_file)  # the report names only what the rows read met
         result = _finish(job, ref, deps, record_file, reached, read, mapping_origin)
     merge_state.discard(deps.objects, ref.bucket, resumed.merge.key, keep=reached.merge.key)
     return result

@@ -60,6 +60,8 @@ class Spill:
         self._written = 0
         self._rows = 0
         self._resume: dict[int, ResumePoint | None] = {}  # rows read -> where the next one starts
+        # rows read (every thousandth) -> how many ignored columns and notes the file had by then
+        self._met: dict[int, tuple[int, int]] = {}
         self._read = 0  # rows pass 2 has read back
         self.complete = False  # pass 1 read to the end (or to damage), and all of it is here
 
@@ -90,6 +92,8 @@ class Spill:
                         self.close()  # over its bound: given up, and pass 2 reads the file again
                     else:
                         self._out.write(line)
+                        if not self._rows % RESUME_EVERY:  # the row pass 2 stops before, out of time
+                            self._met[self._rows] = (len(record_file.ignored_columns), len(record_file.notes))
                 yield row
                 # Between two rows (the next one is asked for): where the file can be read on from.
                 if self._out is not None and (self._rows + 1) % RESUME_EVERY == 0:
@@ -120,6 +124,14 @@ class Spill:
     def resume_point(self) -> ResumePoint | None:
         """Where the file can be read on from after the last row it gave (ask between rows)."""
         return self._resume.get(self._read)
+
+    def as_far_as_read(self, record_file: RecordFile) -> None:
+        """``record_file`` (pass 1's, read to the end) cut back to the ignored columns and notes its
+        rows had met up to the last row pass 2 read: a pass 2 that stopped before the end (its time
+        was up, and no part follows) reports what reading the file again as far would have met."""
+        if self._read in self._met:
+            ignored, notes = self._met[self._read]
+            del record_file.ignored_columns[ignored:], record_file.notes[notes:]
 
     def on_read(self, callback: Callable[[], None]) -> None:
         """A spill holds only rows: there is no piece of it without one to time out in."""

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bik_sync.clock import Deadline
 from bik_sync.ingest import ingest_object
 from bik_sync.messages import encode_record
+from bik_sync.reading import reopen_records
 from bik_sync.records import Row, UnreadableFile
 from bik_sync.records.formats import open_records
 from bik_sync.s3_events import S3ObjectRef
@@ -150,3 +153,53 @@ def test_an_ingest_sending_from_the_spill_sends_rejects_and_reports_what_reading
     # Then the work messages, the rejects and the report are the same
     assert through_spill == read_twice
     assert through_spill[0] and through_spill[2]["status"] in ("complete", "incomplete")
+
+
+def test_a_second_pass_from_the_spill_cut_short_by_time_reports_only_the_keys_its_rows_met(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given JSON lines whose rows from 1,501 on hold a key that maps to nothing, ingested without a
+    # continue queue by invocations whose time is up as pass 2 starts (from the spill, or the file)
+    lines = [
+        json.dumps(
+            {
+                "first_name": f"P{i}",
+                "last_name": "Q",
+                "email": f"p{i}@example.in",
+                **({"late": 1} if i > 1500 else {}),
+            }
+        )
+        for i in range(1, 2001)
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+    time_left = [900.0]
+
+    def spilled_with_time_up(spill: Spill) -> Iterator[Any]:
+        time_left[0] = 0.0
+        return spilled_rows(spill)
+
+    def reopened_with_time_up(*args: Any) -> Any:
+        time_left[0] = 0.0
+        return reopen(*args)
+
+    spilled_rows, reopen = Spill.__iter__, reopen_records
+    monkeypatch.setattr(Spill, "__iter__", spilled_with_time_up)
+    monkeypatch.setattr("bik_sync.ingest.reopen_records", reopened_with_time_up)
+    details = []
+    for spill_bytes in (None, 0):
+        time_left[0] = 900.0
+        world = World()
+        world.ingest = replace(world.ingest, spill_bytes=spill_bytes)
+        world.objects.put_bytes(BUCKET, "incoming/late.jsonl", data, "application/x-ndjson")
+        ingest_object(
+            S3ObjectRef(bucket=BUCKET, key="incoming/late.jsonl"),
+            world.ingest,
+            Deadline(lambda: time_left[0]),
+        )
+        (item,) = world.jobs.items.values()
+        details.append(item["details"])
+    # Then both stop before row 1,000, and neither names the key of rows it never read
+    through_spill, read_twice = details
+    assert through_spill["error"].startswith("stopped before row 1000")
+    assert through_spill == read_twice
+    assert through_spill["ignored_columns"] == []

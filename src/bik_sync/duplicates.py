@@ -74,20 +74,6 @@ def _encoded(value: Any) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
-def identity_hashes(record: Mapping[str, Any]) -> list[int]:
-    """One signed 64-bit hash per identity the record has (field name and value: a phone never
-    matches an id)."""
-    hashes = []
-    for name, prefixed in _PREFIXED:
-        value = record.get(name)
-        if value is None or value == "":
-            continue
-        hashed = prefixed.copy()
-        hashed.update(_encoded(value))
-        hashes.append(int.from_bytes(hashed.digest(), "big", signed=True))
-    return hashes
-
-
 def merge_into(merged: dict[str, Any], later: Mapping[str, Any]) -> None:
     """``later``'s non-empty values replace ``merged``'s; empty or missing ones leave them."""
     for name, value in later.items():
@@ -130,7 +116,7 @@ class IdentityIndex:
     The pairs are held in memory up to ``_FLUSH_BYTES``, then written to the file as one block,
     twice: in the order added (what :meth:`dump` reads), then by partition (the digest's first byte:
     what :meth:`groups` reads, one partition at a time). A pair is 16 bytes: the big-endian digest
-    (as :func:`identity_hashes` reads it), then the row number, big-endian.
+    (blake2b-64 of ``name:value``, as ``_PREFIXED`` makes it), then the row number, big-endian.
     """
 
     def __init__(self, directory: str | None = None) -> None:

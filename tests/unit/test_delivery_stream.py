@@ -100,18 +100,25 @@ def test_refused_credentials_stop_the_drawing_and_fail_only_what_was_drawn() -> 
     assert outcome.created == 50 and outcome.failed == outcome.records - 50
 
 
-def test_stopped_by_ctrl_c_the_answers_to_requests_already_out_are_still_heard() -> None:
-    # Given a stream interrupted (Ctrl-C) as its 45th record is drawn
+@pytest.mark.parametrize(
+    "stop",
+    [KeyboardInterrupt(), OSError(5, "Input/output error")],
+    ids=["ctrl-c", "read-error"],  # Ctrl-C at a laptop; a disk error, part way through the file
+)
+def test_a_stream_stopped_part_way_still_hears_the_answers_to_requests_already_out(
+    stop: BaseException,
+) -> None:
+    # Given a stream stopped (Ctrl-C, or a file that cannot be read) as its 45th record is drawn
     def records() -> Iterator[dict[str, Any]]:
         for n, record in enumerate(people(100)):
             if n == 44:
-                raise KeyboardInterrupt
+                raise stop
             yield record
 
     heard: list[Settled] = []
 
     # When it is delivered 2 requests of 10 at a time
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(type(stop)):
         deliver_stream(
             records(),
             client_for(FakeBik()),
@@ -121,31 +128,6 @@ def test_stopped_by_ctrl_c_the_answers_to_requests_already_out_are_still_heard()
             on_settled=heard.append,
         )
 
-    # Then every batch that went out was heard of (its records settled), and nothing past the stop
-    assert sorted(i for event in heard for i in event.settled) == list(range(40))
-
-
-def test_a_read_error_part_way_still_hears_the_answers_to_requests_already_out() -> None:
-    # Given a stream whose file cannot be read past its 44th record (a disk error, not Ctrl-C)
-    def records() -> Iterator[dict[str, Any]]:
-        for n, record in enumerate(people(100)):
-            if n == 44:
-                raise OSError(5, "Input/output error")
-            yield record
-
-    heard: list[Settled] = []
-
-    # When it is delivered 2 requests of 10 at a time
-    with pytest.raises(OSError):
-        deliver_stream(
-            records(),
-            client_for(FakeBik()),
-            batch_size=10,
-            max_in_flight=2,
-            deadline=far(),
-            on_settled=heard.append,
-        )
-
-    # Then the batches that went out were heard of (journaled by push), so a resumed push does not
-    # send them again
+    # Then every batch that went out was heard of (its records settled: journaled by push, so a
+    # resumed push does not send them again), and nothing past the stop
     assert sorted(i for event in heard for i in event.settled) == list(range(40))

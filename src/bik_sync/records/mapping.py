@@ -132,6 +132,20 @@ PRESET_GROUPS: Final[tuple[tuple[str, tuple[Group, ...]], ...]] = (
         (("createdAt", 1, ("Date Added",)),),
     ),
     (
+        # Each element's "attributes" (JSON:API) is the record; first_name, phone_number, external_id,
+        # created and updated map by the names above.
+        "Klaviyo Profiles API JSON (data[].attributes)",
+        (
+            ("address1", 1, ("location.address1",)),
+            ("address2", 1, ("location.address2",)),
+            ("city", 1, ("location.city",)),
+            ("state", 1, ("location.region",)),
+            ("country", 1, ("location.country",)),
+            ("emailMarketingConsent", 1, ("subscriptions.email.marketing.consent",)),
+            ("smsMarketingConsent", 1, ("subscriptions.sms.marketing.consent",)),
+        ),
+    ),
+    (
         "Salesforce and Zoho CRM contacts",
         (
             ("phoneNumber", 2, ("Home Phone",)),

@@ -50,6 +50,17 @@ NAME_FIELDS: Final = ("firstName", "lastName")
 _SHOPIFY_ACCOUNT_STATES: Final = frozenset({"enabled", "disabled", "invited", "declined"})
 _MAX_DEPTH: Final = 16
 MAX_IGNORED_LISTED: Final = 100
+# The members a JSON:API resource object may have (jsonapi.org, "Resource Objects"). Klaviyo's API
+# writes each profile so: its fields are under "attributes"; "id" is Klaviyo's own, not the brand's.
+_JSON_API_MEMBERS: Final = frozenset({"type", "id", "lid", "attributes", "relationships", "links", "meta"})
+
+
+def _resource_attributes(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """A JSON:API resource object's ``attributes``, read as the record; None for any other object."""
+    attributes = obj.get("attributes")
+    if type(attributes) is dict and type(obj.get("type")) is str and obj.keys() <= _JSON_API_MEMBERS:
+        return attributes
+    return None
 
 
 def _by_priority(candidate: Candidate) -> tuple[int, int]:
@@ -220,6 +231,8 @@ class RecordBuilder:
         in another system's names (``first_name``, ``billing.phone``) has them ignored and listed."""
         if not isinstance(obj, dict):
             return None, ('"value" must be of type object',)
+        if "attributes" in obj and (attributes := _resource_attributes(obj)) is not None:
+            obj = attributes  # the envelope (type, id, links) describes the resource, not the person
         if any(type(value) is dict for value in obj.values()):
             items: list[tuple[str, Any]] = []
             _flatten(obj, "", items, 0, self.mapper)

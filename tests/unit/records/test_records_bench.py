@@ -35,7 +35,7 @@ def test_the_ingest_bench_prints_one_json_line_with_its_ratio(
     # And the real loop sent the valid records as work messages, on both files
     assert figures["messages"] >= figures["valid"] / 100 > 0
     assert figures["intl_valid"] + figures["intl_rejected"] == 1000 > 100 * figures["intl_rejected"]
-    assert {"core_ratio", "ingest_intl_ratio", "ingest_sqs_ratio"} <= figures.keys()
+    assert {"core_ratio", "core_intl_ratio", "ingest_intl_ratio", "ingest_sqs_ratio"} <= figures.keys()
 
 
 def test_an_unknown_bench_name_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

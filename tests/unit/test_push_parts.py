@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import io
 import json
 import threading
@@ -18,7 +19,7 @@ from bik_sync.commands.common import CannotStart, Parser, add_bik_arguments, all
 from bik_sync.commands.journal import Identity, Journal, JournalBusy
 from bik_sync.commands.outputs import Outputs
 from bik_sync.commands.progress import Lines, Silent
-from bik_sync.commands.push_run import PushPlan, PushRun, open_file
+from bik_sync.commands.push_run import PushCannotStart, PushPlan, PushRun, find_people, open_file
 from bik_sync.records import ReadOptions
 from tests.unit.test_delivery import FakeBik, client_for
 from tests.unit.test_delivery_stream import RefusingAfter
@@ -193,3 +194,106 @@ def test_credentials_refused_part_way_stop_the_push_and_every_row_read_is_counte
     assert report["status"] == "incomplete" and "BIK refused the credentials" in report["error"]
     assert report["error"].startswith(f"stopped after row {report['rows'] + 1}:")
     assert report["created"] == 40 and report["failed"] == report["rows"] - 40 and 40 < report["rows"] < 500
+
+
+def _push_lines(
+    tmp_path: Path, lines: list[str], http: urllib3.PoolManager, *, batch_size: int
+) -> dict[str, Any]:
+    """A push as ``bik-sync push`` runs it: the first pass (find_people), then PushRun with its groups."""
+    path = tmp_path / "people.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    merger, digest = find_people(path, ReadOptions(), Silent())
+    record_file, reader, handle = open_file(path, ReadOptions())
+    journal = Journal(tmp_path / "people.csv.push-journal.sqlite", Identity(digest, "reading", "t"))
+    outputs = Outputs(tmp_path, path, record_file)
+    plan = PushPlan(path, ReadOptions(), batch_size, 240_000, 2)
+    with handle:
+        run = PushRun(plan, client_for(http), journal, outputs, Silent(), merger)
+        report = outputs.finish(run.run(record_file, reader))
+    journal.close()
+    return report
+
+
+def test_rows_of_one_person_are_merged_in_file_order_and_sent_once_at_their_last_row(tmp_path: Path) -> None:
+    # Given 300 rows where Asha has three rows far apart (a later empty city keeps the earlier one)
+    lines = ["First Name,Last Name,Email,City"] + [f"F{n},L{n},user{n}@example.com,Pune" for n in range(300)]
+    lines[5] = "Asha,Rao,asha@example.in,Kochi"
+    lines[150] = "Asha,Iyer,asha@example.in,Mumbai"
+    lines[290] = "Asha,Iyer,asha@example.in,"
+    bik = FakeBik()
+
+    # When it is pushed 10 rows a request, two requests at a time (which may land in any order)
+    report = _push_lines(tmp_path, lines, bik, batch_size=10)
+
+    # Then Asha went once, merged in file order, and the report counts her two merged rows
+    assert bik.store["asha@example.in"] == {
+        "firstName": "Asha",
+        "lastName": "Iyer",
+        "email": "asha@example.in",
+        "city": "Mumbai",
+    }
+    assert sum(bik.batches) == 298 == report["created"]
+    assert report["duplicates"] == 2 and report["rows"] == 300 and report["status"] == "complete"
+    parts = ("created", "updated", "rejected", "failed", "duplicates")
+    assert report["rows"] == sum(report[name] for name in parts)
+
+
+def test_a_json_file_with_two_lists_is_refused_before_any_of_it_is_sent(tmp_path: Path) -> None:
+    # Given a JSON document with a list of customers and a second list (a CRM's staff)
+    path = tmp_path / "crm.json"
+    person = {"first_name": "Asha", "last_name": "Rao", "email": "asha@example.in"}
+    path.write_text(json.dumps({"contacts": [person], "users": [{**person, "email": "rep@crm.example"}]}))
+
+    # When the first pass reads it
+    with pytest.raises(PushCannotStart) as refused:
+        find_people(path, ReadOptions(), Silent())
+
+    # Then it is refused whole, saying so, and nothing was sent (the push never starts)
+    assert "nothing was sent" in str(refused.value) and str(path) in str(refused.value)
+
+
+def test_the_first_pass_digest_is_the_files_sha256_even_when_damage_stops_reading(tmp_path: Path) -> None:
+    # Given a 1.5 MB CSV whose quote left open at row 100 swallows ten rows: reading stops there
+    path = tmp_path / "damaged.csv"
+    rows = [f"F{n},L{n},user{n}@example.com" for n in range(50_000)]
+    rows[100], rows[110] = 'F100,"L100,user100@example.com', 'F110,L110",user110@example.com'
+    path.write_text("First Name,Last Name,Email\n" + "\n".join(rows) + "\n")
+
+    # When the first pass reads it
+    _, digest = find_people(path, ReadOptions(), Silent())
+
+    # Then the digest is over every byte of the file
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_push_stopped_with_a_person_half_read_fails_their_record_and_the_next_run_sends_it_merged(
+    tmp_path: Path,
+) -> None:
+    # Given 300 rows where Asha has rows 7 and 290, and a BIK that refuses the credentials after 4 answers
+    lines = ["First Name,Last Name,Email,City"] + [f"F{n},L{n},user{n}@example.com,Pune" for n in range(300)]
+    lines[7], lines[290] = "Asha,Rao,asha@example.in,Kochi", "Asha,Iyer,asha@example.in,"
+
+    # When it is pushed 10 rows a request, two at a time
+    first = _push_lines(tmp_path, lines, RefusingAfter(4), batch_size=10)
+
+    # Then it stopped part way with Asha's record (as far as read) failed, and every row read counted once
+    assert first["status"] == "incomplete" and first["rows"] < 290
+    parts = ("created", "updated", "rejected", "failed", "duplicates")
+    assert first["rows"] == sum(first[name] for name in parts) and first["duplicates"] == 0
+    failed = [json.loads(line) for line in Path(first["failed_files"][0]).read_text().splitlines()]
+    assert {"_row": 8, "firstName": "Asha", "lastName": "Rao"}.items() <= next(
+        record.items() for record in failed if record.get("email") == "asha@example.in"
+    )
+
+    # And when the same command runs again with BIK answering, Asha goes once, merged, at row 291
+    bik = FakeBik()
+    second = _push_lines(tmp_path, lines, bik, batch_size=10)
+    assert second["status"] == "complete" and second["rows"] == 300 and second["duplicates"] == 1
+    assert second["rows"] == sum(second[name] for name in parts)
+    assert second["created"] == 299 and second["resumed_rows"] == 40
+    assert bik.store["asha@example.in"] == {
+        "firstName": "Asha",
+        "lastName": "Iyer",
+        "email": "asha@example.in",
+        "city": "Kochi",
+    }

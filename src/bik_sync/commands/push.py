@@ -35,7 +35,7 @@ from bik_sync.commands.push_run import (
     PushCannotStart,
     PushPlan,
     PushRun,
-    file_digest,
+    find_people,
     open_file,
 )
 from bik_sync.observability import quiet_for_terminal
@@ -114,12 +114,17 @@ def _push(args: argparse.Namespace, say: Any) -> int:
     path: Path = args.file
     try:
         record_file, reader, handle = open_file(path, options)
-        digest = file_digest(path)
     except PushCannotStart as exc:
         raise CannotStart(str(exc)) from None
-    except OSError as exc:
-        raise CannotStart(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
+        # Before anything is sent: the rows of one person (merged, sent once), and the file's digest.
+        scan = make_progress(f"scan {path.name}", path.stat().st_size, quiet=args.json)
+        try:
+            merger, digest = find_people(path, options, scan)
+        except PushCannotStart as exc:
+            raise CannotStart(str(exc)) from None
+        finally:
+            scan.close()
         out_dir = _out_dir(args.out or path.resolve().parent)
         journal = _journal(
             out_dir, path, Identity(digest, reading, f"{args.api_url} appId={args.app_id}"), args.restart
@@ -132,7 +137,7 @@ def _push(args: argparse.Namespace, say: Any) -> int:
         plan = PushPlan(path, options, args.batch_size, args.max_batch_bytes, args.max_in_flight, args.app_id)
         progress = make_progress(f"push {path.name}", path.stat().st_size, quiet=args.json)
         outputs = Outputs(out_dir, path, record_file)
-        run = PushRun(plan, client, journal, outputs, progress)
+        run = PushRun(plan, client, journal, outputs, progress, merger)
         try:
             report = outputs.finish(run.run(record_file, reader))
         except BaseException:
@@ -221,6 +226,8 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
         print(f"  {name:<9} {value:,}")
     print(f"  {'rejected':<9} {rejected}")
     print(f"  {'failed':<9} {report['failed']:,}")
+    if report.get("duplicates"):
+        print(f"  {'merged':<9} {report['duplicates']:,} (rows of a person merged into their other rows)")
     if report.get("resumed_rows"):
         print(f"  ({report['resumed_rows']:,} rows were settled by an earlier run and not sent again)")
     if report.get("error"):

@@ -7,7 +7,15 @@ busy from the first row to the last; its ``on_settled`` puts every answer in the
 arrives. Memory holds the windows read ahead and the batches in flight, not the file. Invalid rows
 and records BIK refused go to the rejects file (the input's shape, like the Lambda's), records left
 undelivered to the failed file (JSON lines of API records, re-pushable), and the report has the
-Lambda's fields. Every row read is counted once: ``rows == created + updated + rejected + failed``.
+Lambda's fields. Every row read is counted once:
+``rows == created + updated + rejected + failed + duplicates``.
+
+Rows of one person are merged as ingest merges them (``duplicates.py``): a first pass
+(:func:`find_people`) reads the whole file through the record core before anything is sent, and
+finds the rows that share an identity; the push then sends each person's merged record once, at
+their last row. Requests in flight side by side can land in any order: without this, BIK would end
+with whichever of a person's rows arrived last. That first pass also refuses a file refused whole
+(a JSON file with two lists of records) before any of it is sent, and takes the file's SHA-256.
 """
 
 from __future__ import annotations
@@ -27,8 +35,10 @@ from bik_sync.commands.journal import Journal
 from bik_sync.commands.outputs import Outputs
 from bik_sync.commands.progress import Progress
 from bik_sync.delivery import Settled, deliver_stream
+from bik_sync.duplicates import DuplicateMerger, IdentityIndex, index_rows
 from bik_sync.outcome import job_status, summarise_reasons
 from bik_sync.records import ReadOptions, RecordFile, Row, UnreadableFile
+from bik_sync.records.errors import RefusedWhole
 from bik_sync.records.formats import open_records
 
 _NO_DEADLINE_S = 7 * 24 * 3600.0
@@ -60,6 +70,7 @@ class Tally:
     rejected_by_bik: int = 0
     failed: int = 0
     resumed: int = 0  # rows an earlier run settled
+    duplicates: int = 0  # rows merged into an earlier row of their person
     sent_settled: int = 0  # rows this run got an answer for
     reasons: Counter[str] = field(default_factory=Counter)
 
@@ -96,12 +107,62 @@ class _CountingReader:
         return data
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+class _HashingReader(_CountingReader):
+    """The file as the first pass reads it, hashed on the way (the journal's key)."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        super().__init__(inner)
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = super().read(size)
+        self.digest.update(data)
+        return data
+
+
+def find_people(path: Path, options: ReadOptions, progress: Progress) -> tuple[DuplicateMerger, str]:
+    """The first pass: the rows of one person in the file, and the file's SHA-256 (of every byte,
+    also after damage that stops reading). Raises PushCannotStart for a file refused whole, or one
+    that cannot be read at all."""
+    total = max(1, path.stat().st_size)
+    try:
+        with path.open("rb") as handle:
+            reader = _HashingReader(handle)
+            index = IdentityIndex()
+            try:
+                record_file = open_records(reader, path.name, options)  # type: ignore[arg-type]
+                read = 0
+                refused: list[RefusedWhole] = []
+
+                def counted() -> Iterator[Row]:
+                    nonlocal read
+                    try:
+                        for row in record_file:
+                            read += 1
+                            yield row
+                    except RefusedWhole as exc:  # index_rows takes damage as the end: this is none
+                        refused.append(exc)
+
+                def shown() -> bool:  # before every thousandth row
+                    progress.update(min(reader.position, total), {"rows": read}, total)
+                    return True
+
+                index_rows(counted(), index, shown)
+                if refused:
+                    raise refused[0]
+                merger = DuplicateMerger(index.groups())
+            finally:
+                index.close()
+            while reader.read(1 << 20):  # the bytes after damage, for the digest
+                pass
+    except RefusedWhole as exc:
+        raise PushCannotStart(f"{path}: {exc}; nothing was sent") from None
+    except UnreadableFile as exc:
+        raise PushCannotStart(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise PushCannotStart(f"cannot read {path}: {exc.strerror or exc}") from None
+    progress.update(total, {"rows": read, "people with several rows": merger.groups.count}, total)
+    return merger, reader.digest.hexdigest()
 
 
 def open_file(path: Path, options: ReadOptions) -> tuple[RecordFile, _CountingReader, BinaryIO]:
@@ -123,9 +184,18 @@ def open_file(path: Path, options: ReadOptions) -> tuple[RecordFile, _CountingRe
 
 class PushRun:
     def __init__(
-        self, plan: PushPlan, client: BikClient, journal: Journal, outputs: Outputs, progress: Progress
+        self,
+        plan: PushPlan,
+        client: BikClient,
+        journal: Journal,
+        outputs: Outputs,
+        progress: Progress,
+        merger: DuplicateMerger | None = None,
     ) -> None:
+        """``merger``: the groups :func:`find_people` found (none: every row is its own person)."""
         self.plan = plan
+        self._merger = merger if merger is not None and len(merger.groups.rows) else None
+        self._held: dict[int, Row] = {}  # group -> its latest row read, while the group is open
         self.tally = Tally()
         self._client = client
         self._journal = journal
@@ -164,6 +234,9 @@ class PushRun:
                 self.error = f"stopped after row {self.last_row}: {AUTH_REFUSED}"
         finally:
             windows.close()
+        if self._merger is not None:
+            self._unsent_people(AUTH_REFUSED if self.auth_failed else "reading stopped before their last row")
+            self.tally.duplicates = self._merger.duplicates
         self._finish_counts()
         self._show(self._total_bytes)
         return self._report(record_file)
@@ -176,6 +249,13 @@ class PushRun:
                 yield from self._window_records(window)
             if window.error:
                 self.error = window.error
+        if self._merger is not None:
+            # People whose last row the first pass saw but this one did not (the file changed while
+            # it was pushed): their merged record goes at the latest of their rows read.
+            for number, record in self._merger.flush():
+                self._sent[self._drawn] = (self._held_row(number, record), self._total_bytes)
+                self._drawn += 1
+                yield record
 
     def _window_records(self, window: _Window) -> Iterator[Mapping[str, Any]]:
         first, last = window.rows[0].number, window.rows[-1].number
@@ -192,6 +272,12 @@ class PushRun:
                 self.tally.reasons.update(row.errors)
                 self._outputs.reject(row)
                 continue
+            record: Mapping[str, Any] = row.record
+            if self._merger is not None:
+                merged = self._merged(row, row.record)
+                if merged is None:
+                    continue  # merged into this person's later row, which is sent
+                row, record = merged, merged.record or record
             if row.number in settled:
                 self.tally.resumed += 1  # BIK confirmed or refused it in an earlier run
             if row.number in earlier_rejects:
@@ -201,9 +287,38 @@ class PushRun:
                 self._sent[self._drawn] = (row, window.bytes_end)
                 self._drawn += 1
                 sent = True
-                yield row.record
+                yield record
         if not sent:
             self._show(window.bytes_end)
+
+    def _merged(self, row: Row, record: dict[str, Any]) -> Row | None:
+        """The row as it is sent: its person's merged record at their last row, None before it."""
+        assert self._merger is not None
+        sent = self._merger.feed(row.number, record)
+        group = self._merger.groups.group_of(row.number)
+        if not sent:
+            if group is not None:
+                self._held[group] = row
+            return None
+        if group is not None:
+            self._held.pop(group, None)
+        merged = sent[0][1]
+        return row if merged is record else Row(row.number, row.source, merged, ())
+
+    def _held_row(self, number: int, record: dict[str, Any]) -> Row:
+        """The row a held person's merged record goes out at: the latest of their rows read."""
+        source = next(row.source for row in self._held.values() if row.number == number)
+        return Row(number, source, record, ())
+
+    def _unsent_people(self, reason: str) -> None:
+        """The push stopped before some people's last row (BIK refused the credentials): their
+        records merged so far were never sent. Each is failed, at the latest of their rows read
+        (the failed file can be pushed again), so that every row read is still counted once."""
+        assert self._merger is not None
+        for number, record in self._merger.flush():
+            self._outputs.fail(self._held_row(number, record), reason)
+            self.tally.failed += 1
+            self.tally.reasons[reason] += 1
 
     def _rows_left(self, windows: Iterator[_Window]) -> bool:
         """Whether the file has rows the engine did not draw (it stopped: the credentials were refused)."""
@@ -272,6 +387,7 @@ class PushRun:
             "rejected_invalid": tally.invalid,
             "rejected_by_bik": tally.rejected_by_bik,
             "reasons": summarise_reasons(tally.reasons),
+            "duplicates": tally.duplicates,
             "resumed_rows": tally.resumed,
             "format": record_file.format,
             "encoding": record_file.encoding,

@@ -64,7 +64,14 @@ def test_a_forged_message_naming_a_live_jobs_batch_is_a_job_of_its_own_and_steal
 @pytest.mark.parametrize(
     ("name", "body", "expected"),
     [
-        ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deep"),
+        (
+            "deep.json",
+            b"["
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b',{"firstName":"C","lastName":"D","email":"c@example.in"}]',
+            None,
+        ),
         (
             "hugeint.jsonl",
             b'{"firstName":"A","lastName":"B","email":"a@example.in","id":' + b"1" * 5000 + b"}\n"
@@ -88,7 +95,7 @@ def test_a_hostile_file_ends_in_a_report_with_its_reason(
     if expected:
         assert report["status"] in ("incomplete", "unreadable") and expected in report["error"]
     else:
-        # The bad line is one reject with its reason; the good row after it goes in
+        # The bad line (or element) is one reject with its reason; the good row after it goes in
         assert (report["status"], report["created"]) == ("complete", 1)
         assert report["rejected"] == (0 if name.startswith("blank") else 1)
 

@@ -133,12 +133,11 @@ x = CELL.strip()
 if x[:1] in _SPECIAL or "+" in x or "." in x or "," in x:  # 7.02255E+12, 7,02E+12, 7.02e12
     x = _to_identifier(x, FIELD)
 """
+# A cell that does not match goes to ``to_email`` too: it reads Google's " ::: " or raises its message.
 _EMAIL_CODE = """\
 x = CELL.strip().lower()
-if x[:1] in _SPECIAL:
+if x[:1] in _SPECIAL or (x and _email_match(x) is None):
     x = _to_email(x, FIELD)
-elif x and _email_match(x) is None:
-    raise _FieldError(MESSAGE)
 """
 # The rest are run on a non-empty cell ``v``.
 _BOOLEAN_CODE = """\
@@ -201,7 +200,7 @@ def _conversion(field: str, builder: RecordBuilder) -> tuple[str, bool, bool]:
     if convert is to_identifier:
         return _IDENTIFIER_CODE, True, True
     if convert is to_email:
-        return _EMAIL_CODE.replace("MESSAGE", repr(f'"{field}" must be a valid email')), True, True
+        return _EMAIL_CODE, True, True
     if convert is to_boolean:
         return _BOOLEAN_CODE, True, False
     if convert is to_tags:

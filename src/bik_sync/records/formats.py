@@ -17,7 +17,7 @@ import json
 from typing import BinaryIO
 
 from bik_sync.records.csv_reader import open_csv, resume_csv
-from bik_sync.records.json_reader import is_wrapper, open_json, resume_jsonl
+from bik_sync.records.json_reader import holds_records, is_wrapper, open_json, resume_jsonl
 from bik_sync.records.options import ReadOptions
 from bik_sync.records.rows import RecordFile, ResumePoint
 from bik_sync.records.streams import (
@@ -95,6 +95,8 @@ def _detect_format(text: str, name: str) -> str:
         except json.JSONDecodeError:
             return "json"  # a pretty-printed document, or one line longer than the sample
         except (RecursionError, ValueError):
-            return "jsonl"  # a whole line, too deep or its number too long: the line's own reject
+            # Too deep or a number too long: a line is its own reject, and an element of a
+            # document its own (the API body on one line: see holds_records).
+            return "json" if holds_records(first_line) else "jsonl"
         return "json" if isinstance(first, dict) and is_wrapper(first) else "jsonl"
     return "csv"

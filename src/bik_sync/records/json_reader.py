@@ -10,7 +10,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Generator, Iterator
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 from bik_sync.records.csv_reader import MAX_LINE_CHARS, LineGuard, guarded_lines
 from bik_sync.records.dates import DateReader, slash_date_order
@@ -20,7 +20,7 @@ from bik_sync.records.mapping import name_key
 from bik_sync.records.options import ReadOptions
 from bik_sync.records.rows import RecordFile, ResumePoint, Row
 from bik_sync.records.streams import STREAM_ERRORS, Position, read_guard
-from bik_sync.records.validate import RecordBuilder
+from bik_sync.records.validate import RecordBuilder, _shown_key
 
 #: Keys of one top-level JSON object that is one record; more is not a customer record.
 _MAX_OBJECT_KEYS: Final = 10_000
@@ -129,6 +129,26 @@ def is_wrapper(obj: dict[str, Any]) -> bool:
     )
 
 
+def holds_records(line: str) -> bool:
+    """Whether a line of JSON that cannot be decoded (nested too deep, or with a number too long)
+    is an object holding a list under a wrapper key, as ``is_wrapper`` says of one that can be (the
+    API body on one line): its top-level members are read, undecoded, until one is such a list."""
+    cursor = _JsonCursor(io.StringIO(line))
+    try:
+        cursor.expect("{")
+        while cursor.peek() == '"':
+            key = cursor.value()
+            cursor.expect(":")
+            if name_key(key) in _WRAPPERS and cursor.peek() == "[":
+                return True
+            cursor.element()
+            if not cursor.next_item("}", "expected ',' or '}'"):
+                break
+    except UnreadableFile:
+        pass  # cut short at the sample's end, or no JSON: a line as before
+    return False
+
+
 # --- JSON lines -------------------------------------------------------------------------------
 
 
@@ -192,14 +212,66 @@ def _beyond_limits(exc: Exception) -> str:
 # --- JSON documents: an array of records, or an object with userProperties -------------------
 
 _WHITESPACE: Final = re.compile(r"[ \t\r\n]*")
+# What a value nested too deep to decode is skipped by: its brackets, and the rest of each string.
+_STRUCTURE: Final = re.compile(r'[\[{]+|[\]}]+|"')
+_STRING_REST: Final = re.compile(r'(?:[^"\\]++|\\.)*+"', re.DOTALL)
+
+
+class _TooLong:
+    """Where an element holds an integer too long for ``int``: its digits are not kept."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _int_or_too_long(text: str) -> int | _TooLong:
+    try:
+        return int(text)
+    except ValueError:
+        return _TooLong(len(text.lstrip("-")))
+
+
+def _long_numbers_shown(element: Any) -> tuple[Any, str]:
+    """The element with each integer too long for ``int`` written as how many digits it had (for
+    the rejects file), and why it is not read, naming where the first one is (in file order)."""
+    reason = _beyond_limits(ValueError())
+    if isinstance(element, _TooLong):
+        return _digits(element), reason
+    where = ""
+    stack: list[tuple[Iterator[tuple[Any, Any]], Any, str]] = [(_members(element), element, "")]
+    while stack:
+        members, container, path = stack[-1]
+        for key, value in members:
+            inner = f"{path}[{key}]" if type(key) is int else f"{path}.{key[:100]}" if path else key[:100]
+            if isinstance(value, _TooLong):
+                container[key] = _digits(value)
+                where = where or inner
+            elif isinstance(value, dict | list):
+                stack.append((_members(value), value, inner))
+                break
+        else:
+            stack.pop()
+    # Not a key that reads like someone's email or phone number (a record keyed by its email).
+    return element, reason + (f' (in "{where}")' if where and _shown_key(where) == where else "")
+
+
+def _members(container: dict[str, Any] | list[Any]) -> Iterator[tuple[Any, Any]]:
+    return iter(list(container.items() if isinstance(container, dict) else enumerate(container)))
+
+
+def _digits(number: _TooLong) -> str:
+    return f"(a number of {number.digits:,} digits)"
 
 
 class _JsonCursor:
     """Parses a JSON document value by value from a text stream, knowing line and column."""
 
-    def __init__(self, text: io.TextIOWrapper) -> None:
+    def __init__(self, text: TextIO) -> None:
         self._text = text
         self._decoder = json.JSONDecoder()
+        self._lenient = json.JSONDecoder(parse_int=_int_or_too_long)
         self.buf = ""
         self.pos = 0
         self.eof = False
@@ -266,11 +338,38 @@ class _JsonCursor:
         raise self.truncated() if not found else self.invalid(expected)
 
     def value(self) -> Any:
+        try:
+            return self._decoded(self._decoder)
+        except (RecursionError, ValueError) as exc:  # beyond the decoder's limits
+            raise UnreadableFile(f"the JSON value at {self.where(self.pos)} {_beyond_limits(exc)}") from None
+
+    def element(self) -> tuple[Any, str]:
+        """An array element and ""; or, when it holds a number too long for ``int`` or is nested
+        too deep for the decoder, what of it a reject shows and why it is not read. Either way the
+        cursor is past it, so the next element is read."""
+        try:
+            return self._decoded(self._decoder), ""
+        except RecursionError:
+            pass
+        except ValueError:  # an integer of more than 4,300 digits: read again with it left as it is
+            try:
+                value = self._decoded(self._lenient)
+            except RecursionError:
+                pass
+            else:
+                return _long_numbers_shown(value)
+        raw = self.buf[self.pos : self.pos + _RAW_CHARS]
+        self._skip_container()
+        return raw, _beyond_limits(RecursionError())
+
+    def _decoded(self, decoder: json.JSONDecoder) -> Any:
+        """The value at pos, the cursor past it; a JSON error is the file's (UnreadableFile), a limit
+        of the decoder (RecursionError, or ValueError for a number too long) is raised as it is."""
         if not self.peek():
             raise self.truncated()
         while True:
             try:
-                value, end = self._decoder.raw_decode(self.buf, self.pos)
+                value, end = decoder.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError as exc:
                 if _needs_more(exc, len(self.buf)) and len(self.buf) - self.pos > MAX_LINE_CHARS:
                     raise self._too_large() from None
@@ -279,16 +378,50 @@ class _JsonCursor:
                 if self.eof and _needs_more(exc, len(self.buf)):
                     raise self.truncated() from None
                 raise self.invalid(exc.msg, exc.pos) from None
-            except (RecursionError, ValueError) as exc:
-                raise UnreadableFile(
-                    f"the JSON value at {self.where(self.pos)} {_beyond_limits(exc)}"
-                ) from None
             if end == len(self.buf) and self._more():
                 continue  # a number or literal may go on in the next chunk
             if end - self.pos > MAX_LINE_CHARS:
                 raise self._too_large()
             self.pos = end
             return value
+
+    def _skip_container(self) -> None:
+        """Past the array or object at pos without decoding it (it is nested too deep to decode):
+        strings are skipped whole and brackets counted, within the size limit of any value. Its
+        brackets are not checked to pair up: it is a reject already, and what follows it is read
+        as JSON again."""
+        if self.buf[self.pos] not in "[{":  # only a container can be nested too deep
+            raise self.invalid("a value too deep to decode that is no array or object")
+        depth = 0
+        offset = 0  # how far from pos the scan has come (pos moves to 0 when more is read)
+        while True:
+            buf, start = self.buf, self.pos
+            limit = min(len(buf), start + MAX_LINE_CHARS + 1)
+            at = start + offset
+            while found := _STRUCTURE.search(buf, at, limit):
+                at = found.end()
+                run = at - found.start()
+                char = buf[at - 1]
+                if char == '"':
+                    closed = _STRING_REST.match(buf, at, limit)
+                    if closed is None:  # the string goes on past what is read: scan it again
+                        at = found.start()
+                        break
+                    at = closed.end()
+                elif char in "[{":
+                    depth += run
+                elif run < depth:
+                    depth -= run
+                else:  # its last bracket closes it
+                    self.pos = found.start() + depth
+                    return
+            else:
+                at = limit
+            offset = at - start
+            if len(buf) - start > MAX_LINE_CHARS:
+                raise self._too_large()
+            if not self._more(len(buf)):
+                raise self.truncated()
 
     def _too_large(self) -> UnreadableFile:
         return UnreadableFile(
@@ -329,10 +462,13 @@ def _array_rows(
     while True:
         if not cursor.peek():
             raise cursor.truncated()
-        element = cursor.value()
+        element, beyond_limits = cursor.element()
         number += 1
-        record, errors = check(element)
-        yield Row(number, element, record, errors)
+        if beyond_limits:  # as a JSON line would be, this one element is the reject
+            yield Row(number, element, None, (f"record {number} {beyond_limits}",))
+        else:
+            record, errors = check(element)
+            yield Row(number, element, record, errors)
         if not cursor.next_item("]", "expected ',' or ']' after an array element"):
             return number
 

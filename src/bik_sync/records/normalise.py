@@ -114,6 +114,13 @@ def to_email(value: Any, field: str) -> str | None:
     if not text:
         return None
     if email_match(text) is None:
+        # Google Contacts joins a contact's addresses of one label with " ::: ": the first is
+        # theirs (as with phones), the others have nowhere to go (BIK keeps one email). A comma or
+        # a semicolon between two addresses is no export's way of writing them: still a reject.
+        if ":::" in text:
+            text = next((part.strip() for part in text.split(":::") if part.strip()), "")
+            if email_match(text) is not None:
+                return text
         raise FieldError(f'"{field}" must be a valid email')
     return text
 

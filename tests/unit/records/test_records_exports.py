@@ -38,6 +38,14 @@ GOOGLE_CONTACTS_OLD_ROWS: Final[dict[int, Outcome]] = {
         "country": "Thailand",
     },
     4: ('"lastName" is required ("Name" has one word: give the name as first and last name)',),
+    5: {  # "meera.nair@example.in ::: Meera@Work.Example.in": the first of Google's joined addresses
+        "firstName": "Meera",
+        "lastName": "Nair",
+        "phoneNumber": "+919820012345",
+        "email": "meera.nair@example.in",
+        "country": "India",
+    },
+    6: ('"email" (from "E-mail 1 - Value") must be a valid email',),  # its first address is none
 }
 
 GOOGLE_CONTACTS_OLD_IGNORED: Final = [
@@ -74,6 +82,13 @@ GOOGLE_CONTACTS_NEW_ROWS: Final[dict[int, Outcome]] = {
         "lastName": "Fernandes",
         "phoneNumber": "+351912345678",
         "email": "josé@example.com",
+    },
+    4: {  # "Ravi.Menon@example.in ::: ravi@work.example.in"
+        "firstName": "Ravi",
+        "lastName": "Menon",
+        "phoneNumber": "+919847011223",
+        "email": "ravi.menon@example.in",
+        "country": "India",
     },
 }
 

@@ -86,26 +86,69 @@ def test_json_lines_nested_too_deep_or_with_a_huge_number_are_rejected_line_by_l
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (
-            b'[{"firstName":"A","lastName":"B","email":"a@example.in"},'
-            + b"[" * 100_000
-            + b"]" * 100_000
-            + b"]",
-            "nested too deep",
-        ),
-        (b'[{"firstName":"A","n":' + b"9" * 5000 + b"}]", "a number of more than 4,300 digits"),
         (b'[{"firstName":"' + b"x" * (MAX_LINE_CHARS + 10) + b'"}]', "larger than 1,048,576 characters"),
+        (
+            b'[{"firstName":"A"},'
+            + b"[" * (MAX_LINE_CHARS // 2 + 10)
+            + b"]" * (MAX_LINE_CHARS // 2 + 10)
+            + b"]",
+            "larger than 1,048,576 characters",
+        ),
     ],
 )
 def test_a_json_document_that_cannot_be_read_on_says_why_after_the_rows_before(
     data: bytes, reason: str
 ) -> None:
-    # Given a JSON array whose second element cannot be read, streamed in pieces
+    # Given a JSON array whose second element is larger than any record (decodable, or too deep to
+    # decode), streamed in pieces
     record_file = open_records(OneWayStream(data, chunk=1 << 16), "x.json")  # type: ignore[arg-type]
     rows: list[Row] = []
     # When it is read, then the reason names what is wrong
     with pytest.raises(UnreadableFile, match=reason):
         rows.extend(record_file)
+
+
+_PERSON = b'"firstName":"%s","lastName":"Rao","email":"%s@example.in"'
+_ELEMENTS = [
+    b"{" + _PERSON % (b"Asha", b"asha") + b"}",
+    b"{" + _PERSON % (b"Ben", b"ben") + b',"id":' + b"1" * 100_000 + b"}",  # across 64 KB pieces
+    b"{" + _PERSON % (b"Chitra", b"chitra") + b',"addresses":[{"zip":1},{"zip":-' + b"9" * 5000 + b"}]}",
+    b'{"a":' * 50_000 + b'"x\\"]}"' + b"}" * 50_000,  # a string that holds an escaped quote and brackets
+    b"{" + _PERSON % (b"Dev", b"dev") + b"}",
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("people.json", b"[\n" + b",\n".join(_ELEMENTS) + b"\n]\n"),
+        ("body.json.gz", gzip.compress(b'{"jobId":"j","userProperties":[' + b",".join(_ELEMENTS) + b"]}")),
+    ],
+    ids=["array", "gzip API body on one line"],
+)
+def test_a_json_documents_record_too_deep_or_with_a_number_too_long_is_its_reject_and_reading_goes_on(
+    name: str, data: bytes
+) -> None:
+    # Given a JSON document whose second and third records hold an integer of more than 4,300
+    # digits (at the top, and in a nested list) and whose fourth is nested too deep to decode
+    record_file = open_records(OneWayStream(data, chunk=1 << 16), name)  # type: ignore[arg-type]
+    # When it is read
+    rows = list(record_file)
+    # Then each of them is the reject of its record, with a reason naming the record (and the field),
+    # and the records after them are read from the right place
+    digits = "is not valid JSON here: it holds a number of more than 4,300 digits"
+    assert record_file.format == "json"
+    assert [(row.number, row.errors) for row in rows] == [
+        (1, ()),
+        (2, (f'record 2 {digits} (in "id")',)),
+        (3, (f'record 3 {digits} (in "addresses[1].zip")',)),
+        (4, ("record 4 is not valid JSON here: it is nested too deep",)),
+        (5, ()),
+    ]
+    assert rows[4].record == {"firstName": "Dev", "lastName": "Rao", "email": "dev@example.in"}
+    # And the rejects file gets the record with the number's place shown, not its digits
+    assert rows[1].source["id"] == "(a number of 100,000 digits)"
+    assert rows[2].source["addresses"] == [{"zip": 1}, {"zip": "(a number of 5,000 digits)"}]
 
 
 def test_a_gzip_of_blank_lines_is_read_to_its_end(read: Reader) -> None:

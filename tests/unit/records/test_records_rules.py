@@ -222,6 +222,21 @@ def test_emails_are_trimmed_lower_cased_and_validated() -> None:
             to_email(bad, "email")
 
 
+def test_googles_joined_addresses_give_the_first_and_other_separators_stay_rejects() -> None:
+    # Given Google Contacts' " ::: " between a contact's addresses (an empty value before them skipped)
+    # Then the first is the email, lower-cased; it is checked, the others are not read
+    assert to_email("Asha@Example.in ::: asha.rao@work.example", "email") == "asha@example.in"
+    assert to_email(" ::: asha@example.in ::: not an address", "email") == "asha@example.in"
+    # And a first value that is no address, no value at all, or a comma or semicolon between two
+    # addresses, is a reject as before
+    for bad in ["asha@example ::: asha@work.example", " ::: ", "a@example.in, b@example.in", "a@x.in;b@x.in"]:
+        with pytest.raises(FieldError, match='"email" must be a valid email'):
+            to_email(bad, "email")
+    # And a queue record holding the joined cell sends the first address
+    record, errors = check_record({**VALID, "email": "asha@example.in ::: asha@work.example"})
+    assert errors == () and record is not None and record["email"] == "asha@example.in"
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

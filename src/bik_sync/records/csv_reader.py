@@ -69,7 +69,7 @@ _REPORT_FOOTER: Final = re.compile(
 class LineGuard:
     """What ``guarded_lines`` had to do to a line, for the row reader to reject its row."""
 
-    __slots__ = ("flags", "line", "number", "reason", "seen_flags")
+    __slots__ = ("flags", "held", "line", "number", "reason", "seen_flags")
 
     def __init__(self) -> None:
         self.flags = 0  # grows by one for each line that was cut or held NUL characters
@@ -77,6 +77,9 @@ class LineGuard:
         self.reason = ""
         self.number = 1  # the last row read, and the reader's line after it
         self.line = 0
+        # The lines of the row being read, once it runs over more than one (else empty): what the
+        # row reader looks at again when such a row may be rows glued together by an unclosed quote.
+        self.held: list[str] = []
 
 
 _NUL_REASON: Final = "the row holds NUL characters (binary data in a text file): remove them"
@@ -87,21 +90,33 @@ def guarded_lines(text: io.TextIOWrapper, guard: LineGuard) -> Iterator[str]:
 
     A longer line is read on in pieces and dropped, and an empty line stands in for it; a line with
     NUL characters loses them. Both are counted in ``guard`` so that the row is rejected, not sent.
+    The lines of a row that runs over several are kept in ``guard.held`` until the next row starts.
     """
     readline = text.readline
     limit = MAX_LINE_CHARS
+    held = guard.held
+    given = 0  # lines handed to the reader: its line_num when it asks for the next one
+    previous = ""
     while line := readline(limit):
         if len(line) == limit and line[-1] not in "\r\n":
             while (more := readline(limit)) and len(more) == limit and more[-1] not in "\r\n":
                 pass
             guard.flags += 1
             guard.reason = f"the row is longer than {limit:,} characters: is it one record?"
-            yield "\n"
-            continue
-        if "\x00" in line:
+            line = "\n"
+        elif "\x00" in line:
             guard.flags += 1
             guard.reason = _NUL_REASON
             line = line.replace("\x00", "")
+        if given == guard.line:  # the last row ended on the line before: a row starts on this one
+            if held:
+                held.clear()
+        else:  # the reader asks for more of the row it is in
+            if not held:
+                held.append(previous)
+            held.append(line)
+        given += 1
+        previous = line
         yield line
 
 
@@ -130,6 +145,7 @@ def open_csv(
     try:
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
+            guard.line = reader.line_num  # the lines guarded_lines holds are one row's, never more
             header = next(reader, None)
     except csv.Error as exc:
         raise UnreadableFile(f"malformed CSV in the header row: {exc}") from None
@@ -265,8 +281,40 @@ def _csv_rows(
 
 
 def _swallows_rows(cells: list[str], delimiter: str, delimiters: int) -> bool:
-    """Whether a cell over several lines holds as many delimiters as a row has (rows glued in)."""
+    """Whether a cell over several lines holds as many delimiters as a row has (rows glued in?)."""
     return any("\n" in cell and cell.count(delimiter) >= delimiters for cell in cells)
+
+
+def _glued(lines: list[str], cells: list[str], delimiter: str, width: int) -> bool:
+    """Whether a row over ``lines`` whose cell holds a row's worth of delimiters is rows glued
+    together by a quote left open, rather than one row whose cell spans lines (a postal address).
+
+    A quote left open runs on to the next quote in the file, which is almost always followed by
+    something other than a delimiter or the line's end (the opening quote of a later cell, a quote
+    in a sentence), or there is none and the file ends inside it: read strictly, its lines fail.
+    When the stray quote does close right before a delimiter (``5'10"``, a second stray quote), the
+    row still gives itself away: it has the header's width only if the quote closed in the column
+    it opened in, and then that cell holds the rest of the row it opened in, whole rows, and the
+    start of the row it closed in. Where the row's cells have that shape it is taken for glued rows:
+    the file itself cannot tell them from one row, and guessing wrong would send people's data as
+    someone else's.
+    """
+    try:
+        strict = list(csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True, strict=True))
+    except csv.Error:
+        return True
+    if strict != [cells]:
+        return True
+    if len(cells) != width and (len(cells) < width or any(cells[width:])):
+        return True  # a cell count the row loop would reject or refuse: these lines are no one row
+    whole = width - 1
+    for column, cell in enumerate(cells):
+        if "\n" not in cell:
+            continue
+        first, *inner, last = (piece.count(delimiter) for piece in cell.split("\n"))
+        if first == whole - column and last == column and all(count == whole for count in inner):
+            return True
+    return False
 
 
 def _csv_row_run(
@@ -290,7 +338,11 @@ def _csv_row_run(
         number += 1
         started_at = guard.line
         guard.number, guard.line = number, reader.line_num  # where the next row starts
-        if guard.line - started_at > 1 and _swallows_rows(raw_cells, delimiter, swallowed):
+        if (
+            guard.line - started_at > 1
+            and _swallows_rows(raw_cells, delimiter, swallowed)
+            and _glued(guard.held, raw_cells, delimiter, width)
+        ):
             # A quote left open glued the lines after it into a cell that holds a row's worth of
             # delimiters: sending this row would send other people's data as this one's.
             raise UnreadableFile(

@@ -69,7 +69,7 @@ def find_duplicates(
     def on_read() -> None:  # also while lines that are no rows are read
         nonlocal read_at_last_piece
         lease.keep_alive()
-        if read == read_at_last_piece and reading_until.expired() and not must_progress:
+        if not must_progress and read == read_at_last_piece and reading_until.expired():
             raise ReadingStopped
         read_at_last_piece = read
 
@@ -140,7 +140,7 @@ def read_rows(
         # rows, and this catches a file whose pieces hold no rows (a gzip of blank lines).
         nonlocal rows_at_last_piece
         lease.keep_alive()
-        if rows == rows_at_last_piece and reading_until.expired() and not must_progress:
+        if not must_progress and rows == rows_at_last_piece and reading_until.expired():
             raise ReadingStopped
         rows_at_last_piece = rows
 

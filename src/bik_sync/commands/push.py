@@ -223,11 +223,11 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
         ("created", report["created"]),
         ("updated", report["updated"]),
     ):
-        print(f"  {name:<9} {value:,}")
-    print(f"  {'rejected':<9} {rejected}")
-    print(f"  {'failed':<9} {report['failed']:,}")
+        print(f"  {name:<10} {value:,}")
+    print(f"  {'rejected':<10} {rejected}")
+    print(f"  {'failed':<10} {report['failed']:,}")
     if report.get("duplicates"):
-        print(f"  {'merged':<9} {report['duplicates']:,} (rows of a person merged into their other rows)")
+        print(f"  {'duplicates':<10} {report['duplicates']:,} (rows merged into another row of their person)")
     if report.get("resumed_rows"):
         print(f"  ({report['resumed_rows']:,} rows were settled by an earlier run and not sent again)")
     if report.get("error"):
@@ -238,5 +238,5 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
             print(f"    {count:>6}  {reason}")
     for key in ("rejects_files", "failed_files"):
         for name in report[key]:
-            print(f"  {key.split('_')[0] + ':':<9} {name}")
-    print(f"  {'report:':<9} {report['report']}")
+            print(f"  {key.split('_')[0] + ':':<10} {name}")
+    print(f"  {'report:':<10} {report['report']}")

@@ -252,10 +252,10 @@ class PushRun:
         if self._merger is not None:
             # People whose last row the first pass saw but this one did not (the file changed while
             # it was pushed): their merged record goes at the latest of their rows read.
-            for number, record in self._merger.flush():
-                self._sent[self._drawn] = (self._held_row(number, record), self._total_bytes)
+            for row in self._flushed():
+                self._sent[self._drawn] = (row, self._total_bytes)
                 self._drawn += 1
-                yield record
+                yield row.record or {}
 
     def _window_records(self, window: _Window) -> Iterator[Mapping[str, Any]]:
         first, last = window.rows[0].number, window.rows[-1].number
@@ -305,18 +305,20 @@ class PushRun:
         merged = sent[0][1]
         return row if merged is record else Row(row.number, row.source, merged, ())
 
-    def _held_row(self, number: int, record: dict[str, Any]) -> Row:
-        """The row a held person's merged record goes out at: the latest of their rows read."""
-        source = next(row.source for row in self._held.values() if row.number == number)
-        return Row(number, source, record, ())
+    def _flushed(self) -> Iterator[Row]:
+        """The merged records of the people still open, each at the latest of their rows read."""
+        assert self._merger is not None
+        sources = {row.number: row.source for row in self._held.values()}  # once: there may be millions
+        self._held.clear()
+        for number, record in self._merger.flush():
+            yield Row(number, sources[number], record, ())
 
     def _unsent_people(self, reason: str) -> None:
         """The push stopped before some people's last row (BIK refused the credentials): their
         records merged so far were never sent. Each is failed, at the latest of their rows read
         (the failed file can be pushed again), so that every row read is still counted once."""
-        assert self._merger is not None
-        for number, record in self._merger.flush():
-            self._outputs.fail(self._held_row(number, record), reason)
+        for row in self._flushed():
+            self._outputs.fail(row, reason)
             self.tally.failed += 1
             self.tally.reasons[reason] += 1
 

@@ -20,7 +20,14 @@ from bik_sync.commands.common import CannotStart, Parser, add_bik_arguments, all
 from bik_sync.commands.journal import Identity, Journal, JournalBusy
 from bik_sync.commands.outputs import Outputs
 from bik_sync.commands.progress import Lines, Silent
-from bik_sync.commands.push_run import PushCannotStart, PushPlan, PushRun, find_people, open_file
+from bik_sync.commands.push_run import (
+    AUTH_REFUSED,
+    PushCannotStart,
+    PushPlan,
+    PushRun,
+    find_people,
+    open_file,
+)
 from bik_sync.records import ReadOptions
 from tests.unit.test_delivery import FakeBik, client_for
 from tests.unit.test_delivery_stream import RefusingAfter
@@ -344,3 +351,32 @@ def test_a_push_stopped_with_thousands_of_people_half_read_fails_each_looking_at
     half_read = report["failed"] - (report["rows"] - report["created"] - report["failed"])
     assert half_read > 2000
     assert _CountedHeld.looked_at <= report["failed"]
+
+
+def test_credentials_refused_while_people_left_open_by_a_changed_file_are_sent_count_every_row(
+    tmp_path: Path,
+) -> None:
+    # Given 100 people with a row each in a file's first half and in its second, the first pass
+    # over it, then the file cut to its first half (exported again) before the push reads it
+    path = tmp_path / "people.csv"
+    header = ["First Name,Last Name,Email,City"]
+    first = [f"F{n},L{n},user{n}@example.com,Pune" for n in range(100)]
+    path.write_text("\n".join(header + first + [f"F{n},L{n},user{n}@example.com,Kochi" for n in range(100)]))
+    merger, digest = find_people(path, ReadOptions(), Silent())
+    path.write_text("\n".join(header + first) + "\n")
+
+    # When it is pushed 10 rows a request to a BIK that refuses the credentials after 2 answers
+    record_file, reader, handle = open_file(path, ReadOptions())
+    journal = Journal(tmp_path / "people.csv.push-journal.sqlite", Identity(digest, "reading", "t"))
+    outputs = Outputs(tmp_path, path, record_file)
+    plan = PushPlan(path, ReadOptions(), 10, 240_000, 1)
+    with handle:
+        run = PushRun(plan, client_for(RefusingAfter(2)), journal, outputs, Silent(), merger)
+        report = outputs.finish(run.run(record_file, reader))
+    journal.close()
+
+    # Then the people sent before the refusal are in, every other one is failed, and it says it stopped
+    assert report["created"] == 20 and report["failed"] == 80 and report["rows"] == 100
+    assert report["status"] == "incomplete" and AUTH_REFUSED in report["error"]
+    failed = Path(report["failed_files"][0]).read_text().splitlines()
+    assert len({json.loads(line)["email"] for line in failed}) == 80

@@ -24,7 +24,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +196,7 @@ class PushRun:
         self.plan = plan
         self._merger = merger if merger is not None and len(merger.groups.rows) else None
         self._held: dict[int, Row] = {}  # group -> its latest row read, while the group is open
+        self._flushing: deque[Row] = deque()  # records of people left open at the end, not drawn yet
         self.tally = Tally()
         self._client = client
         self._journal = journal
@@ -252,7 +253,9 @@ class PushRun:
         if self._merger is not None:
             # People whose last row the first pass saw but this one did not (the file changed while
             # it was pushed): their merged record goes at the latest of their rows read.
-            for row in self._flushed():
+            self._flushing.extend(self._flushed())
+            while self._flushing:
+                row = self._flushing.popleft()
                 self._sent[self._drawn] = (row, self._total_bytes)
                 self._drawn += 1
                 yield row.record or {}
@@ -317,14 +320,14 @@ class PushRun:
         """The push stopped before some people's last row (BIK refused the credentials): their
         records merged so far were never sent. Each is failed, at the latest of their rows read
         (the failed file can be pushed again), so that every row read is still counted once."""
-        for row in self._flushed():
+        for row in [*self._flushing, *self._flushed()]:  # those the engine did not draw, then the rest
             self._outputs.fail(row, reason)
             self.tally.failed += 1
             self.tally.reasons[reason] += 1
 
     def _rows_left(self, windows: Iterator[_Window]) -> bool:
         """Whether the file has rows the engine did not draw (it stopped: the credentials were refused)."""
-        return self._left_in_window > 0 or any(window.rows for window in windows)
+        return self._left_in_window > 0 or bool(self._flushing) or any(window.rows for window in windows)
 
     def _heard(self, event: Settled) -> None:
         """One answer of BIK: into the journal first, then the rejects and failed files and the counts."""

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,14 @@ from bik_sync.commands.common import CannotStart, Parser, add_bik_arguments, all
 from bik_sync.commands.journal import Identity, Journal, JournalBusy
 from bik_sync.commands.outputs import Outputs
 from bik_sync.commands.progress import Lines, Silent
-from bik_sync.commands.push_run import PushCannotStart, PushPlan, PushRun, find_people, open_file
+from bik_sync.commands.push_run import (
+    AUTH_REFUSED,
+    PushCannotStart,
+    PushPlan,
+    PushRun,
+    find_people,
+    open_file,
+)
 from bik_sync.records import ReadOptions
 from tests.unit.test_delivery import FakeBik, client_for
 from tests.unit.test_delivery_stream import RefusingAfter
@@ -197,7 +205,12 @@ def test_credentials_refused_part_way_stop_the_push_and_every_row_read_is_counte
 
 
 def _push_lines(
-    tmp_path: Path, lines: list[str], http: urllib3.PoolManager, *, batch_size: int
+    tmp_path: Path,
+    lines: list[str],
+    http: urllib3.PoolManager,
+    *,
+    batch_size: int,
+    run_class: type[PushRun] = PushRun,
 ) -> dict[str, Any]:
     """A push as ``bik-sync push`` runs it: the first pass (find_people), then PushRun with its groups."""
     path = tmp_path / "people.csv"
@@ -208,7 +221,7 @@ def _push_lines(
     outputs = Outputs(tmp_path, path, record_file)
     plan = PushPlan(path, ReadOptions(), batch_size, 240_000, 2)
     with handle:
-        run = PushRun(plan, client_for(http), journal, outputs, Silent(), merger)
+        run = run_class(plan, client_for(http), journal, outputs, Silent(), merger)
         report = outputs.finish(run.run(record_file, reader))
     journal.close()
     return report
@@ -297,3 +310,73 @@ def test_a_push_stopped_with_a_person_half_read_fails_their_record_and_the_next_
         "email": "asha@example.in",
         "city": "Kochi",
     }
+
+
+class _CountedHeld(dict[int, Any]):
+    """The rows a push holds for people not yet complete, counting how often one is looked at."""
+
+    looked_at = 0
+
+    def values(self) -> Iterator[Any]:  # type: ignore[override]
+        for row in super().values():
+            _CountedHeld.looked_at += 1
+            yield row
+
+
+class _WatchedRun(PushRun):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held = _CountedHeld()
+
+
+def test_a_push_stopped_with_thousands_of_people_half_read_fails_each_looking_at_their_row_once(
+    tmp_path: Path,
+) -> None:
+    # Given 3,000 people, each with a row in the file's first half and one in its second (two
+    # exports joined), a filler row between, and a BIK that refuses the credentials late in the first half
+    people = 3000
+    lines = ["First Name,Last Name,Email,City"]
+    for n in range(people):
+        lines += [f"F{n},L{n},user{n}@example.com,Pune", f"G{n},L{n},filler{n}@example.com,Pune"]
+    lines += [f"F{n},L{n},user{n}@example.com,Kochi" for n in range(people)]
+    _CountedHeld.looked_at = 0
+
+    # When it is pushed 500 rows a request
+    report = _push_lines(tmp_path, lines, RefusingAfter(5), batch_size=500, run_class=_WatchedRun)
+
+    # Then every person half read is failed, and the rows held for them were each looked at once
+    # (not once per person failed: with a million people that took hours)
+    parts = ("created", "updated", "rejected", "failed", "duplicates")
+    assert report["status"] == "incomplete" and report["rows"] == sum(report[name] for name in parts)
+    half_read = report["failed"] - (report["rows"] - report["created"] - report["failed"])
+    assert half_read > 2000
+    assert _CountedHeld.looked_at <= report["failed"]
+
+
+def test_credentials_refused_while_people_left_open_by_a_changed_file_are_sent_count_every_row(
+    tmp_path: Path,
+) -> None:
+    # Given 100 people with a row each in a file's first half and in its second, the first pass
+    # over it, then the file cut to its first half (exported again) before the push reads it
+    path = tmp_path / "people.csv"
+    header = ["First Name,Last Name,Email,City"]
+    first = [f"F{n},L{n},user{n}@example.com,Pune" for n in range(100)]
+    path.write_text("\n".join(header + first + [f"F{n},L{n},user{n}@example.com,Kochi" for n in range(100)]))
+    merger, digest = find_people(path, ReadOptions(), Silent())
+    path.write_text("\n".join(header + first) + "\n")
+
+    # When it is pushed 10 rows a request to a BIK that refuses the credentials after 2 answers
+    record_file, reader, handle = open_file(path, ReadOptions())
+    journal = Journal(tmp_path / "people.csv.push-journal.sqlite", Identity(digest, "reading", "t"))
+    outputs = Outputs(tmp_path, path, record_file)
+    plan = PushPlan(path, ReadOptions(), 10, 240_000, 1)
+    with handle:
+        run = PushRun(plan, client_for(RefusingAfter(2)), journal, outputs, Silent(), merger)
+        report = outputs.finish(run.run(record_file, reader))
+    journal.close()
+
+    # Then the people sent before the refusal are in, every other one is failed, and it says it stopped
+    assert report["created"] == 20 and report["failed"] == 80 and report["rows"] == 100
+    assert report["status"] == "incomplete" and AUTH_REFUSED in report["error"]
+    failed = Path(report["failed_files"][0]).read_text().splitlines()
+    assert len({json.loads(line)["email"] for line in failed}) == 80

@@ -24,7 +24,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +196,7 @@ class PushRun:
         self.plan = plan
         self._merger = merger if merger is not None and len(merger.groups.rows) else None
         self._held: dict[int, Row] = {}  # group -> its latest row read, while the group is open
+        self._flushing: deque[Row] = deque()  # records of people left open at the end, not drawn yet
         self.tally = Tally()
         self._client = client
         self._journal = journal
@@ -252,10 +253,12 @@ class PushRun:
         if self._merger is not None:
             # People whose last row the first pass saw but this one did not (the file changed while
             # it was pushed): their merged record goes at the latest of their rows read.
-            for number, record in self._merger.flush():
-                self._sent[self._drawn] = (self._held_row(number, record), self._total_bytes)
+            self._flushing.extend(self._flushed())
+            while self._flushing:
+                row = self._flushing.popleft()
+                self._sent[self._drawn] = (row, self._total_bytes)
                 self._drawn += 1
-                yield record
+                yield row.record or {}
 
     def _window_records(self, window: _Window) -> Iterator[Mapping[str, Any]]:
         first, last = window.rows[0].number, window.rows[-1].number
@@ -305,24 +308,26 @@ class PushRun:
         merged = sent[0][1]
         return row if merged is record else Row(row.number, row.source, merged, ())
 
-    def _held_row(self, number: int, record: dict[str, Any]) -> Row:
-        """The row a held person's merged record goes out at: the latest of their rows read."""
-        source = next(row.source for row in self._held.values() if row.number == number)
-        return Row(number, source, record, ())
+    def _flushed(self) -> Iterator[Row]:
+        """The merged records of the people still open, each at the latest of their rows read."""
+        assert self._merger is not None
+        sources = {row.number: row.source for row in self._held.values()}  # once: there may be millions
+        self._held.clear()
+        for number, record in self._merger.flush():
+            yield Row(number, sources[number], record, ())
 
     def _unsent_people(self, reason: str) -> None:
         """The push stopped before some people's last row (BIK refused the credentials): their
         records merged so far were never sent. Each is failed, at the latest of their rows read
         (the failed file can be pushed again), so that every row read is still counted once."""
-        assert self._merger is not None
-        for number, record in self._merger.flush():
-            self._outputs.fail(self._held_row(number, record), reason)
+        for row in [*self._flushing, *self._flushed()]:  # those the engine did not draw, then the rest
+            self._outputs.fail(row, reason)
             self.tally.failed += 1
             self.tally.reasons[reason] += 1
 
     def _rows_left(self, windows: Iterator[_Window]) -> bool:
         """Whether the file has rows the engine did not draw (it stopped: the credentials were refused)."""
-        return self._left_in_window > 0 or any(window.rows for window in windows)
+        return self._left_in_window > 0 or bool(self._flushing) or any(window.rows for window in windows)
 
     def _heard(self, event: Settled) -> None:
         """One answer of BIK: into the journal first, then the rejects and failed files and the counts."""

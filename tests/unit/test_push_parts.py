@@ -380,3 +380,30 @@ def test_credentials_refused_while_people_left_open_by_a_changed_file_are_sent_c
     assert report["status"] == "incomplete" and AUTH_REFUSED in report["error"]
     failed = Path(report["failed_files"][0]).read_text().splitlines()
     assert len({json.loads(line)["email"] for line in failed}) == 80
+
+
+def test_a_file_that_changed_after_the_first_pass_is_pushed_as_read_and_the_report_says_so(
+    tmp_path: Path,
+) -> None:
+    # Given the first pass over a 50-row file, then 10 rows appended to it (an export still being written)
+    path = tmp_path / "growing.csv"
+    lines = ["First Name,Last Name,Email"] + [f"F{n},L{n},user{n}@example.com" for n in range(50)]
+    path.write_text("\n".join(lines) + "\n")
+    merger, digest = find_people(path, ReadOptions(), Silent())
+    with path.open("a") as more:
+        more.write("\n".join(f"F{n},L{n},user{n}@example.com" for n in range(50, 60)) + "\n")
+
+    # When it is pushed with what the first pass found
+    record_file, reader, handle = open_file(path, ReadOptions())
+    journal = Journal(tmp_path / "growing.csv.push-journal.sqlite", Identity(digest, "reading", "t"))
+    outputs = Outputs(tmp_path, path, record_file)
+    plan = PushPlan(path, ReadOptions(), 10, 240_000, 2, file_digest=digest)
+    with handle:
+        report = outputs.finish(
+            PushRun(plan, client_for(FakeBik()), journal, outputs, Silent(), merger).run(record_file, reader)
+        )
+    journal.close()
+
+    # Then every row read is counted once, and the report says the file changed and to push it again
+    assert report["rows"] == 60 == report["created"]
+    assert report["status"] == "incomplete" and "the file changed while it was pushed" in report["error"]

@@ -134,7 +134,9 @@ def _push(args: argparse.Namespace, say: Any) -> int:
         client = BikClient(
             args.api_url, tokens, allow_http=plain_http, max_pool=args.max_in_flight, app_id=args.app_id
         )
-        plan = PushPlan(path, options, args.batch_size, args.max_batch_bytes, args.max_in_flight, args.app_id)
+        plan = PushPlan(
+            path, options, args.batch_size, args.max_batch_bytes, args.max_in_flight, args.app_id, digest
+        )
         progress = make_progress(f"push {path.name}", path.stat().st_size, quiet=args.json)
         outputs = Outputs(out_dir, path, record_file)
         run = PushRun(plan, client, journal, outputs, progress, merger)

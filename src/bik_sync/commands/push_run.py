@@ -57,6 +57,7 @@ class PushPlan:
     max_batch_bytes: int
     max_in_flight: int
     app_id: str = ""
+    file_digest: str = ""  # the first pass's SHA-256 of the file: the push checks it read the same
 
 
 @dataclass
@@ -95,29 +96,25 @@ class _Window:
 
 
 class _CountingReader:
-    """The file as the record core reads it, counting bytes for the ETA."""
+    """The file as the record core reads it, counting bytes for the ETA and hashing them: the first
+    pass's digest is the journal's key, the push's tells whether the file changed in between."""
 
     def __init__(self, inner: BinaryIO) -> None:
         self._inner = inner
         self.position = 0
+        self.digest = hashlib.sha256()
 
     def read(self, size: int = -1, /) -> bytes:
         data = self._inner.read(size)
         self.position += len(data)
-        return data
-
-
-class _HashingReader(_CountingReader):
-    """The file as the first pass reads it, hashed on the way (the journal's key)."""
-
-    def __init__(self, inner: BinaryIO) -> None:
-        super().__init__(inner)
-        self.digest = hashlib.sha256()
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = super().read(size)
         self.digest.update(data)
         return data
+
+    def hexdigest(self) -> str:
+        """The SHA-256 of the whole file: the bytes not read yet (after damage) are read for it."""
+        while self.read(1 << 20):
+            pass
+        return self.digest.hexdigest()
 
 
 def find_people(path: Path, options: ReadOptions, progress: Progress) -> tuple[DuplicateMerger, str]:
@@ -127,7 +124,7 @@ def find_people(path: Path, options: ReadOptions, progress: Progress) -> tuple[D
     total = max(1, path.stat().st_size)
     try:
         with path.open("rb") as handle:
-            reader = _HashingReader(handle)
+            reader = _CountingReader(handle)
             index = IdentityIndex()
             try:
                 record_file = open_records(reader, path.name, options)  # type: ignore[arg-type]
@@ -153,8 +150,7 @@ def find_people(path: Path, options: ReadOptions, progress: Progress) -> tuple[D
                 merger = DuplicateMerger(index.groups())
             finally:
                 index.close()
-            while reader.read(1 << 20):  # the bytes after damage, for the digest
-                pass
+            digest = reader.hexdigest()
     except RefusedWhole as exc:
         raise PushCannotStart(f"{path}: {exc}; nothing was sent") from None
     except UnreadableFile as exc:
@@ -162,7 +158,7 @@ def find_people(path: Path, options: ReadOptions, progress: Progress) -> tuple[D
     except OSError as exc:
         raise PushCannotStart(f"cannot read {path}: {exc.strerror or exc}") from None
     progress.update(total, {"rows": read, "people with several rows": merger.groups.count}, total)
-    return merger, reader.digest.hexdigest()
+    return merger, digest
 
 
 def open_file(path: Path, options: ReadOptions) -> tuple[RecordFile, _CountingReader, BinaryIO]:
@@ -235,6 +231,14 @@ class PushRun:
                 self.error = f"stopped after row {self.last_row}: {AUTH_REFUSED}"
         finally:
             windows.close()
+        if plan.file_digest and not self.auth_failed and reader.hexdigest() != plan.file_digest:
+            # What the first pass found (one person's rows) was of other bytes: say so, and the
+            # next push, seeing a file of its own, starts over.
+            changed = (
+                "the file changed while it was pushed: the rows were read as it was then; push it "
+                "again to send it as it is now"
+            )
+            self.error = f"{self.error}; {changed}" if self.error else changed
         if self._merger is not None:
             self._unsent_people(AUTH_REFUSED if self.auth_failed else "reading stopped before their last row")
             self.tally.duplicates = self._merger.duplicates

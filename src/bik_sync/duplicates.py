@@ -44,7 +44,7 @@ from operator import itemgetter, le
 from typing import Any
 
 from bik_sync.records import IDENTITY_FIELDS, Row, UnreadableFile
-from bik_sync.records.errors import ReadingStopped
+from bik_sync.records.errors import ReadingStopped, RefusedWhole
 
 HASH_BYTES = 8  # 2^64 values: two different identities of one file collide with odds ~ n^2 / 2^65
 CHECK_EVERY = 1000  # rows between two calls of pass 1's ``keep_going``
@@ -307,6 +307,16 @@ class _UnionFind:
         return self._parent
 
 
+def until_refused(rows: Iterable[Row], refused: list[RefusedWhole]) -> Iterator[Row]:
+    """``rows``, ending where the file is refused whole with the refusal put in ``refused``: to
+    :func:`index_rows` damage is the end of the rows, and a refusal is damage of a kind, so the
+    caller raises it once pass 1 is over (none of the file may be sent)."""
+    try:
+        yield from rows
+    except RefusedWhole as exc:
+        refused.append(exc)
+
+
 def index_rows(
     rows: Iterable[Row], index: IdentityIndex, keep_going: Callable[[], bool] = lambda: True
 ) -> tuple[int, bool]:
@@ -354,12 +364,16 @@ class DuplicateMerger:
         """Pass 1 over a file's rows (a RecordFile of its own: they are read once).
 
         ``keep_going`` is asked before every ``CHECK_EVERY``-th row; on False, or when the file turns
-        out damaged, the rows read so far are the index (pass 2 meets the same end).
+        out damaged, the rows read so far are the index (pass 2 meets the same end). Raises
+        RefusedWhole when the file is refused whole.
         """
         index = IdentityIndex(directory)
+        refused: list[RefusedWhole] = []
         try:
             # Damage, or the time running out: the rows read so far are the index.
-            index_rows(rows, index, keep_going)
+            index_rows(until_refused(rows, refused), index, keep_going)
+            if refused:
+                raise refused[0]  # the file is refused whole: nothing of it is sent
             return cls(index.groups())
         finally:
             index.close()

@@ -2,7 +2,8 @@
 
 No network and no AWS: the same record core as the Lambda reads the file, so what this command
 says about a row is what the ingest will do with it. Exit codes: 0 every row is valid, 1 some rows
-are rejected, 2 the file (or the mapping file) cannot be read at all.
+are rejected, 2 the file (or the mapping file) cannot be read at all, or not to its end (damage part
+way: the summary counts the rows before it, as the ingest's report does, and says where it stopped).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, BinaryIO, TextIO
 
 from bik_sync.duplicates import DuplicateMerger, Sent
 from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile
+from bik_sync.records.errors import RefusedWhole
 from bik_sync.records.formats import open_records
 from bik_sync.records.options import FORMATS, PHONE_FORMATS
 from bik_sync.storage import MappingError, read_mapping
@@ -66,6 +68,7 @@ class _Tally:
     rejected: int = 0
     duplicates: int = 0  # valid rows merged into an earlier row of the same person
     reasons: Counter[str] = field(default_factory=Counter)
+    error: str = ""  # why reading stopped before the end (damage); the rows before it are counted
 
 
 def _options(args: argparse.Namespace) -> ReadOptions:
@@ -87,16 +90,21 @@ def _read(
     """Count every row; write rejected rows to ``rejects`` and what would be sent to ``records``."""
     tally = _Tally()
     writer = RejectsWriter(rejects, record_file) if rejects else None
-    for row in record_file:
-        tally.rows += 1
-        if row.record is None:
-            tally.rejected += 1
-            tally.reasons.update(row.errors)
-            if writer:
-                writer.write(row)
-        else:
-            tally.valid += 1
-            _write_records(records, merger.feed(row.number, row.record))
+    try:
+        for row in record_file:
+            tally.rows += 1
+            if row.record is None:
+                tally.rejected += 1
+                tally.reasons.update(row.errors)
+                if writer:
+                    writer.write(row)
+            else:
+                tally.valid += 1
+                _write_records(records, merger.feed(row.number, row.record))
+    except RefusedWhole:
+        raise
+    except UnreadableFile as exc:  # damage part way: the rows before it stand, as in the ingest
+        tally.error = str(exc)
     _write_records(records, merger.flush())
     tally.duplicates = merger.duplicates
     return tally
@@ -157,10 +165,14 @@ def main(argv: list[str]) -> int:
         "rejects": args.rejects,
         "records": args.records,
     }
+    if tally.error:
+        summary["error"] = f"reading stopped: {tally.error}"
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         _print_summary(summary, tally.reasons)
+    if tally.error:
+        return _fail(f"{args.file}: reading stopped after row {tally.rows}: {tally.error}")
     return EXIT_REJECTED if tally.rejected else EXIT_VALID
 
 
@@ -183,6 +195,8 @@ def _print_summary(summary: dict[str, Any], reasons: Counter[str]) -> None:
         print(f"  ignored columns: {', '.join(summary['ignored_columns'])}")
     for note in summary["notes"]:
         print(f"  note: {note}")
+    if "error" in summary:
+        print(f"  error: {summary['error']} (the rows above are those before it)")
     if summary["rejects"]:
         print(f"  rejects written to {summary['rejects']}")
     if summary["records"]:

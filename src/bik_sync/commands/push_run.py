@@ -35,7 +35,7 @@ from bik_sync.commands.journal import Journal
 from bik_sync.commands.outputs import Outputs
 from bik_sync.commands.progress import Progress
 from bik_sync.delivery import Settled, deliver_stream
-from bik_sync.duplicates import DuplicateMerger, IdentityIndex, index_rows
+from bik_sync.duplicates import DuplicateMerger, IdentityIndex, index_rows, until_refused
 from bik_sync.outcome import job_status, summarise_reasons
 from bik_sync.records import ReadOptions, RecordFile, Row, UnreadableFile
 from bik_sync.records.errors import RefusedWhole
@@ -133,12 +133,9 @@ def find_people(path: Path, options: ReadOptions, progress: Progress) -> tuple[D
 
                 def counted() -> Iterator[Row]:
                     nonlocal read
-                    try:
-                        for row in record_file:
-                            read += 1
-                            yield row
-                    except RefusedWhole as exc:  # index_rows takes damage as the end: this is none
-                        refused.append(exc)
+                    for row in until_refused(record_file, refused):
+                        read += 1
+                        yield row
 
                 def shown() -> bool:  # before every thousandth row
                     progress.update(min(reader.position, total), {"rows": read}, total)

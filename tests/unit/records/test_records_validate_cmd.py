@@ -85,7 +85,6 @@ def test_gzip_json_with_a_format_override(capsys: pytest.CaptureFixture[str], tm
     ("args", "message"),
     [
         (["missing.csv"], "cannot open missing.csv: No such file or directory"),
-        ([str(FIXTURES / "truncated.json")], "truncated JSON at line 20, column 27"),
         ([str(FIXTURES / "custom_columns.csv")], "no column maps to firstName or lastName"),
         ([str(FIXTURES / "pipe.csv"), "--mapping", "nope.json"], "cannot read the mapping file nope.json"),
         (
@@ -104,6 +103,24 @@ def test_unreadable_input_exits_2_with_one_line_and_no_traceback(
     assert message in captured.err
     assert "Traceback" not in captured.err
     assert captured.out == ""
+
+
+def test_damage_part_way_exits_2_saying_where_and_counts_the_rows_before_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a JSON array cut short in its 20th line (an upload that did not finish)
+    records = tmp_path / "records.jsonl"
+    # When it is validated
+    code = main([str(FIXTURES / "truncated.json"), "--json", "--records", str(records)])
+    captured = capsys.readouterr()
+    # Then it exits 2 with one line saying where reading stopped, and no traceback
+    assert code == 2 and "Traceback" not in captured.err
+    assert "truncated JSON at line 20, column 27" in captured.err
+    # And the summary counts the rows before the damage, as the ingest's report would
+    summary = json.loads(captured.out)
+    assert summary["rows"] == summary["valid"] + summary["rejected"] > 0
+    assert "truncated JSON at line 20, column 27" in summary["error"]
+    assert len(records.read_text().splitlines()) == summary["valid"] - summary["duplicates"]
 
 
 def test_a_bad_mapping_file_exits_2_naming_the_entry(
@@ -172,3 +189,18 @@ def test_rows_of_one_person_are_counted_as_duplicates_and_written_once_merged_at
     # And the human summary says so too
     main([str(source)])
     assert "duplicates 1 (rows of a person met earlier: 2 records to send)" in capsys.readouterr().out
+
+
+def test_a_file_refused_whole_writes_no_records_at_all(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a CRM's JSON with its contacts and its own users, two lists of records
+    path = tmp_path / "crm.json"
+    person = {"first_name": "Asha", "last_name": "Rao", "email": "asha@example.in"}
+    path.write_text(json.dumps({"contacts": [person], "users": [{**person, "email": "rep@crm.example"}]}))
+    records = tmp_path / "records.jsonl"
+    # When it is validated with --records
+    code = main([str(path), "--records", str(records)])
+    # Then it is refused whole, in the first pass, before any record is written
+    assert code == 2 and "two lists of records" in capsys.readouterr().err
+    assert not records.exists()

@@ -28,6 +28,7 @@ from bik_sync.commands.push_run import (
     find_people,
     open_file,
 )
+from bik_sync.duplicates import DuplicateMerger
 from bik_sync.records import ReadOptions
 from tests.unit.test_delivery import FakeBik, client_for
 from tests.unit.test_delivery_stream import RefusingAfter
@@ -216,10 +217,25 @@ def _push_lines(
     path = tmp_path / "people.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     merger, digest = find_people(path, ReadOptions(), Silent())
+    return _push_found(path, merger, digest, http, batch_size=batch_size, in_flight=2, run_class=run_class)
+
+
+def _push_found(
+    path: Path,
+    merger: DuplicateMerger,
+    digest: str,
+    http: urllib3.PoolManager,
+    *,
+    batch_size: int,
+    in_flight: int,
+    run_class: type[PushRun] = PushRun,
+    checked_digest: str = "",
+) -> dict[str, Any]:
+    """PushRun over ``path`` with what a first pass found (``checked_digest``: the plan's digest)."""
     record_file, reader, handle = open_file(path, ReadOptions())
-    journal = Journal(tmp_path / "people.csv.push-journal.sqlite", Identity(digest, "reading", "t"))
-    outputs = Outputs(tmp_path, path, record_file)
-    plan = PushPlan(path, ReadOptions(), batch_size, 240_000, 2)
+    journal = Journal(path.with_name(path.name + ".push-journal.sqlite"), Identity(digest, "reading", "t"))
+    outputs = Outputs(path.parent, path, record_file)
+    plan = PushPlan(path, ReadOptions(), batch_size, 240_000, in_flight, file_digest=checked_digest)
     with handle:
         run = run_class(plan, client_for(http), journal, outputs, Silent(), merger)
         report = outputs.finish(run.run(record_file, reader))
@@ -366,14 +382,7 @@ def test_credentials_refused_while_people_left_open_by_a_changed_file_are_sent_c
     path.write_text("\n".join(header + first) + "\n")
 
     # When it is pushed 10 rows a request to a BIK that refuses the credentials after 2 answers
-    record_file, reader, handle = open_file(path, ReadOptions())
-    journal = Journal(tmp_path / "people.csv.push-journal.sqlite", Identity(digest, "reading", "t"))
-    outputs = Outputs(tmp_path, path, record_file)
-    plan = PushPlan(path, ReadOptions(), 10, 240_000, 1)
-    with handle:
-        run = PushRun(plan, client_for(RefusingAfter(2)), journal, outputs, Silent(), merger)
-        report = outputs.finish(run.run(record_file, reader))
-    journal.close()
+    report = _push_found(path, merger, digest, RefusingAfter(2), batch_size=10, in_flight=1)
 
     # Then the people sent before the refusal are in, every other one is failed, and it says it stopped
     assert report["created"] == 20 and report["failed"] == 80 and report["rows"] == 100
@@ -394,15 +403,7 @@ def test_a_file_that_changed_after_the_first_pass_is_pushed_as_read_and_the_repo
         more.write("\n".join(f"F{n},L{n},user{n}@example.com" for n in range(50, 60)) + "\n")
 
     # When it is pushed with what the first pass found
-    record_file, reader, handle = open_file(path, ReadOptions())
-    journal = Journal(tmp_path / "growing.csv.push-journal.sqlite", Identity(digest, "reading", "t"))
-    outputs = Outputs(tmp_path, path, record_file)
-    plan = PushPlan(path, ReadOptions(), 10, 240_000, 2, file_digest=digest)
-    with handle:
-        report = outputs.finish(
-            PushRun(plan, client_for(FakeBik()), journal, outputs, Silent(), merger).run(record_file, reader)
-        )
-    journal.close()
+    report = _push_found(path, merger, digest, FakeBik(), batch_size=10, in_flight=2, checked_digest=digest)
 
     # Then every row read is counted once, and the report says the file changed and to push it again
     assert report["rows"] == 60 == report["created"]

@@ -36,7 +36,7 @@ from bik_sync.ports import Jobs, ObjectStore, WorkQueue
 from bik_sync.reading import PartRead, RowSource, find_duplicates, read_rows, reopen_records
 from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, UnreadableFile
 from bik_sync.records.formats import open_records, resume_records
-from bik_sync.reporting import write_report_if_complete
+from bik_sync.reporting import report_replaced, write_report_if_complete
 from bik_sync.s3_events import EventShapeError, S3ObjectRef, objects_from_event
 from bik_sync.sending import BatchSender, Lease
 from bik_sync.settings import IngestSettings, get_settings
@@ -165,6 +165,8 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
         source.body.close()
         logger.info("folder marker ignored (an empty object whose name ends in /)", key=ref.key)
         return IngestResult(job_id="", key=ref.key, status="skipped")
+    if ref.replaced_before_read(source.etag) and ref.event_time is not None:
+        report_replaced(ref, deps.objects)  # the upload read below is the later one's job
     job_id = job_id_for(ref.bucket, ref.key, source.identity)
     # The job id is the correlation id: it ties ingest's lines to every batch's lines in the worker.
     logger.append_keys(job_id=job_id)

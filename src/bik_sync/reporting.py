@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 from bik_sync import layout
-from bik_sync.job_state import UploadOrder
+from bik_sync.job_state import UploadOrder, iso_millis, job_id_for
 from bik_sync.jobs import JobState
 from bik_sync.observability import logger
 from bik_sync.outcome import summarise_reasons
 from bik_sync.ports import Jobs, ObjectMissing, ObjectStore
+from bik_sync.s3_events import S3ObjectRef
 from bik_sync.storage import put_json
 
 
@@ -54,6 +55,54 @@ def _put_latest(objects: ObjectStore, state: JobState, report: dict[str, Any]) -
     if isinstance(current, dict) and UploadOrder.of_report(current).is_after(state.order):
         return
     put_json(objects, state.bucket, key, report)
+
+
+REPLACED_REASON = (
+    "this upload was replaced by a later upload of the same key before it could be read (the bucket "
+    "keeps no versions): none of it was read or sent; the later upload is a job of its own. Upload "
+    "this file again if it should go in"
+)
+
+
+def report_replaced(ref: S3ObjectRef, objects: ObjectStore) -> str:
+    """Put the report of the upload ``ref`` announces, gone before ingest could read it (a later
+    upload of its key replaced it, in a bucket without versions): its file stands beside the later
+    upload's, named by the event's time and ETag, and is never the key's latest report. A redelivered
+    event puts the same report again."""
+    assert ref.event_time is not None, "an upload is named by its event's time"
+    job_id = job_id_for(ref.bucket, ref.key, f"{ref.etag}@{int(ref.event_time)}")
+    run = layout.job_run(ref.event_time, job_id)
+    report = replaced_report(ref, job_id=job_id, run=run)
+    put_json(objects, ref.bucket, report["report"], report)
+    logger.warning("upload replaced before it could be read", job_id=job_id, report_key=report["report"])
+    return str(report["report"])
+
+
+def replaced_report(ref: S3ObjectRef, *, job_id: str, run: str) -> dict[str, Any]:
+    """The report of an upload gone before ingest could read it: nothing of it was counted."""
+    uploaded_at = iso_millis(ref.event_time) if ref.event_time is not None else ""
+    return {
+        "job_id": job_id,
+        "source": "s3",
+        "input": ref.uri,
+        "run": run,
+        "status": "replaced",
+        "error": REPLACED_REASON,
+        "reasons": {},
+        "rows": 0,
+        "created": 0,
+        "updated": 0,
+        "rejected": 0,
+        "failed": 0,
+        "duplicates": 0,
+        "rejected_invalid": 0,
+        "rejected_by_bik": 0,
+        "rejects_files": [],
+        "failed_files": [],
+        "report": layout.report_key(ref.key, run),
+        "uploaded_at": uploaded_at,
+        "sequencer": ref.sequencer,
+    }
 
 
 def malformed_report(message_id: str, reason: str, *, rejects_key: str, report_key: str) -> dict[str, Any]:

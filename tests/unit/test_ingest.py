@@ -207,6 +207,48 @@ def test_the_latest_report_is_the_later_of_two_uploads_within_one_second(
     assert later.uploaded_at == "2026-11-29T05:47:21.900Z"
 
 
+def test_an_upload_replaced_before_its_event_was_read_gets_a_report_that_says_so(
+    deps: IngestDeps, lambda_event: Callable[[str], dict[str, Any]]
+) -> None:
+    # Given two uploads of one key to a bucket without versions, both landed before either event is
+    # read (moto's event shape: no version, no sequencer); their rows are rejects, so that a job is
+    # complete, and reported, at ingest
+    key = "incoming/uploaded-twice.csv"
+    events = []
+    for cells, event_time in (
+        ("A0,B,", "2026-11-29T05:47:21.100Z"),
+        ("C0,D,", "2026-11-29T05:47:23.900Z"),
+    ):
+        upload(deps, key, HEADER, cells)
+        event = lambda_event("s3-put-moto.json")
+        record = event["Records"][0]
+        record["eventTime"], record["s3"]["object"]["key"] = event_time, key
+        record["s3"]["bucket"]["name"] = BUCKET
+        record["s3"]["object"]["eTag"] = objects(deps).open(BUCKET, key).etag
+        events.append(event)
+    # When the first upload's event is read, then the second's
+    [first] = ingest_event(events[0], deps)
+    [second] = ingest_event(events[1], deps)
+    # Then the first upload has a report of its own saying it was replaced unread, with nothing counted
+    reports = [k for k in objects(deps).keys(BUCKET, f"reports/{key}/")]
+    assert len(reports) == 2
+    replaced = [
+        objects(deps).json(BUCKET, k)
+        for k in reports
+        if objects(deps).json(BUCKET, k)["status"] == "replaced"
+    ]
+    assert len(replaced) == 1 and replaced[0]["rows"] == 0 == replaced[0]["created"]
+    assert (
+        "replaced by a later upload" in replaced[0]["error"]
+        and replaced[0]["uploaded_at"] == "2026-11-29T05:47:21.100Z"
+    )
+    assert replaced[0]["report"] in reports and replaced[0]["run"].startswith("20261129T054721Z-")
+    # And the bytes read were the second upload's, one job, whose report is the key's latest
+    assert second.status == "duplicate" and first.job_id == second.job_id
+    latest = objects(deps).json(BUCKET, f"reports/{key}.json")
+    assert latest["job_id"] == first.job_id and latest["status"] != "replaced"
+
+
 def test_a_json_object_with_two_lists_of_records_is_refused_before_any_record_is_sent(
     deps: IngestDeps,
 ) -> None:

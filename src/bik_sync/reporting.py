@@ -64,13 +64,26 @@ REPLACED_REASON = (
 )
 
 
-def report_replaced(ref: S3ObjectRef, objects: ObjectStore) -> str:
+def report_replaced(ref: S3ObjectRef, objects: ObjectStore, jobs: Jobs) -> str | None:
     """Put the report of the upload ``ref`` announces, gone before ingest could read it (a later
-    upload of its key replaced it, in a bucket without versions): its file stands beside the later
-    upload's, named by the event's time and ETag, and is never the key's latest report. A redelivered
-    event puts the same report again."""
+    upload of its key replaced it, in a bucket without versions); returns its key.
+
+    Its name is of its own (the event's ETag and time), so it stands beside every job's report and
+    never replaces one, nor the key's latest report; a redelivered event puts the same report again.
+    An event delivered again after its upload was read (and then replaced) is no such upload: its
+    job exists, named by the ETag and the upload's second (a PUT's LastModified is its event's
+    second or one or two before), and nothing is put. A multipart upload's LastModified is when it
+    began, so its job cannot be looked up so: nothing is put for it either (as before).
+    """
     assert ref.event_time is not None, "an upload is named by its event's time"
-    job_id = job_id_for(ref.bucket, ref.key, f"{ref.etag}@{int(ref.event_time)}")
+    if "-" in ref.etag:  # a multipart upload's ETag: "<digest>-<parts>"
+        return None
+    second = int(ref.event_time)
+    if any(
+        jobs.get(job_id_for(ref.bucket, ref.key, f"{ref.etag}@{at}")) for at in range(second - 2, second + 1)
+    ):
+        return None
+    job_id = job_id_for(ref.bucket, ref.key, f"replaced {ref.etag}@{iso_millis(ref.event_time)}")
     run = layout.job_run(ref.event_time, job_id)
     report = replaced_report(ref, job_id=job_id, run=run)
     put_json(objects, ref.bucket, report["report"], report)

@@ -249,6 +249,33 @@ def test_an_upload_replaced_before_its_event_was_read_gets_a_report_that_says_so
     assert latest["job_id"] == first.job_id and latest["status"] != "replaced"
 
 
+def test_an_event_delivered_again_after_its_upload_was_read_and_replaced_writes_no_replaced_report(
+    deps: IngestDeps, lambda_event: Callable[[str], dict[str, Any]]
+) -> None:
+    # Given an upload read through its event (its one row a reject, so that it is reported at once)
+    key = "incoming/read-then-replaced.csv"
+    upload(deps, key, HEADER, "A0,B,")
+    objects(deps).uploaded[(BUCKET, key)] = 1_795_931_241.0  # its LastModified: the event's second
+    event = lambda_event("s3-put-moto.json")
+    record = event["Records"][0]
+    record["eventTime"], record["s3"]["object"]["key"] = "2026-11-29T05:47:21.700Z", key
+    record["s3"]["bucket"]["name"] = BUCKET
+    record["s3"]["object"]["eTag"] = objects(deps).open(BUCKET, key).etag
+    [first] = ingest_event(event, deps)
+    # And a later upload of the key, and a multipart upload's event naming an ETag that is gone
+    upload(deps, key, HEADER, "C0,D,")
+    multipart = json.loads(json.dumps(event))
+    multipart["Records"][0]["s3"]["object"]["eTag"] = "3858f62230ac3c915f300c664312c11f-88"
+    # When the first event is delivered again, and the multipart one comes
+    [again] = ingest_event(event, deps)
+    ingest_event(multipart, deps)
+    # Then no report says an upload was replaced unread: the first one was read and is reported,
+    # and the event read the later upload's bytes, a job of its own
+    reports = [objects(deps).json(BUCKET, k) for k in objects(deps).keys(BUCKET, f"reports/{key}/")]
+    assert sorted(r["job_id"] for r in reports) == sorted([first.job_id, again.job_id])
+    assert {r["status"] for r in reports} == {"complete"}
+
+
 def test_a_json_object_with_two_lists_of_records_is_refused_before_any_record_is_sent(
     deps: IngestDeps,
 ) -> None:

@@ -495,3 +495,23 @@ def test_a_versioned_bucket_whose_events_name_no_version_gets_no_replaced_report
     # Then no report says the upload is gone (the bucket keeps it): only the job read has a report
     reports = [deps.objects.json(BUCKET, k) for k in deps.objects.keys(BUCKET, f"reports/{key}/")]
     assert [r["status"] for r in reports] == ["complete"]
+
+
+def test_an_event_delivered_again_for_an_upload_read_by_an_older_release_gets_no_replaced_report(
+    deps: IngestDeps, lambda_event: Callable[[str], dict[str, Any]]
+) -> None:
+    # Given an upload read by a release that named jobs by the ETag alone, then a later upload
+    key = "incoming/read-by-an-older-release.csv"
+    upload(deps, key, HEADER, "A0,B,")
+    etag = objects(deps).open(BUCKET, key).etag
+    deps.jobs.start(job_id_for(BUCKET, key, etag), bucket=BUCKET, key=key, source="s3", lease_s=60)
+    upload(deps, key, HEADER, "C0,D,")
+    # When the first upload's event is delivered again (a DLQ replay after the upgrade)
+    event = lambda_event("s3-put-moto.json")
+    record = event["Records"][0]
+    record["s3"]["object"]["key"], record["s3"]["bucket"]["name"] = key, BUCKET
+    record["s3"]["object"]["eTag"] = etag
+    ingest_event(event, deps)
+    # Then no report says that upload was replaced unread: it was read
+    reports = [objects(deps).json(BUCKET, k) for k in objects(deps).keys(BUCKET, f"reports/{key}/")]
+    assert "replaced" not in {r["status"] for r in reports}

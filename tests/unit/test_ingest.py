@@ -488,12 +488,12 @@ def test_a_versioned_bucket_whose_events_name_no_version_gets_no_replaced_report
     record = event["Records"][0]
     record["s3"]["object"]["key"], record["s3"]["bucket"]["name"] = key, BUCKET
     upload(deps, key, HEADER, "A0,B,")
-    record["s3"]["object"]["eTag"] = deps.objects.open(BUCKET, key).etag
+    record["s3"]["object"]["eTag"] = objects(deps).open(BUCKET, key).etag
     upload(deps, key, HEADER, "C0,D,")
     # When the first upload's event is read
     ingest_event(event, deps)
     # Then no report says the upload is gone (the bucket keeps it): only the job read has a report
-    reports = [deps.objects.json(BUCKET, k) for k in deps.objects.keys(BUCKET, f"reports/{key}/")]
+    reports = [objects(deps).json(BUCKET, k) for k in objects(deps).keys(BUCKET, f"reports/{key}/")]
     assert [r["status"] for r in reports] == ["complete"]
 
 

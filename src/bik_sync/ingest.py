@@ -165,7 +165,7 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
         source.body.close()
         logger.info("folder marker ignored (an empty object whose name ends in /)", key=ref.key)
         return IngestResult(job_id="", key=ref.key, status="skipped")
-    if ref.replaced_before_read(source.etag) and ref.event_time is not None:
+    if ref.replaced_before_read(source.etag, source.version_id) and ref.event_time is not None:
         report_replaced(ref, deps.objects, deps.jobs)  # the upload read below is the later one's job
     job_id = job_id_for(ref.bucket, ref.key, source.identity)
     # The job id is the correlation id: it ties ingest's lines to every batch's lines in the worker.

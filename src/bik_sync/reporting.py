@@ -79,9 +79,9 @@ def report_replaced(ref: S3ObjectRef, objects: ObjectStore, jobs: Jobs) -> str |
     if "-" in ref.etag:  # a multipart upload's ETag: "<digest>-<parts>"
         return None
     second = int(ref.event_time)
-    if any(
-        jobs.get(job_id_for(ref.bucket, ref.key, f"{ref.etag}@{at}")) for at in range(second - 2, second + 1)
-    ):
+    # And a job of an older release, named by the ETag alone (StoredObject.legacy_identity).
+    names = [f"{ref.etag}@{at}" for at in range(second - 2, second + 1)] + [ref.etag]
+    if any(jobs.get(job_id_for(ref.bucket, ref.key, name)) for name in names):
         return None
     job_id = job_id_for(ref.bucket, ref.key, f"replaced {ref.etag}@{iso_millis(ref.event_time)}")
     run = layout.job_run(ref.event_time, job_id)

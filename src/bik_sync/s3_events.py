@@ -37,11 +37,13 @@ class S3ObjectRef:
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
-    def replaced_before_read(self, served_etag: str) -> bool:
-        """Whether the upload this event announces is gone: the bucket keeps no versions (the
-        event names none, or ``null``) and the object now holds other bytes than the event says
-        (a later upload of the key replaced it before ingest read it)."""
-        return bool(self.etag) and self.version_id in ("", "null") and self.etag != served_etag
+    def replaced_before_read(self, served_etag: str, served_version: str) -> bool:
+        """Whether the upload this event announces is gone: the bucket keeps no versions (neither
+        the event nor the object served names one, or only ``null``) and the object now holds other
+        bytes than the event says (a later upload of the key replaced it before ingest read it).
+        A versioned bucket whose events name no version (moto's) still keeps the upload."""
+        unversioned = self.version_id in ("", "null") and served_version in ("", "null")
+        return bool(self.etag) and unversioned and self.etag != served_etag
 
     def upload_order(self, *, run: str, served_etag: str, last_modified: float) -> UploadOrder:
         """Where the upload read stands among the uploads of its key (see ``UploadOrder``).

@@ -14,6 +14,7 @@ import pytest
 from bik_sync.clock import Deadline
 from bik_sync.ingest import IngestDeps, JobBusy, ingest_event, ingest_object
 from bik_sync.jobs import job_id_for
+from bik_sync.ports import StoredObject
 from bik_sync.s3_events import S3ObjectRef
 from bik_sync.settings import IngestSettings
 from tests.fakes import InMemoryJobStore, InMemoryObjectStore, InMemoryWorkQueue
@@ -466,3 +467,51 @@ def test_an_event_of_no_known_shape_is_logged_and_starts_no_job(deps: IngestDeps
     for event in ({"detail-type": "Object Created"}, {"Records": "nope"}, [{"a": 1}], "text"):
         assert ingest_or_continue(event, deps) == []  # type: ignore[arg-type]
     assert messages(deps) == []
+
+
+class _VersionedObjectStore(InMemoryObjectStore):
+    """A versioned bucket: a GET without a version serves the latest one, and names it."""
+
+    def open(self, bucket: str, key: str, *, version_id: str = "", start: int = 0) -> StoredObject:
+        served = super().open(bucket, key, version_id=version_id, start=start)
+        return replace(served, version_id=version_id or f"v{int(served.last_modified)}")
+
+
+def test_a_versioned_bucket_whose_events_name_no_version_gets_no_replaced_report(
+    deps: IngestDeps, lambda_event: Callable[[str], dict[str, Any]]
+) -> None:
+    # Given a versioned bucket (the local stack's) whose events name no version (moto's), and two
+    # uploads of one key before the first one's event is read: the first one's bytes are still kept
+    deps = replace(deps, objects=_VersionedObjectStore())
+    key = "incoming/versioned-twice.csv"
+    event = lambda_event("s3-put-moto.json")
+    record = event["Records"][0]
+    record["s3"]["object"]["key"], record["s3"]["bucket"]["name"] = key, BUCKET
+    upload(deps, key, HEADER, "A0,B,")
+    record["s3"]["object"]["eTag"] = objects(deps).open(BUCKET, key).etag
+    upload(deps, key, HEADER, "C0,D,")
+    # When the first upload's event is read
+    ingest_event(event, deps)
+    # Then no report says the upload is gone (the bucket keeps it): only the job read has a report
+    reports = [objects(deps).json(BUCKET, k) for k in objects(deps).keys(BUCKET, f"reports/{key}/")]
+    assert [r["status"] for r in reports] == ["complete"]
+
+
+def test_an_event_delivered_again_for_an_upload_read_by_an_older_release_gets_no_replaced_report(
+    deps: IngestDeps, lambda_event: Callable[[str], dict[str, Any]]
+) -> None:
+    # Given an upload read by a release that named jobs by the ETag alone, then a later upload
+    key = "incoming/read-by-an-older-release.csv"
+    upload(deps, key, HEADER, "A0,B,")
+    etag = objects(deps).open(BUCKET, key).etag
+    deps.jobs.start(job_id_for(BUCKET, key, etag), bucket=BUCKET, key=key, source="s3", lease_s=60)
+    upload(deps, key, HEADER, "C0,D,")
+    # When the first upload's event is delivered again (a DLQ replay after the upgrade)
+    event = lambda_event("s3-put-moto.json")
+    record = event["Records"][0]
+    record["s3"]["object"]["key"], record["s3"]["bucket"]["name"] = key, BUCKET
+    record["s3"]["object"]["eTag"] = etag
+    ingest_event(event, deps)
+    # Then no report says that upload was replaced unread: it was read
+    reports = [objects(deps).json(BUCKET, k) for k in objects(deps).keys(BUCKET, f"reports/{key}/")]
+    assert "replaced" not in {r["status"] for r in reports}

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-STATUSES: Final = ("complete", "partial", "failed", "incomplete", "unreadable")
+STATUSES: Final = ("complete", "partial", "failed", "incomplete", "unreadable", "replaced")
 #: How many distinct reasons a report lists; the rest are counted under OTHER_REASONS.
 MAX_REASONS: Final = 20
 OTHER_REASONS: Final = "(other reasons)"

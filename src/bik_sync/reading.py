@@ -11,7 +11,7 @@ from typing import Any, BinaryIO, Protocol
 
 from bik_sync.checkpoint import skip_rows
 from bik_sync.clock import Deadline
-from bik_sync.duplicates import DuplicateMerger, IdentityIndex, index_rows
+from bik_sync.duplicates import DuplicateMerger, IdentityIndex, index_rows, until_refused
 from bik_sync.outcome import ReasonTally
 from bik_sync.records import ReadOptions, RecordFile, RejectsWriter, ResumePoint, Row, UnreadableFile
 from bik_sync.records.errors import ReadingStopped, RefusedWhole
@@ -77,12 +77,10 @@ def find_duplicates(
 
     def counted(rows: Iterator[Row]) -> Iterator[Row]:
         nonlocal read
-        try:
-            for row in rows:
-                read += 1
-                yield row
-        except RefusedWhole as exc:  # not damage that keeps the rows before it: refused before pass 2
-            refused.append(exc)
+        # A refusal is not damage that keeps the rows before it: raised below, before pass 2.
+        for row in until_refused(rows, refused):
+            read += 1
+            yield row
 
     record_file.on_read(on_read)
     file_rows = iter(record_file)

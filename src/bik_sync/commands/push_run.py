@@ -35,7 +35,7 @@ from bik_sync.commands.journal import Journal
 from bik_sync.commands.outputs import Outputs
 from bik_sync.commands.progress import Progress
 from bik_sync.delivery import Settled, deliver_stream
-from bik_sync.duplicates import DuplicateMerger, IdentityIndex, index_rows, until_refused
+from bik_sync.duplicates import DuplicateMerger
 from bik_sync.outcome import job_status, summarise_reasons
 from bik_sync.records import ReadOptions, RecordFile, Row, UnreadableFile
 from bik_sync.records.errors import RefusedWhole
@@ -125,28 +125,20 @@ def find_people(path: Path, options: ReadOptions, progress: Progress) -> tuple[D
     try:
         with path.open("rb") as handle:
             reader = _CountingReader(handle)
-            index = IdentityIndex()
-            try:
-                record_file = open_records(reader, path.name, options)  # type: ignore[arg-type]
-                read = 0
-                refused: list[RefusedWhole] = []
+            record_file = open_records(reader, path.name, options)  # type: ignore[arg-type]
+            read = 0
 
-                def counted() -> Iterator[Row]:
-                    nonlocal read
-                    for row in until_refused(record_file, refused):
-                        read += 1
-                        yield row
+            def counted() -> Iterator[Row]:
+                nonlocal read
+                for row in record_file:
+                    read += 1
+                    yield row
 
-                def shown() -> bool:  # before every thousandth row
-                    progress.update(min(reader.position, total), {"rows": read}, total)
-                    return True
+            def shown() -> bool:  # before every thousandth row
+                progress.update(min(reader.position, total), {"rows": read}, total)
+                return True
 
-                index_rows(counted(), index, shown)
-                if refused:
-                    raise refused[0]
-                merger = DuplicateMerger(index.groups())
-            finally:
-                index.close()
+            merger = DuplicateMerger.from_rows(counted(), keep_going=shown)
             digest = reader.hexdigest()
     except RefusedWhole as exc:
         raise PushCannotStart(f"{path}: {exc}; nothing was sent") from None

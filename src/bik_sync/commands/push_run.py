@@ -289,17 +289,18 @@ class PushRun:
 
     def _merged(self, row: Row, record: dict[str, Any]) -> Row | None:
         """The row as it is sent: its person's merged record at their last row, None before it."""
-        assert self._merger is not None
-        sent = self._merger.feed(row.number, record)
-        group = self._merger.groups.group_of(row.number)
-        if not sent:
-            if group is not None:
-                self._held[group] = row
+        merger = self._merger
+        assert merger is not None
+        sent = merger.feed(row.number, record)
+        if sent and sent[0][1] is record:  # a row of no group: as it is
+            return row
+        group = merger.groups.group_of(row.number)
+        assert group is not None, "only a row of a group is held or merged"
+        if not sent:  # a row of a person whose last row is still ahead
+            self._held[group] = row
             return None
-        if group is not None:
-            self._held.pop(group, None)
-        merged = sent[0][1]
-        return row if merged is record else Row(row.number, row.source, merged, ())
+        self._held.pop(group, None)  # the person's last row (its earlier ones may be gone: a changed file)
+        return Row(row.number, row.source, sent[0][1], ())
 
     def _flushed(self) -> Iterator[Row]:
         """The merged records of the people still open, each at the latest of their rows read."""

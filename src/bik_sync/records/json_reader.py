@@ -20,7 +20,7 @@ from bik_sync.records.mapping import name_key
 from bik_sync.records.options import ReadOptions
 from bik_sync.records.rows import RecordFile, ResumePoint, Row
 from bik_sync.records.streams import STREAM_ERRORS, Position, read_guard
-from bik_sync.records.validate import RecordBuilder, _shown_key
+from bik_sync.records.validate import RecordBuilder, shown_key
 
 #: Keys of one top-level JSON object that is one record; more is not a customer record.
 _MAX_OBJECT_KEYS: Final = 10_000
@@ -254,7 +254,7 @@ def _long_numbers_shown(element: Any) -> tuple[Any, str]:
         else:
             stack.pop()
     # Not a key that reads like someone's email or phone number (a record keyed by its email).
-    return element, reason + (f' (in "{where}")' if where and _shown_key(where) == where else "")
+    return element, reason + (f' (in "{where}")' if where and shown_key(where) == where else "")
 
 
 def _members(container: dict[str, Any] | list[Any]) -> Iterator[tuple[Any, Any]]:

@@ -100,7 +100,7 @@ def row_country(values: Iterable[Any]) -> RowCountry:
     return RowCountry(region=first.region, conflict=" and ".join(regions))
 
 
-def _shown_key(key: str) -> str:
+def shown_key(key: str) -> str:
     """A key as a reject names it, unless it reads like someone's email or phone number."""
     if "@" in key or sum(char.isdigit() for char in key) >= 7:
         return "(a key that looks like an email or a phone number)"
@@ -258,8 +258,7 @@ class RecordBuilder:
         record, errors = self.assemble(candidates)
         if api_style:
             errors += [
-                not_allowed_message(_shown_key(key))
-                for key in dict.fromkeys(k.split(".")[0] for k in unknown)
+                not_allowed_message(shown_key(key)) for key in dict.fromkeys(k.split(".")[0] for k in unknown)
             ]
         elif unknown:
             self.note_ignored(unknown)

@@ -144,6 +144,7 @@ class JobState:
     checkpoint: str = ""  # where an ingest read in parts stopped last (bik_sync.checkpoint), as JSON
     sequencer: str = ""  # the S3 event's, of the upload this job read ("" for moto's and a message)
     uploaded_at: str = ""  # the event's time, else the object's LastModified (UploadOrder)
+    report_claimed: bool = False  # its report was written and logged (reporting.write_report_if_complete)
 
     @property
     def order(self) -> UploadOrder:
@@ -230,6 +231,7 @@ class JobState:
             checkpoint=str(doc.get("ingest_checkpoint", "")),
             sequencer=str(doc.get("sequencer", "")),
             uploaded_at=str(doc.get("uploaded_at", "")),
+            report_claimed=bool(doc.get("report_claimed", False)),
         )
 
 

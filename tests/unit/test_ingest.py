@@ -515,3 +515,21 @@ def test_an_event_delivered_again_for_an_upload_read_by_an_older_release_gets_no
     # Then no report says that upload was replaced unread: it was read
     reports = [objects(deps).json(BUCKET, k) for k in objects(deps).keys(BUCKET, f"reports/{key}/")]
     assert "replaced" not in {r["status"] for r in reports}
+
+
+def test_an_event_delivered_again_after_its_job_reported_leaves_the_report_as_it_was(
+    deps: IngestDeps,
+) -> None:
+    # Given a file of rejects alone, whose job ended and was reported at ingest
+    ref = upload(deps, "incoming/again.csv", HEADER, "Ann,,not-an-email")
+    first = ingest_object(ref, deps)
+    [report_key] = objects(deps).keys(BUCKET, "reports/incoming/again.csv/")
+    reported = objects(deps).json(BUCKET, report_key)
+    # When its S3 event is delivered again an hour later
+    assert isinstance(deps.jobs, InMemoryJobStore)
+    deps.jobs.clock = lambda: 1_700_003_600.0
+    second = ingest_object(ref, deps)
+    # Then the event is ignored and neither report is written again: it still says when the job ended
+    assert second.status == "duplicate" and second.job_id == first.job_id
+    assert objects(deps).json(BUCKET, report_key) == reported
+    assert objects(deps).json(BUCKET, "reports/incoming/again.csv.json") == reported

@@ -185,11 +185,8 @@ def ingest_object(ref: S3ObjectRef, deps: IngestDeps, deadline: Deadline | None 
             # and its lease has expired.
             raise JobBusy(f"another ingest of {ref.key} holds the job's lease")
         logger.info("job already ingested; event ignored", key=ref.key)
-        # Its report may have failed to be written the first time: write it now if it is due. One
-        # written already is left as it was (its finished_at is when the job ended, not this event).
-        state = deps.jobs.get(job_id)
-        if state is None or not state.report_claimed:
-            write_report_if_complete(state, deps.jobs, deps.objects)
+        # Its report may have failed to be written the first time: write it now if it is due.
+        write_report_if_complete(deps.jobs.get(job_id), deps.jobs, deps.objects)
         return IngestResult(job_id=job_id, key=ref.key, status="duplicate")
     try:
         with closing(source.body):

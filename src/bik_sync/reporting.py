@@ -19,10 +19,14 @@ def write_report_if_complete(state: JobState | None, jobs: Jobs, objects: Object
     """Put the report when the job is complete; returns its key, or None when work is still out.
 
     Ingest finishing and the last batch may both see the job complete: putting the same report
-    twice is harmless, and the conditional claim makes the "job complete" log line happen once.
+    twice is harmless, and the conditional claim makes the "job complete" log line happen once. A
+    job whose report was claimed (written, then claimed) keeps it as it is: an event or a batch
+    delivered again later would only rewrite its ``finished_at`` with its own time.
     """
     if state is None or not state.complete:
         return None
+    if state.report_claimed:
+        return state.report_key
     report = state.report(finished_at=jobs.now_iso())
     put_json(objects, state.bucket, state.report_key, report)
     if state.run:

@@ -247,12 +247,15 @@ def test_a_redelivered_message_sends_and_counts_nothing_again_when_its_batch_was
     # Given a message whose batch was delivered and counted
     world.deliver("m-1", body(person(1)))
     requests = len(world.bik.requests)
-    # When SQS delivers it again
+    first_report = world.report("reports/sqs/m-1.json")
+    # When SQS delivers it again, an hour later
+    world.jobs.clock = lambda: 1_700_003_600.0
     world.deliver("m-1", body(person(1)), receive_count=2)
-    # Then nothing more reaches BIK and the counts stay as they were
+    # Then nothing more reaches BIK and the report stays as it was (not even its finished_at moves)
     report = world.report("reports/sqs/m-1.json")
     assert len(world.bik.requests) == requests
     assert (report["created"], report["updated"], report["batches"]) == (1, 0, 1)
+    assert report == first_report
 
 
 def test_the_next_receive_sends_only_the_rest_when_a_delivery_was_partial() -> None:
